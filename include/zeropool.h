@@ -1,0 +1,224 @@
+/*
+ * zeropool — a C11 buffer pool: reusable memory buffers handed out faster than
+ * any general allocator, with out-of-line metadata, per-thread caches over a
+ * shared depot, and misuse detection.
+ *
+ * Error convention (the same everywhere in this library):
+ *   - functions that create or configure things return 0 on success or a
+ *     negative errno value (-EINVAL, -ENOMEM, ...). zp_strerror() turns any of
+ *     them into text; after a failed call, zp_strerror() on the same thread
+ *     returns the precise reason (e.g. which config field was wrong).
+ *   - zp_get() returns NULL and sets errno (ENOMEM: the provider/OS refused
+ *     memory; EOVERFLOW: the size can never be served, e.g. SIZE_MAX).
+ *   - misuse that would corrupt memory (a pointer that is not the pool's own,
+ *     a buffer put twice) is never trusted: it is reported to the misuse
+ *     handler (zp_set_misuse_handler), whose default prints the details and
+ *     aborts. If a handler returns, the offending call is ignored and the pool
+ *     stays consistent.
+ *
+ * Thread safety: every function taking a zp_pool may be called from any
+ * thread concurrently, except zp_pool_destroy(), which must not race with
+ * other calls on the same pool (threads that used the pool may still be alive;
+ * they must simply have stopped using it).
+ */
+#ifndef ZEROPOOL_H
+#define ZEROPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define ZP_VERSION_MAJOR 0
+#define ZP_VERSION_MINOR 1
+#define ZP_VERSION_PATCH 0
+#define ZP_VERSION_NUMBER \
+    (ZP_VERSION_MAJOR * 10000 + ZP_VERSION_MINOR * 100 + ZP_VERSION_PATCH)
+#define ZP_VERSION_STRING "0.1.0"
+
+/* ----------------------------------------------------------- export macro */
+
+#if defined(ZP_STATIC_DEFINE)
+#define ZP_API
+#elif defined(_WIN32)
+#define ZP_API __declspec(dllimport)
+#else
+#define ZP_API __attribute__((visibility("default")))
+#endif
+
+/* Version of the library actually linked (compare with ZP_VERSION_NUMBER). */
+ZP_API unsigned zp_version(void);
+ZP_API const char *zp_version_string(void);
+
+/* ----------------------------------------------------------- opaque types */
+
+typedef struct zp_pool zp_pool;
+
+/* ------------------------------------------------------------ lifecycle */
+
+/*
+ * Provider: how the pool obtains and releases regions (slabs and oversize
+ * buffers). Every byte the pool holds comes from map() and goes back through
+ * unmap() with the same size. map() must return memory aligned to `align`
+ * (a power of two, at least the page size) or NULL on failure; it is called
+ * on slow paths only, possibly from several threads at once. Leave map and
+ * unmap NULL for the default (anonymous mmap).
+ */
+typedef struct zp_provider {
+    void *(*map)(size_t size, size_t align, void *ctx);
+    void (*unmap)(void *ptr, size_t size, void *ctx);
+    void *ctx;
+} zp_provider;
+
+/* Flags for zp_config.flags. */
+#define ZP_ZERO_ON_GET 0x1u /* every buffer's full capacity is zeroed on get */
+#define ZP_WIPE_ON_PUT 0x2u /* every buffer's full capacity is wiped on put
+                               (a wipe the compiler cannot remove) */
+
+/*
+ * Debug levels (zp_config.debug; the environment variable ZEROPOOL_DEBUG=N,
+ * read at pool creation, overrides it):
+ *   0  release: the O(1) foreign-pointer check on every put stays on.
+ *   1  also detects a buffer put twice (ZP_MISUSE_DOUBLE_PUT), using one bit
+ *      of per-buffer state in the slab metadata. Gets and puts then take the
+ *      checked path (one atomic bit operation each) instead of the bare hit
+ *      path. At level 0 a double put is NOT detected: the buffer would later
+ *      be handed out twice.
+ */
+#define ZP_DEBUG_MAX 1
+
+typedef struct zp_config {
+    size_t struct_size;  /* set by zp_config_init(); lets the struct grow */
+    size_t min_class;    /* smallest buffer class in bytes: power of two,
+                            64 .. max_class. Default 4096 (one page: every
+                            buffer page-aligned, O_DIRECT ready). */
+    size_t max_class;    /* largest class: power of two, <= 1 GiB. Larger
+                            requests are oversize: mapped on get, unmapped on
+                            put. Default 64 MiB. */
+    unsigned cache_depth; /* buffers kept per class in each thread's cache;
+                             0 disables thread caches (every get/put then
+                             takes the depot lock). Max 65536. Default 32:
+                             the bench shows no hot-path gain above 16 and
+                             batches of 16 halve depot traffic vs 8. */
+    size_t cache_bytes;  /* byte cap per class per thread cache: a class of
+                            size S keeps at most max(1, cache_bytes / S)
+                            buffers (and never more than cache_depth).
+                            0 = no byte cap. Default 64 MiB, so one thread
+                            keeps 16 x 4 MiB or 1 x 64 MiB, not 32 x 64 MiB. */
+    unsigned flags;      /* ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT; default 0 */
+    int debug;           /* debug level, see above; default 0 */
+    zp_provider provider; /* default: mmap */
+} zp_config;
+
+/* Fills *cfg with the defaults above (and struct_size). Thread-safe. */
+ZP_API void zp_config_init(zp_config *cfg);
+
+/*
+ * Creates a pool. cfg NULL means defaults; cfg must otherwise come from
+ * zp_config_init(). Returns 0 and sets *out, or -EINVAL (invalid config: the
+ * reason is in zp_strerror(-EINVAL) on this thread; nothing is silently
+ * adjusted) or -ENOMEM. Thread-safe. The caller owns the pool.
+ */
+ZP_API int zp_pool_create(const zp_config *cfg, zp_pool **out);
+
+/*
+ * Destroys a pool: reclaims every thread's cached buffers and unmaps every
+ * slab. Buffers still outstanding are reported on stderr (count and bytes per
+ * class) and become invalid. Must not race with any other call on this pool;
+ * threads that used it may still be alive. NULL is a no-op.
+ */
+ZP_API void zp_pool_destroy(zp_pool *pool);
+
+/* ------------------------------------------------------------- hot path */
+
+/*
+ * Returns a buffer of capacity >= size (size 0: the smallest class), aligned
+ * to min(capacity, page size) at least. Sizes above max_class are served as
+ * oversize straight from the provider. On failure returns NULL with errno
+ * ENOMEM or EOVERFLOW. Thread-safe; no malloc and no system call once the
+ * thread's cache and the depot are warm. The caller owns the buffer until
+ * zp_put().
+ */
+ZP_API void *zp_get(zp_pool *pool, size_t size);
+
+/*
+ * Returns a buffer to its pool. NULL is a no-op. Any buffer of the pool may
+ * be put from any thread. A pointer that is not a live buffer of this pool
+ * goes to the misuse handler and is otherwise ignored. Thread-safe.
+ */
+ZP_API void zp_put(zp_pool *pool, void *buf);
+
+/* Usable bytes of buf (its class size, or the mapped size of an oversize
+ * buffer); 0 if buf is not a buffer of this pool. Thread-safe. */
+ZP_API size_t zp_capacity(const zp_pool *pool, const void *buf);
+
+/* ---------------------------------------------------------------- stats */
+
+typedef struct zp_stats {
+    size_t struct_size;    /* set by the caller to sizeof(zp_stats) */
+    /* counters since the pool was created */
+    uint64_t gets;         /* = cache_hits + depot_hits + allocations + oversize */
+    uint64_t puts;         /* successful puts (misuse is not counted) */
+    uint64_t cache_hits;   /* gets served by the calling thread's cache */
+    uint64_t depot_hits;   /* gets that refilled the thread cache (or, with
+                              cache_depth 0, took a buffer) from the depot */
+    uint64_t allocations;  /* gets that needed fresh buffers carved from a
+                              slab (possibly mapping a new slab) */
+    uint64_t oversize;     /* gets above max_class, mapped directly */
+    uint64_t discards;     /* puts whose buffer was released to the provider
+                              instead of kept (oversize puts) */
+    uint64_t contention;   /* depot lock acquisitions that found it held */
+    uint64_t misuse;       /* calls reported to the misuse handler */
+    /* gauges, bytes */
+    uint64_t bytes_reserved;    /* mapped from the provider right now */
+    uint64_t bytes_outstanding; /* held by the application right now */
+    uint64_t bytes_cached;      /* idle in thread caches and the depot */
+    uint64_t peak_reserved;     /* highest bytes_reserved so far */
+} zp_stats;
+
+/*
+ * Reads the pool's statistics into *out. out->struct_size must be set by the
+ * caller (sizeof(zp_stats)); fields beyond it are not written. Returns 0 or
+ * -EINVAL. Thread-safe; hits are counted per thread without shared writes and
+ * summed here, so a read concurrent with gets/puts may lag by the operations
+ * in flight.
+ */
+ZP_API int zp_stats_read(zp_pool *pool, zp_stats *out);
+
+/* --------------------------------------------------------------- misuse */
+
+#define ZP_MISUSE_FOREIGN 1    /* pointer is not a buffer of this pool: not
+                                  from zeropool, from another pool, interior,
+                                  or never handed out */
+#define ZP_MISUSE_DOUBLE_PUT 2 /* buffer already put (debug >= 1) */
+
+typedef void (*zp_misuse_fn)(zp_pool *pool, int kind, const void *ptr,
+                             const char *msg, void *arg);
+
+/*
+ * Sets the process-wide misuse handler (NULL restores the default, which
+ * prints msg on stderr and aborts). msg names the pointer, the pool and what
+ * was expected. If the handler returns, the offending call is ignored.
+ * Thread-safe.
+ */
+ZP_API void zp_set_misuse_handler(zp_misuse_fn fn, void *arg);
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * Text for an error code (negative or positive errno). If the calling
+ * thread's last failing zeropool call returned this code with a detail, the
+ * detail is returned (e.g. "zp_pool_create: min_class 3000 is not a power of
+ * two"). The string is valid until the next zeropool call on this thread.
+ */
+ZP_API const char *zp_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZEROPOOL_H */
