@@ -1,0 +1,58 @@
+/*
+ * error.c — error text and version.
+ *
+ * zp_strerror returns the precise detail of the calling thread's last
+ * failure when asked about that failure's code, and a fixed text otherwise.
+ * The detail lives in thread-local storage: no global error state.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static __thread int last_err;
+static __thread char last_detail[256];
+static __thread char unknown_text[48];
+
+int zp__error(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_detail, sizeof last_detail, fmt, ap);
+    va_end(ap);
+    last_err = err;
+    return err;
+}
+
+const char *zp_strerror(int err)
+{
+    if (err > 0)
+        err = -err;
+    if (err != 0 && err == last_err && last_detail[0] != '\0')
+        return last_detail;
+    switch (err) {
+    case 0: return "success";
+    case -EINVAL: return "invalid argument";
+    case -ENOMEM: return "out of memory: the provider (or the system) refused memory";
+    case -EOVERFLOW: return "size can never be served";
+    case -ENOBUFS: return "memory budget exhausted";
+    case -ETIMEDOUT: return "timed out";
+    case -EBUSY: return "resource busy";
+    case -ENOTSUP: return "not supported";
+    default:
+        snprintf(unknown_text, sizeof unknown_text, "unknown error %d", err);
+        return unknown_text;
+    }
+}
+
+unsigned zp_version(void)
+{
+    return ZP_VERSION_NUMBER;
+}
+
+const char *zp_version_string(void)
+{
+    return ZP_VERSION_STRING;
+}

@@ -1,0 +1,273 @@
+/*
+ * internal.h — types and helpers shared by the engine's files (zp__ names).
+ *
+ * Layers, top to bottom (see DESIGN.md):
+ *   pool.c      public entry points: config, create/destroy, the get/put hot
+ *               paths and their out-of-line slow paths
+ *   tcache.c    per-thread, per-pool, per-class LIFO caches in initial-exec
+ *               TLS; thread exit; the registry of live pools (slots)
+ *   depot.c     per-class shared depot of magazines, moved whole under one
+ *               lock; carving fresh buffers out of slabs
+ *   slab.c      regions from the provider, out-of-line metadata, the radix
+ *               map from any address to its slab (O(1) foreign detection)
+ *   provider.c  the default provider (anonymous mmap)
+ *   stats.c     summing per-thread and per-depot counters
+ *   misuse.c    the misuse handler and its messages
+ *   error.c     zp_strerror, per-thread error detail, version
+ */
+#ifndef ZP_INTERNAL_H
+#define ZP_INTERNAL_H
+
+#include "zeropool.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ZP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ZP_NOINLINE __attribute__((noinline))
+#define ZP_COLD __attribute__((cold))
+#define ZP_TLS_IE __attribute__((tls_model("initial-exec")))
+#define ZP_CACHELINE 64
+
+/* Limits of the configuration. */
+#define ZP__MIN_CLASS_SHIFT 6   /* 64 B */
+#define ZP__MAX_CLASS_SHIFT 30  /* 1 GiB */
+#define ZP__MAX_CLASSES (ZP__MAX_CLASS_SHIFT - ZP__MIN_CLASS_SHIFT + 1)
+#define ZP__MAX_CACHE_DEPTH 65536u
+#define ZP__MAX_POOLS 65536u    /* live pools with thread caches */
+#define ZP__NO_SLOT UINT32_MAX
+
+/* Slabs: every region is aligned to and sized in grains, so no two regions
+ * share a grain and the radix map can key on the grain number. */
+#define ZP__GRAIN_SHIFT 16
+#define ZP__GRAIN ((size_t)1 << ZP__GRAIN_SHIFT)
+#define ZP__SLAB_MIN_BYTES ((size_t)256 << 10)
+#define ZP__ADDR_BITS 48
+#define ZP__LEAF_BITS 16
+#define ZP__ROOT_BITS (ZP__ADDR_BITS - ZP__GRAIN_SHIFT - ZP__LEAF_BITS)
+/* Largest oversize request: beyond this no provider can serve it. */
+#define ZP__MAX_REQUEST ((size_t)1 << 46)
+
+#define ZP__CLASS_OVERSIZE 0xFFu
+
+/* ------------------------------------------------------------------ slab */
+
+typedef struct zp__slab {
+    /* read on every put (hot), written only when the slab is set up */
+    zp_pool *pool;
+    uintptr_t base;
+    uintptr_t mask;             /* class size - 1 (oversize: 0) */
+    _Atomic uintptr_t carve_end; /* buffers below this were handed out by
+                                    the depot at least once */
+    uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
+    uint32_t nbufs;
+    size_t size;                /* bytes mapped */
+    /* owned by the pool lock */
+    struct zp__slab *next, *prev;
+    /* debug >= 1: one bit per buffer, set while handed out */
+    _Atomic uint64_t *state;
+} zp__slab;
+
+typedef _Atomic(zp__slab *) zp__radix_leaf[(size_t)1 << ZP__LEAF_BITS];
+extern zp__radix_leaf *_Atomic zp__radix_root[(size_t)1 << ZP__ROOT_BITS];
+
+/* Slab of any address, or NULL. Addresses above 2^48 alias lower ones here;
+ * callers always bound-check the address against the slab they get. The
+ * acquire loads pair with the release stores in zp__slab_register(), so a
+ * slab seen here is fully initialised. */
+static inline zp__slab *zp__slab_lookup(const void *ptr)
+{
+    uintptr_t a = (uintptr_t)ptr;
+    zp__radix_leaf *leaf = atomic_load_explicit(
+        &zp__radix_root[(a >> (ZP__GRAIN_SHIFT + ZP__LEAF_BITS)) &
+                        (((uintptr_t)1 << ZP__ROOT_BITS) - 1)],
+        memory_order_acquire);
+    if (ZP_UNLIKELY(leaf == NULL))
+        return NULL;
+    return atomic_load_explicit(
+        &(*leaf)[(a >> ZP__GRAIN_SHIFT) & (((uintptr_t)1 << ZP__LEAF_BITS) - 1)],
+        memory_order_acquire);
+}
+
+zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size);
+void zp__slab_release(zp_pool *p, zp__slab *s);
+void *zp__oversize_get(zp_pool *p, size_t size);
+void zp__oversize_put(zp_pool *p, void *buf);
+void zp__slabs_destroy_all(zp_pool *p);
+
+/* Why a pointer is not a live buffer of a pool (0 = it is one). */
+enum {
+    ZP__PTR_OK = 0,
+    ZP__PTR_UNKNOWN,    /* not from any zeropool pool */
+    ZP__PTR_OTHER_POOL, /* a buffer of another pool */
+    ZP__PTR_INTERIOR,   /* inside a buffer, not at its start */
+    ZP__PTR_UNCARVED,   /* in a slab, but never handed out */
+};
+int zp__classify(const zp_pool *p, const zp__slab *s, const void *ptr);
+
+/* ---------------------------------------------------------------- depot */
+
+typedef struct zp__mag {
+    struct zp__mag *next;
+    uint32_t count;
+    void *items[];
+} zp__mag;
+
+/* One per class. Invariant: every magazine except `partial` is full (count
+ * == batch) or empty, and nmags * batch >= carved, so buffers coming back
+ * always find room without allocating. */
+typedef struct zp__depot {
+    alignas(ZP_CACHELINE) pthread_mutex_t lock;
+    zp__mag *full;
+    zp__mag *partial;
+    zp__mag *empty;
+    uint32_t batch;      /* buffers moved per exchange */
+    uint32_t cache_cap;  /* thread cache capacity for this class */
+    uint64_t nmags;
+    uint64_t nfree;      /* buffers idle in the depot */
+    zp__slab *carving;   /* slab being carved, or NULL */
+    uint64_t carved;     /* buffers carved from slabs so far */
+    /* counters, under lock */
+    uint64_t depot_hits;
+    uint64_t allocations;
+    uint64_t direct_puts; /* puts without a thread cache */
+    uint64_t contention;
+} zp__depot;
+
+int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap);
+void zp__depot_fini(zp__depot *d);
+/* Takes up to `want` buffers of class cls into out (refill or single get);
+ * counts the get as a depot hit or an allocation. Returns how many were
+ * taken; 0 means failure with *err set (ENOMEM). */
+uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
+                        int *err);
+/* Returns n buffers of class cls to the depot. Never fails. */
+void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
+                    bool count_as_puts);
+void zp__depot_lock(zp__depot *d);
+
+/* --------------------------------------------------------------- tcache */
+
+typedef struct zp__bin {
+    uint32_t count;           /* owner thread only */
+    uint32_t cap;
+    void **items;
+    /* written by the owner (plain load + store, no RMW), read by stats */
+    _Atomic uint64_t hits;
+    _Atomic uint64_t puts;
+} zp__bin;
+
+typedef struct zp__tcache {
+    zp_pool *pool;            /* NULL once the pool is destroyed */
+    struct zp__tcache *next, *prev; /* pool's list, registry lock */
+    uint32_t nclasses;
+    zp__bin bins[];
+} zp__tcache;
+
+typedef struct zp__thread {
+    uint32_t cap;             /* entries in caches */
+    zp__tcache **caches;      /* indexed by pool slot */
+} zp__thread;
+
+extern __thread zp__thread *zp__tls ZP_TLS_IE;
+
+/* The calling thread's cache for p, created on first use; NULL if p has no
+ * thread caches or memory is short. */
+zp__tcache *zp__tcache_get(zp_pool *p);
+/* Moves the `batch` oldest buffers of a full bin to the depot. */
+void zp__tcache_flush(zp_pool *p, unsigned cls, zp__bin *b);
+/* Registry of live pools: slot allocation, detaching caches at destroy. */
+int zp__registry_add(zp_pool *p);
+void zp__registry_remove(zp_pool *p);
+void zp__registry_lock(void);
+void zp__registry_unlock(void);
+
+/* Owner-only counter increment: a plain load and store (no lock prefix);
+ * relaxed atomics only so that concurrent readers are well defined. */
+static inline void zp__counter_inc(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* ----------------------------------------------------------------- pool */
+
+struct zp_pool {
+    /* read-only after creation; read by the hot paths */
+    alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
+    uint32_t hot_classes;  /* classes the bare hit path may serve: nclasses,
+                              or 0 when flags/debug need the checked path */
+    uint32_t min_shift;
+    uint32_t nclasses;
+    size_t max_class;
+    unsigned flags;
+    int debug;
+    unsigned cache_depth;
+    size_t page_size;
+    zp_provider provider;
+    uint64_t id;           /* unique per process, for messages */
+
+    /* slabs, oversize buffers, reservation: pool lock */
+    alignas(ZP_CACHELINE) pthread_mutex_t lock;
+    zp__slab *slabs;       /* class slabs */
+    zp__slab *oversize;    /* live oversize buffers */
+    zp__slab *spare_meta;  /* recycled oversize metadata */
+    uint64_t bytes_reserved;
+    uint64_t peak_reserved;
+    uint64_t oversize_gets;
+    uint64_t oversize_puts;
+    uint64_t oversize_bytes;   /* outstanding oversize bytes */
+    _Atomic uint64_t misuse;
+
+    /* registry lock: thread caches of this pool, counters of exited ones */
+    zp__tcache *tcaches;
+    uint64_t retired_hits[ZP__MAX_CLASSES];
+    uint64_t retired_puts[ZP__MAX_CLASSES];
+
+    zp__depot depot[ZP__MAX_CLASSES];
+};
+
+static inline size_t zp__class_size(const zp_pool *p, unsigned cls)
+{
+    return (size_t)1 << (p->min_shift + cls);
+}
+
+/* Class index for size >= 1; size 0 (and anything above max_class) yields
+ * an index >= nclasses, which the hot path leaves to the slow path. */
+static inline unsigned zp__class_of(const zp_pool *p, size_t size)
+{
+    size_t s = (size - 1) | (((size_t)1 << p->min_shift) - 1);
+    return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
+}
+
+void *zp__get_slow(zp_pool *p, size_t size);
+void zp__put_slow(zp_pool *p, void *buf);
+
+/* Per-class gets and puts so far (summed over threads); registry lock and
+ * the class's depot lock must be held. */
+void zp__class_counts(zp_pool *p, unsigned cls, uint64_t *gets, uint64_t *puts,
+                      uint64_t *hits);
+
+/* --------------------------------------------------------------- misuse */
+
+void zp__misuse(zp_pool *p, int kind, const void *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr,
+                            int why, const char *op);
+
+/* ---------------------------------------------------------------- error */
+
+/* Records a detail for err (negative errno) for zp_strerror on this thread
+ * and returns err. */
+int zp__error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------- provider */
+
+extern const zp_provider zp__default_provider;
+
+#endif /* ZP_INTERNAL_H */

@@ -1,0 +1,368 @@
+/*
+ * pool.c — the public entry points: configuration, pool lifecycle, and the
+ * get/put hot paths with their out-of-line slow paths.
+ *
+ * The hot paths serve a hit in the calling thread's cache with a handful of
+ * loads, one store to the bin and one owner-only counter store: no lock, no
+ * atomic read-modify-write, no shared cache line written. Everything else
+ * (a miss, an overflow, debug checks, flags, oversize, misuse) goes to the
+ * slow paths, kept out of line.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- config */
+
+#define ZP__DEFAULT_MIN_CLASS ((size_t)4 << 10)
+#define ZP__DEFAULT_MAX_CLASS ((size_t)64 << 20)
+#define ZP__DEFAULT_CACHE_DEPTH 32u
+#define ZP__DEFAULT_CACHE_BYTES ((size_t)64 << 20)
+
+void zp_config_init(zp_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->struct_size = sizeof(*cfg);
+    cfg->min_class = ZP__DEFAULT_MIN_CLASS;
+    cfg->max_class = ZP__DEFAULT_MAX_CLASS;
+    cfg->cache_depth = ZP__DEFAULT_CACHE_DEPTH;
+    cfg->cache_bytes = ZP__DEFAULT_CACHE_BYTES;
+    cfg->flags = 0;
+    cfg->debug = 0;
+}
+
+static bool is_pow2(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* Copies the caller's config (which may come from a newer header) and
+ * rejects anything invalid with a precise reason. */
+static int config_load(const zp_config *in, zp_config *cfg)
+{
+    if (in == NULL) {
+        zp_config_init(cfg);
+    } else {
+        if (in->struct_size < sizeof(zp_config)) {
+            if (in->struct_size < offsetof(zp_config, provider) + sizeof(zp_provider))
+                return zp__error(-EINVAL,
+                                 "zp_pool_create: config struct_size %zu is too small "
+                                 "(initialise the config with zp_config_init)",
+                                 in->struct_size);
+        }
+        if (in->struct_size > sizeof(zp_config)) {
+            const unsigned char *extra = (const unsigned char *)in + sizeof(zp_config);
+            for (size_t i = 0; i < in->struct_size - sizeof(zp_config); i++)
+                if (extra[i] != 0)
+                    return zp__error(-EINVAL,
+                                     "zp_pool_create: config sets fields unknown to "
+                                     "zeropool %s (struct_size %zu > %zu)",
+                                     ZP_VERSION_STRING, in->struct_size, sizeof(zp_config));
+        }
+        memcpy(cfg, in, sizeof(*cfg));
+    }
+    const char *env = getenv("ZEROPOOL_DEBUG");
+    if (env != NULL && *env != '\0') {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end != '\0' || v < 0 || v > ZP_DEBUG_MAX)
+            return zp__error(-EINVAL,
+                             "zp_pool_create: ZEROPOOL_DEBUG=%s is not a debug level 0..%d",
+                             env, ZP_DEBUG_MAX);
+        cfg->debug = (int)v;
+    }
+    if (!is_pow2(cfg->min_class))
+        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is not a power of two",
+                         cfg->min_class);
+    if (!is_pow2(cfg->max_class))
+        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is not a power of two",
+                         cfg->max_class);
+    if (cfg->min_class < ((size_t)1 << ZP__MIN_CLASS_SHIFT))
+        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is below the minimum %zu",
+                         cfg->min_class, (size_t)1 << ZP__MIN_CLASS_SHIFT);
+    if (cfg->max_class > ((size_t)1 << ZP__MAX_CLASS_SHIFT))
+        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is above the maximum %zu",
+                         cfg->max_class, (size_t)1 << ZP__MAX_CLASS_SHIFT);
+    if (cfg->min_class > cfg->max_class)
+        return zp__error(-EINVAL,
+                         "zp_pool_create: min_class %zu is larger than max_class %zu",
+                         cfg->min_class, cfg->max_class);
+    if (cfg->cache_depth > ZP__MAX_CACHE_DEPTH)
+        return zp__error(-EINVAL, "zp_pool_create: cache_depth %u is above the maximum %u",
+                         cfg->cache_depth, ZP__MAX_CACHE_DEPTH);
+    if (cfg->flags & ~(ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT))
+        return zp__error(-EINVAL, "zp_pool_create: flags 0x%x has unknown bits 0x%x",
+                         cfg->flags, cfg->flags & ~(ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT));
+    if (cfg->debug < 0 || cfg->debug > ZP_DEBUG_MAX)
+        return zp__error(-EINVAL, "zp_pool_create: debug %d is not a debug level 0..%d",
+                         cfg->debug, ZP_DEBUG_MAX);
+    if ((cfg->provider.map == NULL) != (cfg->provider.unmap == NULL))
+        return zp__error(-EINVAL,
+                         "zp_pool_create: provider needs both map and unmap (or neither)");
+    return 0;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static _Atomic uint64_t pool_ids;
+
+int zp_pool_create(const zp_config *in, zp_pool **out)
+{
+    if (out == NULL)
+        return zp__error(-EINVAL, "zp_pool_create: out is NULL");
+    *out = NULL;
+    zp_config cfg;
+    int rc = config_load(in, &cfg);
+    if (rc)
+        return rc;
+
+    zp_pool *p = aligned_alloc(ZP_CACHELINE, (sizeof(*p) + ZP_CACHELINE - 1) &
+                                                 ~(size_t)(ZP_CACHELINE - 1));
+    if (p == NULL)
+        return zp__error(-ENOMEM, "zp_pool_create: out of memory for the pool");
+    memset(p, 0, sizeof(*p));
+    p->min_shift = (uint32_t)__builtin_ctzll(cfg.min_class);
+    p->nclasses = (uint32_t)__builtin_ctzll(cfg.max_class) - p->min_shift + 1;
+    p->max_class = cfg.max_class;
+    p->flags = cfg.flags;
+    p->debug = cfg.debug;
+    p->cache_depth = cfg.cache_depth;
+    p->hot_classes = (cfg.flags || cfg.debug) ? 0 : p->nclasses;
+    p->page_size = (size_t)sysconf(_SC_PAGESIZE);
+    p->provider = cfg.provider.map ? cfg.provider : zp__default_provider;
+    p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
+    p->slot = ZP__NO_SLOT;
+
+    if ((rc = -pthread_mutex_init(&p->lock, NULL)) != 0) {
+        free(p);
+        return zp__error(rc, "zp_pool_create: cannot initialise the pool lock");
+    }
+    unsigned c;
+    for (c = 0; c < p->nclasses; c++) {
+        size_t csize = zp__class_size(p, c);
+        uint32_t cap = cfg.cache_depth;
+        if (cfg.cache_bytes && cap > 0) {
+            size_t by_bytes = cfg.cache_bytes / csize;
+            if (by_bytes < 1)
+                by_bytes = 1;
+            if (by_bytes < cap)
+                cap = (uint32_t)by_bytes;
+        }
+        uint32_t batch = cap / 2 ? cap / 2 : 1;
+        if ((rc = zp__depot_init(&p->depot[c], batch, cap)) != 0)
+            break;
+    }
+    if (rc == 0 && cfg.cache_depth > 0 && zp__registry_add(p) != 0)
+        rc = zp__error(-ENOMEM, "zp_pool_create: more than %u live pools with thread caches",
+                       ZP__MAX_POOLS);
+    if (rc) {
+        while (c-- > 0)
+            zp__depot_fini(&p->depot[c]);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+static void report_outstanding(zp_pool *p)
+{
+    uint64_t total = 0, bytes = 0;
+    char line[256];
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        uint64_t gets, puts, hits;
+        zp__class_counts(p, c, &gets, &puts, &hits);
+        if (gets > puts) {
+            uint64_t n = gets - puts, b = n * zp__class_size(p, c);
+            if (total == 0)
+                fprintf(stderr, "zeropool: pool %p (#%llu) destroyed with buffers outstanding:\n",
+                        (void *)p, (unsigned long long)p->id);
+            snprintf(line, sizeof line, "zeropool:   class %zu: %llu buffers, %llu bytes\n",
+                     zp__class_size(p, c), (unsigned long long)n, (unsigned long long)b);
+            fputs(line, stderr);
+            total += n;
+            bytes += b;
+        }
+    }
+    uint64_t over = p->oversize_gets - p->oversize_puts;
+    if (over) {
+        if (total == 0)
+            fprintf(stderr, "zeropool: pool %p (#%llu) destroyed with buffers outstanding:\n",
+                    (void *)p, (unsigned long long)p->id);
+        fprintf(stderr, "zeropool:   oversize: %llu buffers, %llu bytes\n",
+                (unsigned long long)over, (unsigned long long)p->oversize_bytes);
+        total += over;
+        bytes += p->oversize_bytes;
+    }
+    if (total)
+        fprintf(stderr, "zeropool:   total: %llu buffers, %llu bytes (now invalid)\n",
+                (unsigned long long)total, (unsigned long long)bytes);
+}
+
+void zp_pool_destroy(zp_pool *p)
+{
+    if (p == NULL)
+        return;
+    /* Detach every thread's cache: their buffers are reclaimed below with
+     * the slabs that hold them. */
+    zp__registry_remove(p);
+    report_outstanding(p);
+    zp__slabs_destroy_all(p);
+    for (unsigned c = 0; c < p->nclasses; c++)
+        zp__depot_fini(&p->depot[c]);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* -------------------------------------------------------------- hot path */
+
+void *zp_get(zp_pool *p, size_t size)
+{
+    zp__thread *t = zp__tls;
+    uint32_t slot = p->slot;
+    if (ZP_LIKELY(slot < t->cap)) {
+        zp__tcache *tc = t->caches[slot];
+        unsigned cls = zp__class_of(p, size);
+        if (ZP_LIKELY(tc != NULL && tc->pool == p && cls < p->hot_classes)) {
+            zp__bin *b = &tc->bins[cls];
+            if (ZP_LIKELY(b->count != 0)) {
+                zp__counter_inc(&b->hits);
+                return b->items[--b->count];
+            }
+        }
+    }
+    return zp__get_slow(p, size);
+}
+
+void zp_put(zp_pool *p, void *buf)
+{
+    zp__thread *t = zp__tls;
+    uint32_t slot = p->slot;
+    if (ZP_LIKELY(slot < t->cap)) {
+        zp__tcache *tc = t->caches[slot];
+        zp__slab *s = zp__slab_lookup(buf);
+        if (ZP_LIKELY(tc != NULL && tc->pool == p && s != NULL && s->pool == p)) {
+            uintptr_t a = (uintptr_t)buf;
+            unsigned cls = s->cls;
+            /* the O(1) foreign check: right pool, start of a buffer, handed
+             * out before (a >= base holds: the slab covers a's grain) */
+            if (ZP_LIKELY(cls < p->hot_classes && ((a - s->base) & s->mask) == 0 &&
+                          a < atomic_load_explicit(&s->carve_end, memory_order_relaxed))) {
+                zp__bin *b = &tc->bins[cls];
+                if (ZP_LIKELY(b->count < b->cap)) {
+                    b->items[b->count++] = buf;
+                    zp__counter_inc(&b->puts);
+                    return;
+                }
+            }
+        }
+    }
+    zp__put_slow(p, buf);
+}
+
+/* ------------------------------------------------------------ slow paths */
+
+static void *finish_get(zp_pool *p, void *buf, unsigned cls)
+{
+    if (p->debug >= 1) {
+        zp__slab *s = zp__slab_lookup(buf);
+        size_t i = ((uintptr_t)buf - s->base) >> (p->min_shift + cls);
+        /* relaxed: the bit only has to be exact for this buffer; the
+         * hand-off of the buffer itself orders it with the next put */
+        atomic_fetch_or_explicit(&s->state[i / 64], (uint64_t)1 << (i % 64),
+                                 memory_order_relaxed);
+    }
+    if (p->flags & ZP_ZERO_ON_GET)
+        memset(buf, 0, zp__class_size(p, cls));
+    return buf;
+}
+
+ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > p->max_class)
+        return zp__oversize_get(p, size);
+    unsigned cls = zp__class_of(p, size);
+    void *buf;
+    int err = 0;
+    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
+    if (tc != NULL) {
+        zp__bin *b = &tc->bins[cls];
+        if (b->count != 0) {
+            zp__counter_inc(&b->hits);
+            buf = b->items[--b->count];
+        } else {
+            uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, &err);
+            if (n == 0) {
+                errno = err;
+                return NULL;
+            }
+            b->count = n - 1;
+            buf = b->items[n - 1];
+        }
+    } else if (zp__depot_take(p, cls, &buf, 1, &err) == 0) {
+        errno = err;
+        return NULL;
+    }
+    return finish_get(p, buf, cls);
+}
+
+ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
+{
+    if (buf == NULL)
+        return;
+    zp__slab *s = zp__slab_lookup(buf);
+    int why = zp__classify(p, s, buf);
+    if (why != ZP__PTR_OK) {
+        zp__report_bad_pointer(p, s, buf, why, "zp_put");
+        return;
+    }
+    if (s->cls == ZP__CLASS_OVERSIZE) {
+        zp__oversize_put(p, buf);
+        return;
+    }
+    unsigned cls = s->cls;
+    if (p->debug >= 1) {
+        size_t i = ((uintptr_t)buf - s->base) >> (p->min_shift + cls);
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        uint64_t old = atomic_fetch_and_explicit(&s->state[i / 64], ~bit, memory_order_relaxed);
+        if ((old & bit) == 0) {
+            zp__misuse(p, ZP_MISUSE_DOUBLE_PUT, buf,
+                       "zeropool: zp_put(pool=%p, %p): double put: this %zu-byte buffer "
+                       "was already put and not got again since",
+                       (void *)p, buf, zp__class_size(p, cls));
+            return;
+        }
+    }
+    if (p->flags & ZP_WIPE_ON_PUT)
+        explicit_bzero(buf, zp__class_size(p, cls));
+    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
+    if (tc != NULL) {
+        zp__bin *b = &tc->bins[cls];
+        if (b->count == b->cap)
+            zp__tcache_flush(p, cls, b);
+        b->items[b->count++] = buf;
+        zp__counter_inc(&b->puts);
+    } else {
+        zp__depot_give(p, cls, &buf, 1, true);
+    }
+}
+
+size_t zp_capacity(const zp_pool *p, const void *buf)
+{
+    if (p == NULL || buf == NULL)
+        return 0;
+    const zp__slab *s = zp__slab_lookup(buf);
+    if (zp__classify(p, s, buf) != ZP__PTR_OK)
+        return 0;
+    return s->cls == ZP__CLASS_OVERSIZE ? s->size : (size_t)s->mask + 1;
+}

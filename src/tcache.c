@@ -1,0 +1,206 @@
+/*
+ * tcache.c — per-thread caches and the registry of live pools.
+ *
+ * Each thread has one zp__thread (reached through an initial-exec TLS
+ * pointer) holding an array of caches indexed by pool slot, so a thread that
+ * uses several pools keeps a cache for each. A cache is a LIFO bin per class.
+ * Until a thread touches any pool its TLS pointer refers to a shared empty
+ * zp__thread with no slots, so the hot path needs no NULL check.
+ *
+ * The registry lock guards the links between pools and caches: slot
+ * allocation, each pool's list of caches, thread exit (which hands cached
+ * buffers back to the depot) and pool destroy (which detaches caches that
+ * threads still own). Lock order: registry -> depot -> pool.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static zp__thread thread_empty = {0, NULL};
+__thread zp__thread *zp__tls ZP_TLS_IE = &thread_empty;
+
+static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t slot_used[ZP__MAX_POOLS / 64];
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+void zp__registry_lock(void)
+{
+    pthread_mutex_lock(&registry);
+}
+
+void zp__registry_unlock(void)
+{
+    pthread_mutex_unlock(&registry);
+}
+
+int zp__registry_add(zp_pool *p)
+{
+    int rc = -1;
+    pthread_mutex_lock(&registry);
+    for (uint32_t w = 0; w < ZP__MAX_POOLS / 64; w++) {
+        if (slot_used[w] != UINT64_MAX) {
+            unsigned bit = (unsigned)__builtin_ctzll(~slot_used[w]);
+            slot_used[w] |= (uint64_t)1 << bit;
+            p->slot = w * 64 + bit;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry);
+    return rc;
+}
+
+/* Detaches every cache of p (their owners may still be alive: they notice
+ * the NULL pool on their next slow path or at exit and free the cache) and
+ * folds their counters into the pool, then frees the slot. */
+void zp__registry_remove(zp_pool *p)
+{
+    pthread_mutex_lock(&registry);
+    for (zp__tcache *tc = p->tcaches, *next; tc; tc = next) {
+        next = tc->next;
+        for (unsigned c = 0; c < tc->nclasses; c++) {
+            p->retired_hits[c] += atomic_load_explicit(&tc->bins[c].hits, memory_order_relaxed);
+            p->retired_puts[c] += atomic_load_explicit(&tc->bins[c].puts, memory_order_relaxed);
+        }
+        tc->pool = NULL;
+        tc->next = tc->prev = NULL;
+    }
+    p->tcaches = NULL;
+    if (p->slot != ZP__NO_SLOT)
+        slot_used[p->slot / 64] &= ~((uint64_t)1 << (p->slot % 64));
+    pthread_mutex_unlock(&registry);
+}
+
+/* Registry lock held: hands every cached buffer back, folds counters. */
+static void tcache_retire(zp__tcache *tc)
+{
+    zp_pool *p = tc->pool;
+    if (p == NULL)
+        return; /* pool already destroyed */
+    for (unsigned c = 0; c < tc->nclasses; c++) {
+        zp__bin *b = &tc->bins[c];
+        if (b->count)
+            zp__depot_give(p, c, b->items, b->count, false);
+        b->count = 0;
+        p->retired_hits[c] += atomic_load_explicit(&b->hits, memory_order_relaxed);
+        p->retired_puts[c] += atomic_load_explicit(&b->puts, memory_order_relaxed);
+    }
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        p->tcaches = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    tc->pool = NULL;
+}
+
+static void thread_exit(void *arg)
+{
+    zp__thread *t = arg;
+    pthread_mutex_lock(&registry);
+    for (uint32_t i = 0; i < t->cap; i++) {
+        if (t->caches[i]) {
+            tcache_retire(t->caches[i]);
+            free(t->caches[i]);
+        }
+    }
+    pthread_mutex_unlock(&registry);
+    free(t->caches);
+    free(t);
+    /* A later destructor that uses a pool starts over with a fresh
+     * zp__thread (and registers it again). */
+    zp__tls = &thread_empty;
+}
+
+static void thread_key_create(void)
+{
+    (void)pthread_key_create(&thread_key, thread_exit);
+}
+
+static zp__thread *thread_get(void)
+{
+    zp__thread *t = zp__tls;
+    if (t != &thread_empty)
+        return t;
+    pthread_once(&thread_key_once, thread_key_create);
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    if (pthread_setspecific(thread_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    zp__tls = t;
+    return t;
+}
+
+static zp__tcache *tcache_new(zp_pool *p)
+{
+    size_t items = 0;
+    for (unsigned c = 0; c < p->nclasses; c++)
+        items += p->depot[c].cache_cap;
+    size_t head = sizeof(zp__tcache) + p->nclasses * sizeof(zp__bin);
+    zp__tcache *tc = calloc(1, head + items * sizeof(void *));
+    if (tc == NULL)
+        return NULL;
+    void **slot = (void **)((char *)tc + head);
+    tc->pool = p;
+    tc->nclasses = p->nclasses;
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        tc->bins[c].cap = p->depot[c].cache_cap;
+        tc->bins[c].items = slot;
+        slot += tc->bins[c].cap;
+    }
+    return tc;
+}
+
+zp__tcache *zp__tcache_get(zp_pool *p)
+{
+    if (p->slot == ZP__NO_SLOT)
+        return NULL;
+    zp__thread *t = thread_get();
+    if (t == NULL)
+        return NULL;
+    if (p->slot >= t->cap) {
+        uint32_t cap = t->cap ? t->cap : 8;
+        while (cap <= p->slot)
+            cap *= 2;
+        zp__tcache **caches = realloc(t->caches, cap * sizeof(*caches));
+        if (caches == NULL)
+            return NULL;
+        memset(caches + t->cap, 0, (cap - t->cap) * sizeof(*caches));
+        t->caches = caches;
+        t->cap = cap;
+    }
+    zp__tcache *tc = t->caches[p->slot];
+    if (tc && tc->pool == p)
+        return tc;
+    zp__tcache *fresh = tcache_new(p);
+    pthread_mutex_lock(&registry);
+    if (tc) {
+        /* left over from a destroyed pool that had this slot */
+        tcache_retire(tc);
+        free(tc);
+        t->caches[p->slot] = NULL;
+    }
+    if (fresh) {
+        fresh->next = p->tcaches;
+        if (p->tcaches)
+            p->tcaches->prev = fresh;
+        p->tcaches = fresh;
+        t->caches[p->slot] = fresh;
+    }
+    pthread_mutex_unlock(&registry);
+    return fresh;
+}
+
+void zp__tcache_flush(zp_pool *p, unsigned cls, zp__bin *b)
+{
+    uint32_t batch = p->depot[cls].batch;
+    zp__depot_give(p, cls, b->items, batch, false);
+    b->count -= batch;
+    memmove(b->items, b->items + batch, b->count * sizeof(void *));
+}
