@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,7 +113,12 @@ typedef struct zp_config {
     unsigned flags;      /* ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT; default 0 */
     int debug;           /* debug level, see above; default 0 */
     zp_provider provider; /* default: mmap */
+    const char *name;    /* label in stats output, copied: 1 .. ZP_NAME_MAX-1
+                            characters of [A-Za-z0-9_.:-]; NULL: "poolN"
+                            with N unique in the process */
 } zp_config;
+
+#define ZP_NAME_MAX 64
 
 /* Fills *cfg with the defaults above (and struct_size). Thread-safe. */
 ZP_API void zp_config_init(zp_config *cfg);
@@ -152,42 +158,111 @@ ZP_API void *zp_get(zp_pool *pool, size_t size);
  */
 ZP_API void zp_put(zp_pool *pool, void *buf);
 
+/*
+ * Takes n buffers of capacity >= size, all or nothing: returns 0 with
+ * bufs[0..n) filled, or a negative errno (-ENOMEM, -EOVERFLOW, -EINVAL for
+ * bufs NULL with n > 0) with no buffer taken. Served from the calling
+ * thread's cache, refilled from the depot with one lock acquisition per
+ * batch; a batch larger than the cache goes to the depot directly. Sizes
+ * above max_class are mapped one by one. n == 0 returns 0. Thread-safe.
+ */
+ZP_API int zp_get_batch(zp_pool *pool, size_t size, void **bufs, size_t n);
+
+/*
+ * Returns n buffers (of any classes, got on any threads) to the pool. NULL
+ * entries are skipped; a pointer that is not a live buffer of this pool goes
+ * to the misuse handler and the rest are still returned. At most one depot
+ * lock acquisition per run of same-class buffers. Thread-safe.
+ */
+ZP_API void zp_put_batch(zp_pool *pool, void *const *bufs, size_t n);
+
 /* Usable bytes of buf (its class size, or the mapped size of an oversize
  * buffer); 0 if buf is not a buffer of this pool. Thread-safe. */
 ZP_API size_t zp_capacity(const zp_pool *pool, const void *buf);
 
 /* ---------------------------------------------------------------- stats */
 
+/* Most size classes a pool can have (64 B .. 1 GiB). */
+#define ZP_MAX_CLASSES 25
+
+/* The same counters for one size class. */
+typedef struct zp_class_stats {
+    uint64_t size;         /* class size in bytes */
+    uint64_t gets;         /* = cache_hits + depot_hits + allocations */
+    uint64_t puts;
+    uint64_t cache_hits;
+    uint64_t depot_hits;
+    uint64_t allocations;
+    uint64_t contention;
+    uint64_t bytes_outstanding;
+    uint64_t bytes_cached;
+    uint64_t bytes_reserved;  /* slabs of this class */
+} zp_class_stats;
+
 typedef struct zp_stats {
     size_t struct_size;    /* set by the caller to sizeof(zp_stats) */
-    /* counters since the pool was created */
+    /* counters since the pool was created (or since zp_stats_reset) */
     uint64_t gets;         /* = cache_hits + depot_hits + allocations + oversize */
     uint64_t puts;         /* successful puts (misuse is not counted) */
     uint64_t cache_hits;   /* gets served by the calling thread's cache */
-    uint64_t depot_hits;   /* gets that refilled the thread cache (or, with
-                              cache_depth 0, took a buffer) from the depot */
+    uint64_t depot_hits;   /* gets served from the shared depot: one per
+                              single get that refilled the thread cache,
+                              one per buffer of a batch that needed it */
     uint64_t allocations;  /* gets that needed fresh buffers carved from a
-                              slab (possibly mapping a new slab) */
+                              slab (possibly mapping a new slab), counted
+                              like depot_hits */
     uint64_t oversize;     /* gets above max_class, mapped directly */
     uint64_t discards;     /* puts whose buffer was released to the provider
                               instead of kept (oversize puts) */
     uint64_t contention;   /* depot lock acquisitions that found it held */
     uint64_t misuse;       /* calls reported to the misuse handler */
-    /* gauges, bytes */
+    /* gauges, bytes (zp_stats_reset leaves them alone) */
     uint64_t bytes_reserved;    /* mapped from the provider right now */
     uint64_t bytes_outstanding; /* held by the application right now */
     uint64_t bytes_cached;      /* idle in thread caches and the depot */
-    uint64_t peak_reserved;     /* highest bytes_reserved so far */
+    uint64_t peak_reserved;     /* highest bytes_reserved so far (since
+                                   zp_stats_reset) */
+    /* per class: classes[0 .. nclasses), smallest first */
+    uint32_t nclasses;
+    zp_class_stats classes[ZP_MAX_CLASSES];
 } zp_stats;
 
 /*
  * Reads the pool's statistics into *out. out->struct_size must be set by the
  * caller (sizeof(zp_stats)); fields beyond it are not written. Returns 0 or
- * -EINVAL. Thread-safe; hits are counted per thread without shared writes and
- * summed here, so a read concurrent with gets/puts may lag by the operations
- * in flight.
+ * -EINVAL. Thread-safe. Hits are counted per thread without shared writes
+ * and summed here; gets is exactly the sum of its parts at every read, per
+ * class and in total. A read concurrent with gets and puts on other threads
+ * may miss the operations in flight: bytes_outstanding and bytes_cached may
+ * be off by the buffers those operations move (never negative, and their
+ * sum plus uncarved slab space is bytes_reserved).
  */
 ZP_API int zp_stats_read(zp_pool *pool, zp_stats *out);
+
+/* Starts the counters (and peak_reserved) afresh; gauges are unaffected.
+ * Thread-safe: operations in flight are counted before or after. */
+ZP_API void zp_stats_reset(zp_pool *pool);
+
+/* Fractions of gets (0.0 when there were none): served by the thread cache;
+ * served by the depot; served without fresh memory (cache or depot). */
+ZP_API double zp_stats_cache_hit_rate(const zp_stats *stats);
+ZP_API double zp_stats_depot_hit_rate(const zp_stats *stats);
+ZP_API double zp_stats_hit_rate(const zp_stats *stats);
+
+#define ZP_FORMAT_TEXT 0       /* human summary */
+#define ZP_FORMAT_JSON 1       /* one JSON object (fields as in zp_stats) */
+#define ZP_FORMAT_PROMETHEUS 2 /* text exposition format: zeropool_ prefix,
+                                  labels pool and class, counters _total */
+
+/*
+ * Writes the pool's statistics to out in the given format. Returns 0, or
+ * -EINVAL (NULL argument, unknown format) or -EIO (the stream failed).
+ * Thread-safe (reads as zp_stats_read does).
+ */
+ZP_API int zp_stats_write(zp_pool *pool, FILE *out, int format);
+
+/* The pool's name as used in stats output; valid while the pool lives. */
+ZP_API const char *zp_pool_name(const zp_pool *pool);
 
 /* --------------------------------------------------------------- misuse */
 

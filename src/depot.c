@@ -47,7 +47,7 @@ int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap)
 void zp__depot_fini(zp__depot *d)
 {
     mag_list_free(d->full);
-    mag_list_free(d->partial);
+    free(d->partial);
     mag_list_free(d->empty);
     pthread_mutex_destroy(&d->lock);
 }
@@ -90,6 +90,7 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
             if (s == NULL)
                 break;
             d->carving = s;
+            d->slab_bytes += size;
             end = s->base;
         }
         uint32_t left = (uint32_t)((s->base + (uintptr_t)s->nbufs * csize - end) / csize);
@@ -109,7 +110,7 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
 }
 
 uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
-                        int *err)
+                        uint32_t count_gets, bool *carved)
 {
     zp__depot *d = &p->depot[cls];
     uint32_t n = 0;
@@ -118,6 +119,7 @@ uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         if (d->partial == NULL) {
             d->partial = d->full;
             d->full = d->full->next;
+            d->partial->next = NULL;
         }
         zp__mag *m = d->partial;
         uint32_t take = want - n < m->count ? want - n : m->count;
@@ -131,16 +133,19 @@ uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         }
     }
     d->nfree -= n;
-    if (n > 0) {
-        d->depot_hits++;
-    } else {
+    *carved = false;
+    if (n == 0) {
         n = carve(p, cls, d, out, want);
-        if (n > 0)
-            d->allocations++;
+        *carved = true;
     }
+    if (count_gets > n)
+        count_gets = n;
+    if (*carved)
+        d->direct.allocations += count_gets;
+    else
+        d->direct.depot_hits += count_gets;
     pthread_mutex_unlock(&d->lock);
     if (n == 0) {
-        *err = ENOMEM;
         zp__error(-ENOMEM, "zp_get: the provider could not map a slab for class %zu",
                   zp__class_size(p, cls));
     }
@@ -153,7 +158,7 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
     zp__depot *d = &p->depot[cls];
     zp__depot_lock(d);
     if (count_as_puts)
-        d->direct_puts += n;
+        d->direct.puts += n;
     for (uint32_t i = 0; i < n;) {
         if (d->partial == NULL) {
             zp__mag *m = d->empty;

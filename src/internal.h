@@ -98,6 +98,8 @@ zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size);
 void zp__slab_release(zp_pool *p, zp__slab *s);
 void *zp__oversize_get(zp_pool *p, size_t size);
 void zp__oversize_put(zp_pool *p, void *buf);
+/* Takes back the counts of n oversize gets and puts (a failed batch). */
+void zp__oversize_uncount(zp_pool *p, size_t n);
 void zp__slabs_destroy_all(zp_pool *p);
 
 /* Why a pointer is not a live buffer of a pool (0 = it is one). */
@@ -111,6 +113,15 @@ enum {
 int zp__classify(const zp_pool *p, const zp__slab *s, const void *ptr);
 
 /* ---------------------------------------------------------------- depot */
+
+/* Counters of one class. Thread caches keep their own (written only by the
+ * owner); the depot keeps those of calls made without a thread cache. */
+typedef struct zp__counts {
+    uint64_t hits;
+    uint64_t depot_hits;
+    uint64_t allocations;
+    uint64_t puts;
+} zp__counts;
 
 typedef struct zp__mag {
     struct zp__mag *next;
@@ -132,20 +143,20 @@ typedef struct zp__depot {
     uint64_t nfree;      /* buffers idle in the depot */
     zp__slab *carving;   /* slab being carved, or NULL */
     uint64_t carved;     /* buffers carved from slabs so far */
-    /* counters, under lock */
-    uint64_t depot_hits;
-    uint64_t allocations;
-    uint64_t direct_puts; /* puts without a thread cache */
+    uint64_t slab_bytes; /* bytes of this class's slabs */
+    /* gets and puts made without a thread cache, and conflicts: under lock */
+    zp__counts direct;
     uint64_t contention;
 } zp__depot;
 
 int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap);
 void zp__depot_fini(zp__depot *d);
-/* Takes up to `want` buffers of class cls into out (refill or single get);
- * counts the get as a depot hit or an allocation. Returns how many were
- * taken; 0 means failure with *err set (ENOMEM). */
+/* Takes up to `want` buffers of class cls into out, from the depot or, when
+ * it is empty, freshly carved (*carved set); counts `count_gets` of them as
+ * direct depot hits or allocations. Returns how many were taken; 0 means
+ * failure (ENOMEM, detail recorded). One lock acquisition. */
 uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
-                        int *err);
+                        uint32_t count_gets, bool *carved);
 /* Returns n buffers of class cls to the depot. Never fails. */
 void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                     bool count_as_puts);
@@ -160,6 +171,8 @@ typedef struct zp__bin {
     /* written by the owner (plain load + store, no RMW), read by stats */
     _Atomic uint64_t hits;
     _Atomic uint64_t puts;
+    _Atomic uint64_t depot_hits;
+    _Atomic uint64_t allocations;
 } zp__bin;
 
 typedef struct zp__tcache {
@@ -189,11 +202,19 @@ void zp__registry_unlock(void);
 
 /* Owner-only counter increment: a plain load and store (no lock prefix);
  * relaxed atomics only so that concurrent readers are well defined. */
-static inline void zp__counter_inc(_Atomic uint64_t *c)
+static inline void zp__counter_add(_Atomic uint64_t *c, uint64_t n)
 {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
+
+static inline void zp__counter_inc(_Atomic uint64_t *c)
+{
+    zp__counter_add(c, 1);
+}
+
+/* Adds a bin's counters to *sum (any thread; relaxed reads). */
+void zp__bin_counts(const zp__bin *b, zp__counts *sum);
 
 /* ----------------------------------------------------------------- pool */
 
@@ -204,6 +225,7 @@ struct zp_pool {
                               or 0 when flags/debug need the checked path */
     uint32_t min_shift;
     uint32_t nclasses;
+    size_t min_mask;       /* min_class - 1 */
     size_t max_class;
     unsigned flags;
     int debug;
@@ -211,6 +233,7 @@ struct zp_pool {
     size_t page_size;
     zp_provider provider;
     uint64_t id;           /* unique per process, for messages */
+    char name[ZP_NAME_MAX];
 
     /* slabs, oversize buffers, reservation: pool lock */
     alignas(ZP_CACHELINE) pthread_mutex_t lock;
@@ -226,8 +249,11 @@ struct zp_pool {
 
     /* registry lock: thread caches of this pool, counters of exited ones */
     zp__tcache *tcaches;
-    uint64_t retired_hits[ZP__MAX_CLASSES];
-    uint64_t retired_puts[ZP__MAX_CLASSES];
+    zp__counts retired[ZP__MAX_CLASSES];
+
+    /* zp_stats_reset's starting point, subtracted on read: stats lock */
+    pthread_mutex_t stats_lock;
+    zp_stats baseline;
 
     zp__depot depot[ZP__MAX_CLASSES];
 };
@@ -241,17 +267,29 @@ static inline size_t zp__class_size(const zp_pool *p, unsigned cls)
  * an index >= nclasses, which the hot path leaves to the slow path. */
 static inline unsigned zp__class_of(const zp_pool *p, size_t size)
 {
-    size_t s = (size - 1) | (((size_t)1 << p->min_shift) - 1);
+    size_t s = (size - 1) | p->min_mask;
     return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
 }
 
 void *zp__get_slow(zp_pool *p, size_t size);
 void zp__put_slow(zp_pool *p, void *buf);
 
-/* Per-class gets and puts so far (summed over threads); registry lock and
- * the class's depot lock must be held. */
-void zp__class_counts(zp_pool *p, unsigned cls, uint64_t *gets, uint64_t *puts,
-                      uint64_t *hits);
+/* Counters of class cls summed over every thread; the registry lock and the
+ * class's depot lock must be held. */
+zp__counts zp__class_counts(zp_pool *p, unsigned cls);
+static inline uint64_t zp__counts_gets(const zp__counts *c)
+{
+    return c->hits + c->depot_hits + c->allocations;
+}
+
+/* Takes one buffer of class cls for a get (slow path), NULL on failure. */
+void *zp__take_one(zp_pool *p, unsigned cls);
+/* Stamps a buffer being handed out (debug state, ZP_ZERO_ON_GET). */
+void *zp__finish_get(zp_pool *p, void *buf, unsigned cls);
+/* Checks a buffer being put and prepares it (debug state, wipe): returns
+ * its slab and class, or NULL after reporting misuse / releasing an
+ * oversize buffer. */
+zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op);
 
 /* --------------------------------------------------------------- misuse */
 

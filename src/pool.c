@@ -47,16 +47,14 @@ static bool is_pow2(size_t x)
  * rejects anything invalid with a precise reason. */
 static int config_load(const zp_config *in, zp_config *cfg)
 {
-    if (in == NULL) {
-        zp_config_init(cfg);
-    } else {
-        if (in->struct_size < sizeof(zp_config)) {
-            if (in->struct_size < offsetof(zp_config, provider) + sizeof(zp_provider))
-                return zp__error(-EINVAL,
-                                 "zp_pool_create: config struct_size %zu is too small "
-                                 "(initialise the config with zp_config_init)",
-                                 in->struct_size);
-        }
+    zp_config_init(cfg);
+    if (in != NULL) {
+        /* a config from an older header (without name) is still accepted */
+        if (in->struct_size < offsetof(zp_config, provider) + sizeof(zp_provider))
+            return zp__error(-EINVAL,
+                             "zp_pool_create: config struct_size %zu is too small "
+                             "(initialise the config with zp_config_init)",
+                             in->struct_size);
         if (in->struct_size > sizeof(zp_config)) {
             const unsigned char *extra = (const unsigned char *)in + sizeof(zp_config);
             for (size_t i = 0; i < in->struct_size - sizeof(zp_config); i++)
@@ -66,7 +64,7 @@ static int config_load(const zp_config *in, zp_config *cfg)
                                      "zeropool %s (struct_size %zu > %zu)",
                                      ZP_VERSION_STRING, in->struct_size, sizeof(zp_config));
         }
-        memcpy(cfg, in, sizeof(*cfg));
+        memcpy(cfg, in, in->struct_size < sizeof(*cfg) ? in->struct_size : sizeof(*cfg));
     }
     const char *env = getenv("ZEROPOOL_DEBUG");
     if (env != NULL && *env != '\0') {
@@ -106,6 +104,18 @@ static int config_load(const zp_config *in, zp_config *cfg)
     if ((cfg->provider.map == NULL) != (cfg->provider.unmap == NULL))
         return zp__error(-EINVAL,
                          "zp_pool_create: provider needs both map and unmap (or neither)");
+    if (cfg->name != NULL) {
+        size_t len = strlen(cfg->name);
+        if (len == 0 || len >= ZP_NAME_MAX)
+            return zp__error(-EINVAL, "zp_pool_create: name must have 1..%d characters",
+                             ZP_NAME_MAX - 1);
+        if (strspn(cfg->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789_.:-") != len)
+            return zp__error(-EINVAL,
+                             "zp_pool_create: name \"%s\" has characters outside "
+                             "[A-Za-z0-9_.:-]",
+                             cfg->name);
+    }
     return 0;
 }
 
@@ -129,6 +139,7 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
         return zp__error(-ENOMEM, "zp_pool_create: out of memory for the pool");
     memset(p, 0, sizeof(*p));
     p->min_shift = (uint32_t)__builtin_ctzll(cfg.min_class);
+    p->min_mask = cfg.min_class - 1;
     p->nclasses = (uint32_t)__builtin_ctzll(cfg.max_class) - p->min_shift + 1;
     p->max_class = cfg.max_class;
     p->flags = cfg.flags;
@@ -139,10 +150,19 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     p->provider = cfg.provider.map ? cfg.provider : zp__default_provider;
     p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
     p->slot = ZP__NO_SLOT;
+    if (cfg.name)
+        snprintf(p->name, sizeof p->name, "%s", cfg.name);
+    else
+        snprintf(p->name, sizeof p->name, "pool%llu", (unsigned long long)p->id);
 
     if ((rc = -pthread_mutex_init(&p->lock, NULL)) != 0) {
         free(p);
         return zp__error(rc, "zp_pool_create: cannot initialise the pool lock");
+    }
+    if ((rc = -pthread_mutex_init(&p->stats_lock, NULL)) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return zp__error(rc, "zp_pool_create: cannot initialise the stats lock");
     }
     unsigned c;
     for (c = 0; c < p->nclasses; c++) {
@@ -165,6 +185,7 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     if (rc) {
         while (c-- > 0)
             zp__depot_fini(&p->depot[c]);
+        pthread_mutex_destroy(&p->stats_lock);
         pthread_mutex_destroy(&p->lock);
         free(p);
         return rc < 0 ? rc : -ENOMEM;
@@ -178,8 +199,8 @@ static void report_outstanding(zp_pool *p)
     uint64_t total = 0, bytes = 0;
     char line[256];
     for (unsigned c = 0; c < p->nclasses; c++) {
-        uint64_t gets, puts, hits;
-        zp__class_counts(p, c, &gets, &puts, &hits);
+        zp__counts k = zp__class_counts(p, c);
+        uint64_t gets = zp__counts_gets(&k), puts = k.puts;
         if (gets > puts) {
             uint64_t n = gets - puts, b = n * zp__class_size(p, c);
             if (total == 0)
@@ -218,8 +239,14 @@ void zp_pool_destroy(zp_pool *p)
     zp__slabs_destroy_all(p);
     for (unsigned c = 0; c < p->nclasses; c++)
         zp__depot_fini(&p->depot[c]);
+    pthread_mutex_destroy(&p->stats_lock);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+const char *zp_pool_name(const zp_pool *p)
+{
+    return p ? p->name : NULL;
 }
 
 /* -------------------------------------------------------------- hot path */
@@ -233,9 +260,12 @@ void *zp_get(zp_pool *p, size_t size)
         unsigned cls = zp__class_of(p, size);
         if (ZP_LIKELY(tc != NULL && tc->pool == p && cls < p->hot_classes)) {
             zp__bin *b = &tc->bins[cls];
-            if (ZP_LIKELY(b->count != 0)) {
+            uint32_t n = b->count;
+            if (ZP_LIKELY(n != 0)) {
+                void *buf = b->items[n - 1];
+                b->count = n - 1;
                 zp__counter_inc(&b->hits);
-                return b->items[--b->count];
+                return buf;
             }
         }
     }
@@ -257,8 +287,10 @@ void zp_put(zp_pool *p, void *buf)
             if (ZP_LIKELY(cls < p->hot_classes && ((a - s->base) & s->mask) == 0 &&
                           a < atomic_load_explicit(&s->carve_end, memory_order_relaxed))) {
                 zp__bin *b = &tc->bins[cls];
-                if (ZP_LIKELY(b->count < b->cap)) {
-                    b->items[b->count++] = buf;
+                uint32_t n = b->count;
+                if (ZP_LIKELY(n < b->cap)) {
+                    b->items[n] = buf;
+                    b->count = n + 1;
                     zp__counter_inc(&b->puts);
                     return;
                 }
@@ -270,7 +302,7 @@ void zp_put(zp_pool *p, void *buf)
 
 /* ------------------------------------------------------------ slow paths */
 
-static void *finish_get(zp_pool *p, void *buf, unsigned cls)
+void *zp__finish_get(zp_pool *p, void *buf, unsigned cls)
 {
     if (p->debug >= 1) {
         zp__slab *s = zp__slab_lookup(buf);
@@ -285,6 +317,32 @@ static void *finish_get(zp_pool *p, void *buf, unsigned cls)
     return buf;
 }
 
+void *zp__take_one(zp_pool *p, unsigned cls)
+{
+    void *buf;
+    bool carved;
+    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
+    if (tc == NULL) {
+        if (zp__depot_take(p, cls, &buf, 1, 1, &carved) == 0)
+            goto fail;
+        return buf;
+    }
+    zp__bin *b = &tc->bins[cls];
+    if (b->count != 0) {
+        zp__counter_inc(&b->hits);
+        return b->items[--b->count];
+    }
+    uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, 0, &carved);
+    if (n == 0)
+        goto fail;
+    zp__counter_inc(carved ? &b->allocations : &b->depot_hits);
+    b->count = n - 1;
+    return b->items[n - 1];
+fail:
+    errno = ENOMEM;
+    return NULL;
+}
+
 ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
 {
     if (size == 0)
@@ -292,43 +350,21 @@ ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
     if (size > p->max_class)
         return zp__oversize_get(p, size);
     unsigned cls = zp__class_of(p, size);
-    void *buf;
-    int err = 0;
-    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
-    if (tc != NULL) {
-        zp__bin *b = &tc->bins[cls];
-        if (b->count != 0) {
-            zp__counter_inc(&b->hits);
-            buf = b->items[--b->count];
-        } else {
-            uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, &err);
-            if (n == 0) {
-                errno = err;
-                return NULL;
-            }
-            b->count = n - 1;
-            buf = b->items[n - 1];
-        }
-    } else if (zp__depot_take(p, cls, &buf, 1, &err) == 0) {
-        errno = err;
-        return NULL;
-    }
-    return finish_get(p, buf, cls);
+    void *buf = zp__take_one(p, cls);
+    return buf ? zp__finish_get(p, buf, cls) : NULL;
 }
 
-ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
+zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op)
 {
-    if (buf == NULL)
-        return;
     zp__slab *s = zp__slab_lookup(buf);
     int why = zp__classify(p, s, buf);
     if (why != ZP__PTR_OK) {
-        zp__report_bad_pointer(p, s, buf, why, "zp_put");
-        return;
+        zp__report_bad_pointer(p, s, buf, why, op);
+        return NULL;
     }
     if (s->cls == ZP__CLASS_OVERSIZE) {
         zp__oversize_put(p, buf);
-        return;
+        return NULL;
     }
     unsigned cls = s->cls;
     if (p->debug >= 1) {
@@ -337,14 +373,25 @@ ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
         uint64_t old = atomic_fetch_and_explicit(&s->state[i / 64], ~bit, memory_order_relaxed);
         if ((old & bit) == 0) {
             zp__misuse(p, ZP_MISUSE_DOUBLE_PUT, buf,
-                       "zeropool: zp_put(pool=%p, %p): double put: this %zu-byte buffer "
+                       "zeropool: %s(pool=%p, %p): double put: this %zu-byte buffer "
                        "was already put and not got again since",
-                       (void *)p, buf, zp__class_size(p, cls));
-            return;
+                       op, (void *)p, buf, zp__class_size(p, cls));
+            return NULL;
         }
     }
     if (p->flags & ZP_WIPE_ON_PUT)
         explicit_bzero(buf, zp__class_size(p, cls));
+    return s;
+}
+
+ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
+{
+    if (buf == NULL)
+        return;
+    zp__slab *s = zp__accept_put(p, buf, "zp_put");
+    if (s == NULL)
+        return;
+    unsigned cls = s->cls;
     zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
     if (tc != NULL) {
         zp__bin *b = &tc->bins[cls];

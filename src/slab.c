@@ -256,6 +256,14 @@ void zp__oversize_put(zp_pool *p, void *buf)
     pthread_mutex_unlock(&p->lock);
 }
 
+void zp__oversize_uncount(zp_pool *p, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->oversize_gets -= n;
+    p->oversize_puts -= n;
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void free_list(zp_pool *p, zp__slab *s)
 {
     while (s) {

@@ -61,10 +61,8 @@ void zp__registry_remove(zp_pool *p)
     pthread_mutex_lock(&registry);
     for (zp__tcache *tc = p->tcaches, *next; tc; tc = next) {
         next = tc->next;
-        for (unsigned c = 0; c < tc->nclasses; c++) {
-            p->retired_hits[c] += atomic_load_explicit(&tc->bins[c].hits, memory_order_relaxed);
-            p->retired_puts[c] += atomic_load_explicit(&tc->bins[c].puts, memory_order_relaxed);
-        }
+        for (unsigned c = 0; c < tc->nclasses; c++)
+            zp__bin_counts(&tc->bins[c], &p->retired[c]);
         tc->pool = NULL;
         tc->next = tc->prev = NULL;
     }
@@ -85,8 +83,7 @@ static void tcache_retire(zp__tcache *tc)
         if (b->count)
             zp__depot_give(p, c, b->items, b->count, false);
         b->count = 0;
-        p->retired_hits[c] += atomic_load_explicit(&b->hits, memory_order_relaxed);
-        p->retired_puts[c] += atomic_load_explicit(&b->puts, memory_order_relaxed);
+        zp__bin_counts(b, &p->retired[c]);
     }
     if (tc->prev)
         tc->prev->next = tc->next;
@@ -195,6 +192,14 @@ zp__tcache *zp__tcache_get(zp_pool *p)
     }
     pthread_mutex_unlock(&registry);
     return fresh;
+}
+
+void zp__bin_counts(const zp__bin *b, zp__counts *sum)
+{
+    sum->hits += atomic_load_explicit(&b->hits, memory_order_relaxed);
+    sum->depot_hits += atomic_load_explicit(&b->depot_hits, memory_order_relaxed);
+    sum->allocations += atomic_load_explicit(&b->allocations, memory_order_relaxed);
+    sum->puts += atomic_load_explicit(&b->puts, memory_order_relaxed);
 }
 
 void zp__tcache_flush(zp_pool *p, unsigned cls, zp__bin *b)
