@@ -58,6 +58,7 @@ ZP_API const char *zp_version_string(void);
 /* ----------------------------------------------------------- opaque types */
 
 typedef struct zp_pool zp_pool;
+typedef struct zp_budget zp_budget;
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -79,6 +80,8 @@ typedef struct zp_provider {
 #define ZP_ZERO_ON_GET 0x1u /* every buffer's full capacity is zeroed on get */
 #define ZP_WIPE_ON_PUT 0x2u /* every buffer's full capacity is wiped on put
                                (a wipe the compiler cannot remove) */
+#define ZP_DECAY_THREAD 0x4u /* a background thread drives decay (see
+                                decay_ms) even when the pool is idle */
 
 /*
  * Debug levels (zp_config.debug; the environment variable ZEROPOOL_DEBUG=N,
@@ -116,6 +119,21 @@ typedef struct zp_config {
     const char *name;    /* label in stats output, copied: 1 .. ZP_NAME_MAX-1
                             characters of [A-Za-z0-9_.:-]; NULL: "poolN"
                             with N unique in the process */
+    zp_budget *budget;   /* shared byte budget (zp_budget_create), or NULL.
+                            The pool holds a reference: the budget lives
+                            until it is destroyed and all its pools are. */
+    size_t max_bytes;    /* without `budget`: a private budget of this many
+                            bytes; 0 = unbounded. Setting both is -EINVAL. */
+    size_t max_cached_bytes; /* retention cap: idle bytes resident in the
+                            depot above this are given back to the provider
+                            (slabs unmapped, or pages of idle buffers
+                            released with madvise). Each thread cache keeps
+                            its own at most cache_bytes per class on top.
+                            Default SIZE_MAX (no cap). */
+    unsigned decay_ms;   /* idle memory untouched for this long is given
+                            back, driven from the pool's slow paths (and by
+                            a background thread with ZP_DECAY_THREAD).
+                            0 = off (default). */
 } zp_config;
 
 #define ZP_NAME_MAX 64
@@ -138,6 +156,34 @@ ZP_API int zp_pool_create(const zp_config *cfg, zp_pool **out);
  * threads that used it may still be alive. NULL is a no-op.
  */
 ZP_API void zp_pool_destroy(zp_pool *pool);
+
+/* ---------------------------------------------------------------- budget */
+
+/*
+ * A byte budget that one or more pools draw from (zp_config.budget).
+ * bytes_reserved of all its pools together never exceeds max_bytes, not even
+ * for a moment: bytes are reserved before the provider maps them and
+ * released after it unmaps them. When a get would exceed it, the pool first
+ * gives back its own idle memory (depot and the calling thread's cache) and
+ * retries; then zp_get fails with ENOBUFS (zp_get_timed waits instead).
+ */
+ZP_API int zp_budget_create(size_t max_bytes, zp_budget **out);
+/* Drops the creator's reference; the budget is freed once no pool uses it.
+ * NULL is a no-op. */
+ZP_API void zp_budget_destroy(zp_budget *budget);
+
+typedef struct zp_budget_stats {
+    size_t struct_size;     /* set by the caller to sizeof(zp_budget_stats) */
+    uint64_t max_bytes;
+    uint64_t bytes_reserved;
+    uint64_t peak_reserved;
+    uint64_t failed_gets;   /* gets that failed with ENOBUFS or ETIMEDOUT */
+    uint64_t waited_gets;   /* zp_get_timed calls that had to wait */
+    uint64_t waiters;       /* waiting right now */
+} zp_budget_stats;
+
+/* Reads a budget's figures. Returns 0 or -EINVAL. Thread-safe. */
+ZP_API int zp_budget_read(zp_budget *budget, zp_budget_stats *out);
 
 /* ------------------------------------------------------------- hot path */
 
@@ -175,6 +221,27 @@ ZP_API int zp_get_batch(zp_pool *pool, size_t size, void **bufs, size_t n);
  * lock acquisition per run of same-class buffers. Thread-safe.
  */
 ZP_API void zp_put_batch(zp_pool *pool, void *const *bufs, size_t n);
+
+/*
+ * Like zp_get, but when the pool's budget is exhausted waits (sleeping, no
+ * spinning) until a put or a trim on the same budget makes room, at most
+ * timeout_ms milliseconds (-1: forever; 0: never waits). Waiters are served
+ * in arrival order: while any wait, plain gets that need new memory from
+ * the budget fail with ENOBUFS instead of overtaking them. Returns NULL
+ * with errno ETIMEDOUT when the time passed, ENOBUFS at once when the
+ * request is larger than the whole budget, or as zp_get. Thread-safe.
+ */
+ZP_API void *zp_get_timed(zp_pool *pool, size_t size, int timeout_ms);
+
+/*
+ * Gives idle memory back until at most keep_bytes of idle memory stays
+ * resident in the depot (the calling thread's cache for this pool is
+ * flushed to the depot first; other threads' caches are not touched).
+ * Slabs whose buffers are all idle are unmapped; idle buffers of at least a
+ * page in other slabs have their pages released (madvise). Returns the
+ * bytes given back. Thread-safe.
+ */
+ZP_API size_t zp_trim(zp_pool *pool, size_t keep_bytes);
 
 /* Usable bytes of buf (its class size, or the mapped size of an oversize
  * buffer); 0 if buf is not a buffer of this pool. Thread-safe. */

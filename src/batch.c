@@ -43,11 +43,12 @@ static int batch_direct(zp_pool *p, unsigned cls, void **bufs, size_t n,
         bool carved;
         uint32_t t = zp__depot_take(p, cls, bufs + got, (uint32_t)want, 0, &carved);
         if (t == 0) {
+            int err = errno;
             /* back in chunks: give() takes a uint32_t count */
             for (size_t i = 0; i < got; i += 1u << 20)
                 zp__depot_give(p, cls, bufs + i,
                                (uint32_t)(got - i < (1u << 20) ? got - i : (1u << 20)), false);
-            return -ENOMEM;
+            return -(err == ENOBUFS ? ENOBUFS : ENOMEM);
         }
         *(carved ? &k->allocations : &k->depot_hits) += t;
         got += t;
@@ -84,7 +85,7 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
             bool carved;
             uint32_t t = zp__depot_take(p, cls, b->items + b->count, want, 0, &carved);
             if (t == 0)
-                return -ENOMEM; /* what was refilled stays cached */
+                return -(errno == ENOBUFS ? ENOBUFS : ENOMEM); /* refilled ones stay cached */
             uint32_t served = need - b->count < t ? need - b->count : t;
             *(carved ? &k.allocations : &k.depot_hits) += served;
             b->count += t;

@@ -70,13 +70,16 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
     uint64_t need = (d->carved + want + d->batch - 1) / d->batch;
     while (d->nmags < need) {
         zp__mag *m = mag_new(d->batch);
-        if (m == NULL)
+        if (m == NULL) {
+            errno = ENOMEM;
             return 0;
+        }
         m->next = d->empty;
         d->empty = m;
         d->nmags++;
     }
     uint32_t n = 0;
+    errno = 0;
     while (n < want) {
         zp__slab *s = d->carving;
         uintptr_t end = s ? atomic_load_explicit(&s->carve_end, memory_order_relaxed) : 0;
@@ -85,10 +88,11 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
              * buffers must not reserve a whole batch of them */
             if (n > 0)
                 break;
-            size_t size = csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+            size_t size = zp__slab_bytes(p, cls);
             s = zp__slab_create(p, cls, size);
             if (s == NULL)
                 break;
+            zp__slab_list_push(&d->slabs, s);
             d->carving = s;
             d->slab_bytes += size;
             end = s->base;
@@ -133,6 +137,17 @@ uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         }
     }
     d->nfree -= n;
+    uint64_t unpurged_taken = n;
+    if (d->npurged > d->nfree) {
+        /* the purged bottom was reached: those buffers fault in afresh */
+        unpurged_taken -= d->npurged - d->nfree;
+        d->npurged = d->nfree;
+    }
+    if (unpurged_taken)
+        atomic_fetch_sub_explicit(&p->idle_resident, unpurged_taken * zp__class_size(p, cls),
+                                  memory_order_relaxed);
+    if (d->nfree - d->npurged < d->low_water)
+        d->low_water = d->nfree - d->npurged;
     *carved = false;
     if (n == 0) {
         n = carve(p, cls, d, out, want);
@@ -146,8 +161,14 @@ uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         d->direct.depot_hits += count_gets;
     pthread_mutex_unlock(&d->lock);
     if (n == 0) {
-        zp__error(-ENOMEM, "zp_get: the provider could not map a slab for class %zu",
-                  zp__class_size(p, cls));
+        int err = errno == ENOBUFS ? ENOBUFS : ENOMEM;
+        if (err == ENOBUFS)
+            zp__error(-ENOBUFS, "zp_get: the budget has no room for a %zu-byte slab of class %zu",
+                      zp__slab_bytes(p, cls), zp__class_size(p, cls));
+        else
+            zp__error(-ENOMEM, "zp_get: no memory for a slab of class %zu (provider or metadata)",
+                      zp__class_size(p, cls));
+        errno = err;
     }
     return n;
 }
@@ -156,6 +177,7 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                     bool count_as_puts)
 {
     zp__depot *d = &p->depot[cls];
+    uint64_t added = 0;
     zp__depot_lock(d);
     if (count_as_puts)
         d->direct.puts += n;
@@ -181,6 +203,7 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
         m->count += put;
         i += put;
         d->nfree += put;
+        added += put;
         if (m->count == d->batch) {
             d->partial = NULL;
             m->next = d->full;
@@ -188,4 +211,6 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
         }
     }
     pthread_mutex_unlock(&d->lock);
+    atomic_fetch_add_explicit(&p->idle_resident, added * zp__class_size(p, cls),
+                              memory_order_relaxed);
 }

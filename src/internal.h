@@ -10,8 +10,12 @@
  *               lock; carving fresh buffers out of slabs
  *   slab.c      regions from the provider, out-of-line metadata, the radix
  *               map from any address to its slab (O(1) foreign detection)
+ *   trim.c      giving idle memory back: zp_trim, retention cap, decay
+ *   budget.c    byte budgets shared by pools, and waiting for room
+ *   batch.c     zp_get_batch / zp_put_batch
  *   provider.c  the default provider (anonymous mmap)
  *   stats.c     summing per-thread and per-depot counters
+ *   stats_export.c  text, JSON and Prometheus output
  *   misuse.c    the misuse handler and its messages
  *   error.c     zp_strerror, per-thread error detail, version
  */
@@ -67,8 +71,11 @@ typedef struct zp__slab {
     uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
     uint32_t nbufs;
     size_t size;                /* bytes mapped */
-    /* owned by the pool lock */
+    /* the depot's slab list (depot lock) or the pool's oversize and spare
+     * lists (pool lock) */
     struct zp__slab *next, *prev;
+    uint32_t trim_idle;         /* scratch for trim, depot lock */
+    size_t state_words;         /* capacity of the state bitmap */
     /* debug >= 1: one bit per buffer, set while handed out */
     _Atomic uint64_t *state;
 } zp__slab;
@@ -95,6 +102,8 @@ static inline zp__slab *zp__slab_lookup(const void *ptr)
 }
 
 zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size);
+void zp__slab_list_push(zp__slab **head, zp__slab *s);
+void zp__slab_list_unlink(zp__slab **head, zp__slab *s);
 void zp__slab_release(zp_pool *p, zp__slab *s);
 void *zp__oversize_get(zp_pool *p, size_t size);
 void zp__oversize_put(zp_pool *p, void *buf);
@@ -142,6 +151,10 @@ typedef struct zp__depot {
     uint64_t nmags;
     uint64_t nfree;      /* buffers idle in the depot */
     zp__slab *carving;   /* slab being carved, or NULL */
+    zp__slab *slabs;     /* every slab of this class */
+    uint64_t npurged;    /* the bottom npurged idle buffers have had their
+                            pages released (madvise) */
+    uint64_t low_water;  /* fewest unpurged idle buffers this decay epoch */
     uint64_t carved;     /* buffers carved from slabs so far */
     uint64_t slab_bytes; /* bytes of this class's slabs */
     /* gets and puts made without a thread cache, and conflicts: under lock */
@@ -219,10 +232,13 @@ void zp__bin_counts(const zp__bin *b, zp__counts *sum);
 /* ----------------------------------------------------------------- pool */
 
 struct zp_pool {
-    /* read-only after creation; read by the hot paths */
+    /* read-only after creation (but hot_classes); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
-    uint32_t hot_classes;  /* classes the bare hit path may serve: nclasses,
-                              or 0 when flags/debug need the checked path */
+    _Atomic uint32_t hot_classes; /* classes the bare hit path may serve:
+                              hot_default, or 0 while budget waiters need
+                              every put to reach the slow path */
+    uint32_t hot_default;  /* nclasses, or 0 when flags/debug need the
+                              checked path always */
     uint32_t min_shift;
     uint32_t nclasses;
     size_t min_mask;       /* min_class - 1 */
@@ -234,6 +250,19 @@ struct zp_pool {
     zp_provider provider;
     uint64_t id;           /* unique per process, for messages */
     char name[ZP_NAME_MAX];
+    zp_budget *budget;     /* shared or private, or NULL */
+    struct zp_pool *budget_next; /* the budget's pool list (budget lock) */
+    size_t max_cached;     /* retention cap, bytes */
+    unsigned decay_ms;
+
+    /* idle memory accounting for retention and decay */
+    _Atomic uint64_t idle_resident; /* unpurged idle bytes in the depots */
+    _Atomic uint64_t decay_epoch_ns;
+    pthread_t decay_thread;
+    bool decay_thread_on;
+    bool decay_stop;       /* decay lock */
+    pthread_mutex_t decay_lock;
+    pthread_cond_t decay_cv;
 
     /* slabs, oversize buffers, reservation: pool lock */
     alignas(ZP_CACHELINE) pthread_mutex_t lock;
@@ -261,6 +290,13 @@ struct zp_pool {
 static inline size_t zp__class_size(const zp_pool *p, unsigned cls)
 {
     return (size_t)1 << (p->min_shift + cls);
+}
+
+/* Bytes of one slab of class cls. */
+static inline size_t zp__slab_bytes(const zp_pool *p, unsigned cls)
+{
+    size_t csize = zp__class_size(p, cls);
+    return csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
 }
 
 /* Class index for size >= 1; size 0 (and anything above max_class) yields
@@ -303,6 +339,37 @@ void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr,
 /* Records a detail for err (negative errno) for zp_strerror on this thread
  * and returns err. */
 int zp__error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ----------------------------------------------------------------- trim */
+
+/* Gives back idle memory of class cls until `drop` bytes of resident idle
+ * memory are gone (or nothing more can go): unmaps slabs whose buffers are
+ * all idle in the depot, then, if purge, releases the pages of the coldest
+ * idle buffers. Takes the depot lock. Returns the bytes given back. */
+size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge);
+/* Pool-wide: down to keep resident idle bytes. */
+size_t zp__trim_pool(zp_pool *p, uint64_t keep, bool purge);
+/* Called on slow paths: enforces the retention cap, runs decay when due. */
+void zp__idle_check(zp_pool *p);
+int zp__decay_start(zp_pool *p);
+void zp__decay_stop(zp_pool *p);
+uint64_t zp__now_ns(void);
+
+/* --------------------------------------------------------------- budget */
+
+bool zp__budget_reserve(zp_budget *b, size_t size);
+/* Counts a get that failed for lack of budget (not while zp_get_timed is
+ * still trying: it counts its own outcome). */
+void zp__budget_count_failure(zp_pool *p, int err);
+void zp__budget_release(zp_budget *b, size_t size);
+size_t zp__budget_max(const zp_budget *b); /* SIZE_MAX for NULL */
+bool zp__budget_has_waiters(const zp_budget *b);
+/* Wakes the first waiter so it retries (a put may have made room). */
+void zp__budget_notify(zp_budget *b);
+void zp__budget_attach(zp_budget *b, zp_pool *p);
+void zp__budget_detach(zp_budget *b, zp_pool *p);
+/* Bytes a get of size would need to map (a slab or an oversize region). */
+size_t zp__request_bytes(const zp_pool *p, size_t size);
 
 /* ------------------------------------------------------------- provider */
 

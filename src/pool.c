@@ -36,6 +36,7 @@ void zp_config_init(zp_config *cfg)
     cfg->cache_bytes = ZP__DEFAULT_CACHE_BYTES;
     cfg->flags = 0;
     cfg->debug = 0;
+    cfg->max_cached_bytes = SIZE_MAX;
 }
 
 static bool is_pow2(size_t x)
@@ -95,9 +96,15 @@ static int config_load(const zp_config *in, zp_config *cfg)
     if (cfg->cache_depth > ZP__MAX_CACHE_DEPTH)
         return zp__error(-EINVAL, "zp_pool_create: cache_depth %u is above the maximum %u",
                          cfg->cache_depth, ZP__MAX_CACHE_DEPTH);
-    if (cfg->flags & ~(ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT))
+    const unsigned known = ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT | ZP_DECAY_THREAD;
+    if (cfg->flags & ~known)
         return zp__error(-EINVAL, "zp_pool_create: flags 0x%x has unknown bits 0x%x",
-                         cfg->flags, cfg->flags & ~(ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT));
+                         cfg->flags, cfg->flags & ~known);
+    if (cfg->budget != NULL && cfg->max_bytes != 0)
+        return zp__error(-EINVAL,
+                         "zp_pool_create: set either budget or max_bytes, not both");
+    if ((cfg->flags & ZP_DECAY_THREAD) && cfg->decay_ms == 0)
+        return zp__error(-EINVAL, "zp_pool_create: ZP_DECAY_THREAD needs decay_ms > 0");
     if (cfg->debug < 0 || cfg->debug > ZP_DEBUG_MAX)
         return zp__error(-EINVAL, "zp_pool_create: debug %d is not a debug level 0..%d",
                          cfg->debug, ZP_DEBUG_MAX);
@@ -145,7 +152,11 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     p->flags = cfg.flags;
     p->debug = cfg.debug;
     p->cache_depth = cfg.cache_depth;
-    p->hot_classes = (cfg.flags || cfg.debug) ? 0 : p->nclasses;
+    p->hot_default = ((cfg.flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)) || cfg.debug)
+                         ? 0 : p->nclasses;
+    atomic_init(&p->hot_classes, p->hot_default);
+    p->max_cached = cfg.max_cached_bytes;
+    p->decay_ms = cfg.decay_ms;
     p->page_size = (size_t)sysconf(_SC_PAGESIZE);
     p->provider = cfg.provider.map ? cfg.provider : zp__default_provider;
     p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
@@ -179,10 +190,28 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
         if ((rc = zp__depot_init(&p->depot[c], batch, cap)) != 0)
             break;
     }
+    bool own_budget = false, decay = false;
+    if (rc == 0 && cfg.max_bytes) {
+        rc = zp_budget_create(cfg.max_bytes, &p->budget);
+        own_budget = rc == 0;
+    } else if (rc == 0 && cfg.budget) {
+        p->budget = cfg.budget;
+    }
+    if (rc == 0)
+        decay = (rc = zp__decay_start(p)) == 0;
     if (rc == 0 && cfg.cache_depth > 0 && zp__registry_add(p) != 0)
         rc = zp__error(-ENOMEM, "zp_pool_create: more than %u live pools with thread caches",
                        ZP__MAX_POOLS);
+    if (rc == 0 && p->budget) {
+        zp__budget_attach(p->budget, p);
+        if (own_budget)
+            zp_budget_destroy(p->budget); /* the pool's reference keeps it */
+    }
     if (rc) {
+        if (decay)
+            zp__decay_stop(p);
+        if (own_budget)
+            zp_budget_destroy(p->budget);
         while (c-- > 0)
             zp__depot_fini(&p->depot[c]);
         pthread_mutex_destroy(&p->stats_lock);
@@ -234,9 +263,12 @@ void zp_pool_destroy(zp_pool *p)
         return;
     /* Detach every thread's cache: their buffers are reclaimed below with
      * the slabs that hold them. */
+    zp__decay_stop(p);
     zp__registry_remove(p);
     report_outstanding(p);
     zp__slabs_destroy_all(p);
+    if (p->budget)
+        zp__budget_detach(p->budget, p);
     for (unsigned c = 0; c < p->nclasses; c++)
         zp__depot_fini(&p->depot[c]);
     pthread_mutex_destroy(&p->stats_lock);
@@ -258,7 +290,8 @@ void *zp_get(zp_pool *p, size_t size)
     if (ZP_LIKELY(slot < t->cap)) {
         zp__tcache *tc = t->caches[slot];
         unsigned cls = zp__class_of(p, size);
-        if (ZP_LIKELY(tc != NULL && tc->pool == p && cls < p->hot_classes)) {
+        if (ZP_LIKELY(tc != NULL && tc->pool == p && cls < atomic_load_explicit(&p->hot_classes,
+                                                                      memory_order_relaxed))) {
             zp__bin *b = &tc->bins[cls];
             uint32_t n = b->count;
             if (ZP_LIKELY(n != 0)) {
@@ -284,7 +317,8 @@ void zp_put(zp_pool *p, void *buf)
             unsigned cls = s->cls;
             /* the O(1) foreign check: right pool, start of a buffer, handed
              * out before (a >= base holds: the slab covers a's grain) */
-            if (ZP_LIKELY(cls < p->hot_classes && ((a - s->base) & s->mask) == 0 &&
+            if (ZP_LIKELY(cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed) &&
+                          ((a - s->base) & s->mask) == 0 &&
                           a < atomic_load_explicit(&s->carve_end, memory_order_relaxed))) {
                 zp__bin *b = &tc->bins[cls];
                 uint32_t n = b->count;
@@ -317,16 +351,12 @@ void *zp__finish_get(zp_pool *p, void *buf, unsigned cls)
     return buf;
 }
 
-void *zp__take_one(zp_pool *p, unsigned cls)
+static void *take_one_try(zp_pool *p, unsigned cls, zp__tcache *tc)
 {
     void *buf;
     bool carved;
-    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
-    if (tc == NULL) {
-        if (zp__depot_take(p, cls, &buf, 1, 1, &carved) == 0)
-            goto fail;
-        return buf;
-    }
+    if (tc == NULL)
+        return zp__depot_take(p, cls, &buf, 1, 1, &carved) ? buf : NULL;
     zp__bin *b = &tc->bins[cls];
     if (b->count != 0) {
         zp__counter_inc(&b->hits);
@@ -334,21 +364,59 @@ void *zp__take_one(zp_pool *p, unsigned cls)
     }
     uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, 0, &carved);
     if (n == 0)
-        goto fail;
+        return NULL;
     zp__counter_inc(carved ? &b->allocations : &b->depot_hits);
     b->count = n - 1;
     return b->items[n - 1];
-fail:
-    errno = ENOMEM;
-    return NULL;
+}
+
+/* The budget is full: give back this pool's idle memory (the calling
+ * thread's cache included) so a retry can map. */
+static void reclaim_for_budget(zp_pool *p, zp__tcache *tc)
+{
+    if (tc) {
+        for (unsigned c = 0; c < tc->nclasses; c++) {
+            zp__bin *b = &tc->bins[c];
+            if (b->count) {
+                zp__depot_give(p, c, b->items, b->count, false);
+                b->count = 0;
+            }
+        }
+    }
+    zp__trim_pool(p, 0, false);
+}
+
+void *zp__take_one(zp_pool *p, unsigned cls)
+{
+    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
+    void *buf = take_one_try(p, cls, tc);
+    if (buf == NULL && errno == ENOBUFS && zp__request_bytes(p, zp__class_size(p, cls)) <=
+                                               zp__budget_max(p->budget)) {
+        reclaim_for_budget(p, tc);
+        buf = take_one_try(p, cls, tc);
+    }
+    if (buf == NULL)
+        zp__budget_count_failure(p, errno);
+    else
+        zp__idle_check(p);
+    return buf;
 }
 
 ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
 {
     if (size == 0)
         size = 1;
-    if (size > p->max_class)
-        return zp__oversize_get(p, size);
+    if (size > p->max_class) {
+        void *buf = zp__oversize_get(p, size);
+        if (buf == NULL && errno == ENOBUFS &&
+            zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+            reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
+            buf = zp__oversize_get(p, size);
+        }
+        if (buf == NULL)
+            zp__budget_count_failure(p, errno);
+        return buf;
+    }
     unsigned cls = zp__class_of(p, size);
     void *buf = zp__take_one(p, cls);
     return buf ? zp__finish_get(p, buf, cls) : NULL;
@@ -392,15 +460,26 @@ ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
     if (s == NULL)
         return;
     unsigned cls = s->cls;
+    if (p->budget && zp__budget_has_waiters(p->budget)) {
+        /* someone waits for room: straight to the depot, unmap what became
+         * wholly idle, and let the first waiter retry */
+        zp__depot_give(p, cls, &buf, 1, true);
+        zp__trim_class(p, cls, UINT64_MAX, false);
+        zp__budget_notify(p->budget);
+        return;
+    }
     zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
     if (tc != NULL) {
         zp__bin *b = &tc->bins[cls];
-        if (b->count == b->cap)
+        if (b->count == b->cap) {
             zp__tcache_flush(p, cls, b);
+            zp__idle_check(p);
+        }
         b->items[b->count++] = buf;
         zp__counter_inc(&b->puts);
     } else {
         zp__depot_give(p, cls, &buf, 1, true);
+        zp__idle_check(p);
     }
 }
 

@@ -89,25 +89,47 @@ int zp__classify(const zp_pool *p, const zp__slab *s, const void *ptr)
     return ZP__PTR_OK;
 }
 
-static void *provider_map(zp_pool *p, size_t size)
+/* Maps a region: the budget is reserved first (so the pools of a budget
+ * never hold more than its max, even for a moment), then the provider maps.
+ * On failure returns NULL with errno ENOBUFS (budget) or ENOMEM. */
+static void *region_map(zp_pool *p, size_t size)
 {
+    if (p->budget && !zp__budget_reserve(p->budget, size)) {
+        errno = ENOBUFS;
+        return NULL;
+    }
     void *m = p->provider.map(size, ZP__GRAIN, p->provider.ctx);
     if (m != NULL && ((uintptr_t)m & (ZP__GRAIN - 1)) != 0) {
         /* a provider that ignores the alignment cannot be used */
         p->provider.unmap(m, size, p->provider.ctx);
+        m = NULL;
+    }
+    if (m == NULL) {
+        if (p->budget)
+            zp__budget_release(p->budget, size);
+        errno = ENOMEM;
         return NULL;
     }
-    return m;
-}
-
-static void reserve(zp_pool *p, size_t size)
-{
+    pthread_mutex_lock(&p->lock);
     p->bytes_reserved += size;
     if (p->bytes_reserved > p->peak_reserved)
         p->peak_reserved = p->bytes_reserved;
+    pthread_mutex_unlock(&p->lock);
+    return m;
 }
 
-static void list_push(zp__slab **head, zp__slab *s)
+/* Unmaps a region, then gives its bytes back to the budget. */
+static void region_unmap(zp_pool *p, void *m, size_t size)
+{
+    p->provider.unmap(m, size, p->provider.ctx);
+    pthread_mutex_lock(&p->lock);
+    p->bytes_reserved -= size;
+    pthread_mutex_unlock(&p->lock);
+    if (p->budget)
+        zp__budget_release(p->budget, size);
+}
+
+void zp__slab_list_push(zp__slab **head, zp__slab *s)
 {
     s->prev = NULL;
     s->next = *head;
@@ -116,7 +138,7 @@ static void list_push(zp__slab **head, zp__slab *s)
     *head = s;
 }
 
-static void list_unlink(zp__slab **head, zp__slab *s)
+void zp__slab_list_unlink(zp__slab **head, zp__slab *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -124,48 +146,81 @@ static void list_unlink(zp__slab **head, zp__slab *s)
         *head = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* Metadata is recycled, never freed while the pool lives: a racing put of
+ * a stale pointer that looked a slab up just before it was released reads
+ * valid memory and is then rejected by the checks that follow. */
+static zp__slab *meta_get(zp_pool *p, size_t words)
+{
+    pthread_mutex_lock(&p->lock);
+    zp__slab **link = &p->spare_meta, *s;
+    while ((s = *link) != NULL && s->state_words < words)
+        link = &s->next;
+    if (s)
+        *link = s->next;
+    pthread_mutex_unlock(&p->lock);
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+        if (s == NULL)
+            return NULL;
+        s->state_words = words;
+    }
+    s->state = words ? (_Atomic uint64_t *)(s + 1) : NULL;
+    for (size_t i = 0; i < words; i++)
+        atomic_store_explicit(&s->state[i], 0, memory_order_relaxed);
+    return s;
+}
+
+static void meta_put(zp_pool *p, zp__slab *s)
+{
+    pthread_mutex_lock(&p->lock);
+    s->next = p->spare_meta;
+    p->spare_meta = s;
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Maps and registers a slab of class cls (called with the class's depot
- * lock held). Returns NULL with errno-style failure left to the caller. */
+ * lock held; the caller links it). NULL with errno ENOBUFS or ENOMEM. */
 zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size)
 {
     size_t csize = zp__class_size(p, cls);
     uint32_t nbufs = (uint32_t)(size / csize);
-    size_t words = p->debug >= 1 ? (nbufs + 63) / 64 : 0;
-    zp__slab *s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
-    if (s == NULL)
+    zp__slab *s = meta_get(p, p->debug >= 1 ? (nbufs + 63) / 64 : 0);
+    if (s == NULL) {
+        errno = ENOMEM;
         return NULL;
-    void *m = provider_map(p, size);
+    }
+    void *m = region_map(p, size);
     if (m == NULL) {
-        free(s);
+        int err = errno;
+        meta_put(p, s);
+        errno = err;
         return NULL;
     }
     s->pool = p;
     s->base = (uintptr_t)m;
     s->mask = csize - 1;
-    atomic_init(&s->carve_end, (uintptr_t)m);
+    atomic_store_explicit(&s->carve_end, (uintptr_t)m, memory_order_relaxed);
     s->cls = cls;
     s->nbufs = nbufs;
     s->size = size;
-    s->state = words ? (_Atomic uint64_t *)(s + 1) : NULL;
     if (slab_register(s) != 0) {
-        p->provider.unmap(m, size, p->provider.ctx);
-        free(s);
+        region_unmap(p, m, size);
+        meta_put(p, s);
+        errno = ENOMEM;
         return NULL;
     }
-    pthread_mutex_lock(&p->lock);
-    list_push(&p->slabs, s);
-    reserve(p, size);
-    pthread_mutex_unlock(&p->lock);
     return s;
 }
 
+/* Unregisters and unmaps a slab no one holds a buffer of. */
 void zp__slab_release(zp_pool *p, zp__slab *s)
 {
     slab_unregister(s);
-    p->provider.unmap((void *)s->base, s->size, p->provider.ctx);
-    free(s);
+    region_unmap(p, (void *)s->base, s->size);
+    meta_put(p, s);
 }
 
 void *zp__oversize_get(zp_pool *p, size_t size)
@@ -177,19 +232,25 @@ void *zp__oversize_get(zp_pool *p, size_t size)
         return NULL;
     }
     size_t len = (size + ZP__GRAIN - 1) & ~(ZP__GRAIN - 1);
-    /* Oversize metadata is recycled, never freed while the pool lives, so a
-     * racing put that looked it up before it was released reads valid
-     * memory and is then rejected under the lock (see zp__oversize_put). */
-    pthread_mutex_lock(&p->lock);
-    zp__slab *s = p->spare_meta;
-    if (s)
-        p->spare_meta = s->next;
-    pthread_mutex_unlock(&p->lock);
-    if (s == NULL && (s = calloc(1, sizeof(*s))) == NULL)
-        goto nomem;
-    void *m = provider_map(p, len);
-    if (m == NULL)
-        goto nomem_meta;
+    if (p->budget && len > zp__budget_max(p->budget)) {
+        zp__error(-ENOBUFS, "zp_get: %zu bytes is more than the whole budget (%zu)", len,
+                  zp__budget_max(p->budget));
+        errno = ENOBUFS;
+        return NULL;
+    }
+    zp__slab *s = meta_get(p, 0);
+    void *m = s ? region_map(p, len) : NULL;
+    if (m == NULL) {
+        int err = s ? errno : ENOMEM;
+        if (s)
+            meta_put(p, s);
+        if (err == ENOBUFS)
+            zp__error(-ENOBUFS, "zp_get: the budget has no room for an oversize buffer of %zu bytes", len);
+        else
+            zp__error(-ENOMEM, "zp_get: the provider could not map %zu bytes for an oversize buffer", len);
+        errno = err;
+        return NULL;
+    }
     s->pool = p;
     s->base = (uintptr_t)m;
     s->mask = 0;
@@ -197,31 +258,21 @@ void *zp__oversize_get(zp_pool *p, size_t size)
     s->cls = ZP__CLASS_OVERSIZE;
     s->nbufs = 1;
     s->size = len;
-    s->state = NULL;
     if (slab_register(s) != 0) {
-        p->provider.unmap(m, len, p->provider.ctx);
-        goto nomem_meta;
+        region_unmap(p, m, len);
+        meta_put(p, s);
+        zp__error(-ENOMEM, "zp_get: no memory for the slab map");
+        errno = ENOMEM;
+        return NULL;
     }
     pthread_mutex_lock(&p->lock);
-    list_push(&p->oversize, s);
-    reserve(p, len);
+    zp__slab_list_push(&p->oversize, s);
     p->oversize_gets++;
     p->oversize_bytes += len;
     pthread_mutex_unlock(&p->lock);
     if (p->flags & ZP_ZERO_ON_GET)
         memset(m, 0, len);
     return m;
-
-nomem_meta:
-    pthread_mutex_lock(&p->lock);
-    s->next = p->spare_meta;
-    p->spare_meta = s;
-    pthread_mutex_unlock(&p->lock);
-nomem:
-    zp__error(-ENOMEM, "zp_get: the provider could not map %zu bytes for an oversize buffer",
-              len);
-    errno = ENOMEM;
-    return NULL;
 }
 
 void zp__oversize_put(zp_pool *p, void *buf)
@@ -239,8 +290,7 @@ void zp__oversize_put(zp_pool *p, void *buf)
         return;
     }
     slab_unregister(s);
-    list_unlink(&p->oversize, s);
-    p->bytes_reserved -= s->size;
+    zp__slab_list_unlink(&p->oversize, s);
     p->oversize_puts++;
     p->oversize_bytes -= s->size;
     size_t len = s->size;
@@ -248,12 +298,8 @@ void zp__oversize_put(zp_pool *p, void *buf)
 
     if (p->flags & ZP_WIPE_ON_PUT)
         explicit_bzero(buf, len);
-    p->provider.unmap(buf, len, p->provider.ctx);
-
-    pthread_mutex_lock(&p->lock);
-    s->next = p->spare_meta;
-    p->spare_meta = s;
-    pthread_mutex_unlock(&p->lock);
+    region_unmap(p, buf, len);
+    meta_put(p, s);
 }
 
 void zp__oversize_uncount(zp_pool *p, size_t n)
@@ -264,24 +310,25 @@ void zp__oversize_uncount(zp_pool *p, size_t n)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void free_list(zp_pool *p, zp__slab *s)
-{
-    while (s) {
-        zp__slab *next = s->next;
-        zp__slab_release(p, s);
-        s = next;
-    }
-}
-
+/* Pool destroy: every region goes back, outstanding or not. */
 void zp__slabs_destroy_all(zp_pool *p)
 {
-    free_list(p, p->slabs);
-    free_list(p, p->oversize);
-    p->slabs = p->oversize = NULL;
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        zp__depot *d = &p->depot[c];
+        while (d->slabs) {
+            zp__slab *s = d->slabs;
+            zp__slab_list_unlink(&d->slabs, s);
+            zp__slab_release(p, s);
+        }
+    }
+    while (p->oversize) {
+        zp__slab *s = p->oversize;
+        zp__slab_list_unlink(&p->oversize, s);
+        zp__slab_release(p, s);
+    }
     for (zp__slab *s = p->spare_meta, *next; s; s = next) {
         next = s->next;
         free(s);
     }
     p->spare_meta = NULL;
-    p->bytes_reserved = 0;
 }

@@ -1,0 +1,303 @@
+/*
+ * trim.c — giving idle memory back: zp_trim, the retention cap and decay.
+ *
+ * Idle buffers sit in the depot's magazines, hottest on top. Trimming a
+ * class gathers them, unmaps every slab whose carved buffers are all idle,
+ * and — for buffers of at least a page — releases the pages of the coldest
+ * remaining ones with madvise(MADV_DONTNEED). Those stay in the depot at
+ * the bottom (d->npurged counts them) and fault in as zero pages when used
+ * again.
+ *
+ * Decay uses a low-water mark per class: the fewest unpurged idle buffers
+ * seen during an epoch of decay_ms were idle the whole epoch, so at the
+ * epoch's end that many are given back. A pool that goes idle thus returns
+ * to its minimum within two epochs; the epoch ends on a slow path of the
+ * pool, or on the background thread's tick (ZP_DECAY_THREAD).
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+uint64_t zp__now_ns(void)
+{
+    struct timespec ts;
+    /* vDSO: no system call */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Depot lock held: copies every idle buffer into items, hottest first;
+ * returns the magazines to the empty list. */
+static void depot_gather(zp__depot *d, void **items)
+{
+    size_t n = 0;
+    zp__mag *m = d->partial;
+    d->partial = NULL;
+    while (m || d->full) {
+        if (m == NULL) {
+            m = d->full;
+            d->full = m->next;
+        }
+        for (uint32_t i = m->count; i > 0; i--)
+            items[n++] = m->items[i - 1];
+        m->count = 0;
+        m->next = d->empty;
+        d->empty = m;
+        m = NULL;
+    }
+}
+
+/* Depot lock held: refills magazines from items (hottest first), keeping
+ * the hottest on top and the depot invariant (only the top one partial),
+ * and frees magazines beyond what the carved buffers need. */
+static void depot_rebuild(zp__depot *d, void **items, size_t n)
+{
+    size_t rem = n % d->batch, pos = n;
+    /* full magazines from the bottom up, so the list head ends on top */
+    while (pos > rem) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        pos -= d->batch;
+        for (uint32_t i = 0; i < d->batch; i++)
+            m->items[i] = items[pos + d->batch - 1 - i];
+        m->count = d->batch;
+        m->next = d->full;
+        d->full = m;
+    }
+    if (rem) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        for (uint32_t i = 0; i < rem; i++)
+            m->items[i] = items[rem - 1 - i];
+        m->count = (uint32_t)rem;
+        m->next = NULL;
+        d->partial = m;
+    }
+    d->nfree = n;
+    uint64_t need = (d->carved + d->batch - 1) / d->batch;
+    while (d->nmags > need && d->empty) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        free(m);
+        d->nmags--;
+    }
+}
+
+static uint64_t carved_in(const zp__slab *s, size_t csize)
+{
+    return (atomic_load_explicit(&s->carve_end, memory_order_relaxed) - s->base) / csize;
+}
+
+size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
+{
+    zp__depot *d = &p->depot[cls];
+    size_t csize = zp__class_size(p, cls);
+    size_t released = 0;
+    uint64_t resident_dropped = 0;
+    zp__slab *dead = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->nfree;
+    void **items = n ? malloc(n * sizeof(void *)) : NULL;
+    if (n == 0 || items == NULL) {
+        pthread_mutex_unlock(&d->lock);
+        free(items);
+        return 0;
+    }
+    size_t unpurged = n - d->npurged;
+    depot_gather(d, items);
+
+    /* which slabs have every carved buffer idle here */
+    for (zp__slab *s = d->slabs; s; s = s->next)
+        s->trim_idle = 0;
+    for (size_t i = 0; i < n; i++)
+        zp__slab_lookup(items[i])->trim_idle++;
+    for (zp__slab *s = d->slabs, *next; s && resident_dropped < drop; s = next) {
+        next = s->next;
+        uint64_t carved = carved_in(s, csize);
+        if (carved == 0 || s->trim_idle != carved)
+            continue;
+        zp__slab_list_unlink(&d->slabs, s);
+        s->next = dead;
+        dead = s;
+        if (d->carving == s)
+            d->carving = NULL;
+        d->carved -= carved;
+        d->slab_bytes -= s->size;
+        released += s->size;
+        s->trim_idle = UINT32_MAX; /* marks it for removal below */
+    }
+
+    /* drop the released slabs' buffers, keeping order; count how many
+     * unpurged ones went */
+    size_t kept = 0, kept_unpurged = 0;
+    for (size_t i = 0; i < n; i++) {
+        zp__slab *s = zp__slab_lookup(items[i]);
+        if (s->trim_idle == UINT32_MAX) {
+            if (i < unpurged)
+                resident_dropped += csize;
+            continue;
+        }
+        if (i < unpurged)
+            kept_unpurged++;
+        items[kept++] = items[i];
+    }
+    d->npurged = kept - kept_unpurged;
+
+    /* then release the pages of the coldest unpurged buffers */
+    if (purge && csize >= p->page_size) {
+        while (resident_dropped < drop && kept_unpurged > 0) {
+            void *buf = items[kept_unpurged - 1];
+            if (madvise(buf, csize, MADV_DONTNEED) != 0)
+                break;
+            kept_unpurged--;
+            d->npurged++;
+            resident_dropped += csize;
+            released += csize;
+        }
+    }
+    depot_rebuild(d, items, kept);
+    if (d->low_water > kept - d->npurged)
+        d->low_water = kept - d->npurged;
+    pthread_mutex_unlock(&d->lock);
+    free(items);
+    atomic_fetch_sub_explicit(&p->idle_resident, resident_dropped, memory_order_relaxed);
+
+    /* no buffer of these slabs is idle anywhere else or outstanding */
+    while (dead) {
+        zp__slab *s = dead;
+        dead = s->next;
+        zp__slab_release(p, s);
+    }
+    return released;
+}
+
+size_t zp__trim_pool(zp_pool *p, uint64_t keep, bool purge)
+{
+    size_t released = 0;
+    /* largest classes first: fewest buffers to move per byte */
+    for (unsigned c = p->nclasses; c-- > 0;) {
+        uint64_t idle = atomic_load_explicit(&p->idle_resident, memory_order_relaxed);
+        if (idle <= keep)
+            break;
+        released += zp__trim_class(p, c, idle - keep, purge);
+    }
+    return released;
+}
+
+size_t zp_trim(zp_pool *p, size_t keep_bytes)
+{
+    if (p == NULL)
+        return 0;
+    /* the calling thread's cache first, so its buffers can go too */
+    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
+    if (tc) {
+        for (unsigned c = 0; c < tc->nclasses; c++) {
+            zp__bin *b = &tc->bins[c];
+            if (b->count) {
+                zp__depot_give(p, c, b->items, b->count, false);
+                b->count = 0;
+            }
+        }
+    }
+    return zp__trim_pool(p, keep_bytes, true);
+}
+
+/* One decay step if an epoch has passed: per class, give back the
+ * low-water number of buffers (idle the whole epoch). */
+static void decay_run(zp_pool *p)
+{
+    uint64_t now = zp__now_ns();
+    uint64_t epoch = atomic_load_explicit(&p->decay_epoch_ns, memory_order_relaxed);
+    if (now - epoch < (uint64_t)p->decay_ms * 1000000u)
+        return;
+    /* one thread runs each epoch's step */
+    if (!atomic_compare_exchange_strong_explicit(&p->decay_epoch_ns, &epoch, now,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        zp__depot *d = &p->depot[c];
+        pthread_mutex_lock(&d->lock);
+        uint64_t idle_all_epoch = d->low_water;
+        d->low_water = d->nfree - d->npurged;
+        pthread_mutex_unlock(&d->lock);
+        if (idle_all_epoch)
+            zp__trim_class(p, c, idle_all_epoch * zp__class_size(p, c), true);
+    }
+}
+
+void zp__idle_check(zp_pool *p)
+{
+    if (atomic_load_explicit(&p->idle_resident, memory_order_relaxed) > p->max_cached)
+        zp__trim_pool(p, p->max_cached, true);
+    if (p->decay_ms)
+        decay_run(p);
+}
+
+static void *decay_main(void *arg)
+{
+    zp_pool *p = arg;
+    uint64_t tick_ns = (uint64_t)p->decay_ms * 1000000u / 2;
+    if (tick_ns < 1000000u)
+        tick_ns = 1000000u;
+    pthread_mutex_lock(&p->decay_lock);
+    while (!p->decay_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t t = (uint64_t)ts.tv_nsec + tick_ns;
+        ts.tv_sec += (time_t)(t / 1000000000u);
+        ts.tv_nsec = (long)(t % 1000000000u);
+        pthread_cond_timedwait(&p->decay_cv, &p->decay_lock, &ts);
+        if (p->decay_stop)
+            break;
+        pthread_mutex_unlock(&p->decay_lock);
+        zp__idle_check(p);
+        pthread_mutex_lock(&p->decay_lock);
+    }
+    pthread_mutex_unlock(&p->decay_lock);
+    return NULL;
+}
+
+int zp__decay_start(zp_pool *p)
+{
+    atomic_store_explicit(&p->decay_epoch_ns, zp__now_ns(), memory_order_relaxed);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&p->decay_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc)
+        return -rc;
+    if ((rc = pthread_mutex_init(&p->decay_lock, NULL)) != 0) {
+        pthread_cond_destroy(&p->decay_cv);
+        return -rc;
+    }
+    if ((p->flags & ZP_DECAY_THREAD) && p->decay_ms) {
+        if ((rc = pthread_create(&p->decay_thread, NULL, decay_main, p)) != 0) {
+            pthread_mutex_destroy(&p->decay_lock);
+            pthread_cond_destroy(&p->decay_cv);
+            return -rc;
+        }
+        p->decay_thread_on = true;
+    }
+    return 0;
+}
+
+void zp__decay_stop(zp_pool *p)
+{
+    if (p->decay_thread_on) {
+        pthread_mutex_lock(&p->decay_lock);
+        p->decay_stop = true;
+        pthread_cond_signal(&p->decay_cv);
+        pthread_mutex_unlock(&p->decay_lock);
+        pthread_join(p->decay_thread, NULL);
+        p->decay_thread_on = false;
+    }
+    pthread_mutex_destroy(&p->decay_lock);
+    pthread_cond_destroy(&p->decay_cv);
+}
