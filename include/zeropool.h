@@ -86,14 +86,27 @@ typedef struct zp_provider {
 /*
  * Debug levels (zp_config.debug; the environment variable ZEROPOOL_DEBUG=N,
  * read at pool creation, overrides it):
- *   0  release: the O(1) foreign-pointer check on every put stays on.
- *   1  also detects a buffer put twice (ZP_MISUSE_DOUBLE_PUT), using one bit
- *      of per-buffer state in the slab metadata. Gets and puts then take the
- *      checked path (one atomic bit operation each) instead of the bare hit
- *      path. At level 0 a double put is NOT detected: the buffer would later
- *      be handed out twice.
+ *   0  release: the O(1) foreign-pointer check on every put stays on
+ *      (pointers not from this pool, interior pointers, pointers never
+ *      handed out, another pool's buffers: ZP_MISUSE_FOREIGN).
+ *   1  also: a buffer put while not handed out (put twice, or carved but
+ *      never got) is ZP_MISUSE_DOUBLE_PUT, using one bit of per-buffer state
+ *      in the slab metadata; another pool's buffer is ZP_MISUSE_WRONG_POOL.
+ *      Gets and puts take the checked path (one atomic bit operation each).
+ *      At level 0 a double put is NOT detected: the buffer would later be
+ *      handed out twice.
+ *   2  also: use after put. A put buffer is filled with the poison byte
+ *      ZP_POISON_BYTE (and, in ASan builds, poisoned so a stray access
+ *      faults at the offending instruction); the next get of it verifies
+ *      the pattern and reports ZP_MISUSE_CORRUPTED with the first modified
+ *      offset. Pages of idle buffers are never released (madvise would
+ *      erase the pattern); only wholly idle slabs are unmapped. At destroy,
+ *      every outstanding buffer is listed with the code address that got it
+ *      (resolve it with addr2line -e <binary> <offset>). Costs a fill and a
+ *      scan of the whole buffer per put/get, and 8 bytes per buffer.
  */
-#define ZP_DEBUG_MAX 1
+#define ZP_DEBUG_MAX 2
+#define ZP_POISON_BYTE 0xDB
 
 typedef struct zp_config {
     size_t struct_size;  /* set by zp_config_init(); lets the struct grow */
@@ -336,7 +349,12 @@ ZP_API const char *zp_pool_name(const zp_pool *pool);
 #define ZP_MISUSE_FOREIGN 1    /* pointer is not a buffer of this pool: not
                                   from zeropool, from another pool, interior,
                                   or never handed out */
-#define ZP_MISUSE_DOUBLE_PUT 2 /* buffer already put (debug >= 1) */
+#define ZP_MISUSE_DOUBLE_PUT 2 /* buffer not handed out: already put, or
+                                  never got (debug >= 1) */
+#define ZP_MISUSE_WRONG_POOL 3 /* a buffer of another zeropool pool
+                                  (debug >= 1; FOREIGN at debug 0) */
+#define ZP_MISUSE_CORRUPTED 4  /* an idle buffer was written after its put
+                                  (debug >= 2) */
 
 typedef void (*zp_misuse_fn)(zp_pool *pool, int kind, const void *ptr,
                              const char *msg, void *arg);

@@ -111,7 +111,7 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
     }
     if (p->hot_classes == 0)
         for (size_t i = 0; i < n; i++)
-            zp__finish_get(p, bufs[i], cls);
+            zp__finish_get(p, bufs[i], cls, __builtin_return_address(0));
     return 0;
 }
 

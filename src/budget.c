@@ -99,6 +99,18 @@ int zp_budget_read(zp_budget *b, zp_budget_stats *out)
     return 0;
 }
 
+void zp__budget_after_fork_child(zp_budget *b)
+{
+    /* waiters were other threads: gone. Reinitialising twice (a budget
+     * shared by several pools) is harmless here: nothing holds it. */
+    pthread_mutex_init(&b->lock, NULL);
+    b->head = b->tail = NULL;
+    atomic_store_explicit(&b->head_hint, NULL, memory_order_relaxed);
+    atomic_store_explicit(&b->nwaiters, 0, memory_order_relaxed);
+    for (zp_pool *p = b->pools; p; p = p->budget_next)
+        atomic_store_explicit(&p->hot_classes, p->hot_default, memory_order_relaxed);
+}
+
 size_t zp__budget_max(const zp_budget *b)
 {
     return b ? b->max : SIZE_MAX;

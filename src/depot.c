@@ -103,6 +103,7 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
          * the lowest address first */
         for (uint32_t i = 0; i < take; i++)
             out[n + i] = (void *)(end + (uintptr_t)(take - 1 - i) * csize);
+        zp__debug_on_carve(p, out + n, take, cls);
         n += take;
         d->carved += take;
         /* relaxed: a thread that later puts one of these buffers got it

@@ -75,9 +75,11 @@ typedef struct zp__slab {
      * lists (pool lock) */
     struct zp__slab *next, *prev;
     uint32_t trim_idle;         /* scratch for trim, depot lock */
-    size_t state_words;         /* capacity of the state bitmap */
+    size_t meta_words;          /* capacity of the trailing debug area */
     /* debug >= 1: one bit per buffer, set while handed out */
     _Atomic uint64_t *state;
+    /* debug >= 2: per buffer, the code address that got it */
+    _Atomic uintptr_t *getters;
 } zp__slab;
 
 typedef _Atomic(zp__slab *) zp__radix_leaf[(size_t)1 << ZP__LEAF_BITS];
@@ -208,7 +210,9 @@ zp__tcache *zp__tcache_get(zp_pool *p);
 /* Moves the `batch` oldest buffers of a full bin to the depot. */
 void zp__tcache_flush(zp_pool *p, unsigned cls, zp__bin *b);
 /* Registry of live pools: slot allocation, detaching caches at destroy. */
-int zp__registry_add(zp_pool *p);
+/* Registers a live pool (and gives it a thread cache slot if want_slot);
+ * -1 when no slot is left. */
+int zp__registry_add(zp_pool *p, bool want_slot);
 void zp__registry_remove(zp_pool *p);
 void zp__registry_lock(void);
 void zp__registry_unlock(void);
@@ -251,6 +255,7 @@ struct zp_pool {
     uint64_t id;           /* unique per process, for messages */
     char name[ZP_NAME_MAX];
     zp_budget *budget;     /* shared or private, or NULL */
+    struct zp_pool *live_next;   /* registry's live list (registry lock) */
     struct zp_pool *budget_next; /* the budget's pool list (budget lock) */
     size_t max_cached;     /* retention cap, bytes */
     unsigned decay_ms;
@@ -307,7 +312,10 @@ static inline unsigned zp__class_of(const zp_pool *p, size_t size)
     return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
 }
 
-void *zp__get_slow(zp_pool *p, size_t size);
+void *zp__get_slow(zp_pool *p, size_t size, const void *caller);
+/* fork child: reinitialises what other (now absent) threads may have held */
+void zp__pool_after_fork_child(zp_pool *p);
+void zp__budget_after_fork_child(zp_budget *b);
 void zp__put_slow(zp_pool *p, void *buf);
 
 /* Counters of class cls summed over every thread; the registry lock and the
@@ -321,14 +329,29 @@ static inline uint64_t zp__counts_gets(const zp__counts *c)
 /* Takes one buffer of class cls for a get (slow path), NULL on failure. */
 void *zp__take_one(zp_pool *p, unsigned cls);
 /* Stamps a buffer being handed out (debug state, ZP_ZERO_ON_GET). */
-void *zp__finish_get(zp_pool *p, void *buf, unsigned cls);
+void *zp__finish_get(zp_pool *p, void *buf, unsigned cls, const void *caller);
 /* Checks a buffer being put and prepares it (debug state, wipe): returns
  * its slab and class, or NULL after reporting misuse / releasing an
  * oversize buffer. */
 zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op);
 
+/* ---------------------------------------------------------------- debug */
+
+/* Words of trailing metadata a slab of nbufs buffers needs at p's level. */
+size_t zp__debug_meta_words(const zp_pool *p, uint32_t nbufs);
+void zp__debug_on_carve(zp_pool *p, void *const *bufs, uint32_t n, unsigned cls);
+void zp__debug_on_get(zp_pool *p, void *buf, unsigned cls, const void *caller);
+/* Clears the buffer's handed-out bit; false: misuse reported (double put),
+ * the put must be ignored. */
+bool zp__debug_on_put(zp_pool *p, zp__slab *s, void *buf, const char *op);
+/* debug >= 2: fills an idle buffer with the poison pattern. */
+void zp__debug_poison(zp_pool *p, void *buf, unsigned cls);
+void zp__debug_before_unmap(const zp__slab *s);
+void zp__debug_leak_report(zp_pool *p);
+
 /* --------------------------------------------------------------- misuse */
 
+void zp__misuse_after_fork_child(void);
 void zp__misuse(zp_pool *p, int kind, const void *ptr, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr,

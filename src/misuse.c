@@ -21,6 +21,11 @@ void zp_set_misuse_handler(zp_misuse_fn fn, void *arg)
     pthread_mutex_unlock(&handler_lock);
 }
 
+void zp__misuse_after_fork_child(void)
+{
+    pthread_mutex_init(&handler_lock, NULL);
+}
+
 void zp__misuse(zp_pool *p, int kind, const void *ptr, const char *fmt, ...)
 {
     char msg[512];
@@ -47,10 +52,10 @@ void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr, int 
 {
     switch (why) {
     case ZP__PTR_OTHER_POOL:
-        zp__misuse(p, ZP_MISUSE_FOREIGN, ptr,
-                   "zeropool: %s(pool=%p, %p): foreign pointer: it is a buffer of another "
-                   "pool (%p), not of this one",
-                   op, (void *)p, ptr, (void *)s->pool);
+        zp__misuse(p, p->debug >= 1 ? ZP_MISUSE_WRONG_POOL : ZP_MISUSE_FOREIGN, ptr,
+                   "zeropool: %s(pool=%p, %p): wrong pool: it is a buffer of pool %s "
+                   "(%p), not of this one (%s)",
+                   op, (void *)p, ptr, s->pool->name, (void *)s->pool, p->name);
         break;
     case ZP__PTR_INTERIOR:
         zp__misuse(p, ZP_MISUSE_FOREIGN, ptr,

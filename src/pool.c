@@ -199,7 +199,7 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     }
     if (rc == 0)
         decay = (rc = zp__decay_start(p)) == 0;
-    if (rc == 0 && cfg.cache_depth > 0 && zp__registry_add(p) != 0)
+    if (rc == 0 && zp__registry_add(p, cfg.cache_depth > 0) != 0)
         rc = zp__error(-ENOMEM, "zp_pool_create: more than %u live pools with thread caches",
                        ZP__MAX_POOLS);
     if (rc == 0 && p->budget) {
@@ -266,6 +266,7 @@ void zp_pool_destroy(zp_pool *p)
     zp__decay_stop(p);
     zp__registry_remove(p);
     report_outstanding(p);
+    zp__debug_leak_report(p);
     zp__slabs_destroy_all(p);
     if (p->budget)
         zp__budget_detach(p->budget, p);
@@ -274,6 +275,15 @@ void zp_pool_destroy(zp_pool *p)
     pthread_mutex_destroy(&p->stats_lock);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+void zp__pool_after_fork_child(zp_pool *p)
+{
+    pthread_mutex_init(&p->stats_lock, NULL);
+    pthread_mutex_init(&p->decay_lock, NULL);
+    p->decay_thread_on = false; /* the thread did not survive the fork */
+    if (p->budget)
+        zp__budget_after_fork_child(p->budget);
 }
 
 const char *zp_pool_name(const zp_pool *p)
@@ -302,7 +312,7 @@ void *zp_get(zp_pool *p, size_t size)
             }
         }
     }
-    return zp__get_slow(p, size);
+    return zp__get_slow(p, size, __builtin_return_address(0));
 }
 
 void zp_put(zp_pool *p, void *buf)
@@ -336,16 +346,10 @@ void zp_put(zp_pool *p, void *buf)
 
 /* ------------------------------------------------------------ slow paths */
 
-void *zp__finish_get(zp_pool *p, void *buf, unsigned cls)
+void *zp__finish_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
 {
-    if (p->debug >= 1) {
-        zp__slab *s = zp__slab_lookup(buf);
-        size_t i = ((uintptr_t)buf - s->base) >> (p->min_shift + cls);
-        /* relaxed: the bit only has to be exact for this buffer; the
-         * hand-off of the buffer itself orders it with the next put */
-        atomic_fetch_or_explicit(&s->state[i / 64], (uint64_t)1 << (i % 64),
-                                 memory_order_relaxed);
-    }
+    if (p->debug >= 1)
+        zp__debug_on_get(p, buf, cls, caller);
     if (p->flags & ZP_ZERO_ON_GET)
         memset(buf, 0, zp__class_size(p, cls));
     return buf;
@@ -402,7 +406,7 @@ void *zp__take_one(zp_pool *p, unsigned cls)
     return buf;
 }
 
-ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
+ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size, const void *caller)
 {
     if (size == 0)
         size = 1;
@@ -419,7 +423,7 @@ ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size)
     }
     unsigned cls = zp__class_of(p, size);
     void *buf = zp__take_one(p, cls);
-    return buf ? zp__finish_get(p, buf, cls) : NULL;
+    return buf ? zp__finish_get(p, buf, cls, caller) : NULL;
 }
 
 zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op)
@@ -434,21 +438,12 @@ zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op)
         zp__oversize_put(p, buf);
         return NULL;
     }
-    unsigned cls = s->cls;
-    if (p->debug >= 1) {
-        size_t i = ((uintptr_t)buf - s->base) >> (p->min_shift + cls);
-        uint64_t bit = (uint64_t)1 << (i % 64);
-        uint64_t old = atomic_fetch_and_explicit(&s->state[i / 64], ~bit, memory_order_relaxed);
-        if ((old & bit) == 0) {
-            zp__misuse(p, ZP_MISUSE_DOUBLE_PUT, buf,
-                       "zeropool: %s(pool=%p, %p): double put: this %zu-byte buffer "
-                       "was already put and not got again since",
-                       op, (void *)p, buf, zp__class_size(p, cls));
-            return NULL;
-        }
-    }
+    if (p->debug >= 1 && !zp__debug_on_put(p, s, buf, op))
+        return NULL;
     if (p->flags & ZP_WIPE_ON_PUT)
-        explicit_bzero(buf, zp__class_size(p, cls));
+        explicit_bzero(buf, zp__class_size(p, s->cls));
+    if (p->debug >= 2)
+        zp__debug_poison(p, buf, s->cls);
     return s;
 }
 

@@ -156,7 +156,7 @@ static zp__slab *meta_get(zp_pool *p, size_t words)
 {
     pthread_mutex_lock(&p->lock);
     zp__slab **link = &p->spare_meta, *s;
-    while ((s = *link) != NULL && s->state_words < words)
+    while ((s = *link) != NULL && s->meta_words < words)
         link = &s->next;
     if (s)
         *link = s->next;
@@ -165,11 +165,14 @@ static zp__slab *meta_get(zp_pool *p, size_t words)
         s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
         if (s == NULL)
             return NULL;
-        s->state_words = words;
+        s->meta_words = words;
     }
-    s->state = words ? (_Atomic uint64_t *)(s + 1) : NULL;
+    /* the bitmap and the getters are set up by zp__slab_create */
+    _Atomic uint64_t *area = (_Atomic uint64_t *)(s + 1);
     for (size_t i = 0; i < words; i++)
-        atomic_store_explicit(&s->state[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&area[i], 0, memory_order_relaxed);
+    s->state = NULL;
+    s->getters = NULL;
     return s;
 }
 
@@ -187,10 +190,15 @@ zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size)
 {
     size_t csize = zp__class_size(p, cls);
     uint32_t nbufs = (uint32_t)(size / csize);
-    zp__slab *s = meta_get(p, p->debug >= 1 ? (nbufs + 63) / 64 : 0);
+    zp__slab *s = meta_get(p, zp__debug_meta_words(p, nbufs));
     if (s == NULL) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (p->debug >= 1) {
+        s->state = (_Atomic uint64_t *)(s + 1);
+        if (p->debug >= 2)
+            s->getters = (_Atomic uintptr_t *)(s->state + (nbufs + 63) / 64);
     }
     void *m = region_map(p, size);
     if (m == NULL) {
@@ -219,6 +227,7 @@ zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size)
 void zp__slab_release(zp_pool *p, zp__slab *s)
 {
     slab_unregister(s);
+    zp__debug_before_unmap(s);
     region_unmap(p, (void *)s->base, s->size);
     meta_put(p, s);
 }

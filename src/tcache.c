@@ -36,11 +36,57 @@ void zp__registry_unlock(void)
     pthread_mutex_unlock(&registry);
 }
 
-int zp__registry_add(zp_pool *p)
+/* ------------------------------------------------------------------ fork */
+
+/* Live pools, for the fork handlers (registry lock). */
+static zp_pool *live_pools;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* Before fork: hold every lock a pool's slow paths take (in lock order),
+ * so the child inherits consistent pools. */
+static void fork_prepare(void)
 {
-    int rc = -1;
     pthread_mutex_lock(&registry);
-    for (uint32_t w = 0; w < ZP__MAX_POOLS / 64; w++) {
+    for (zp_pool *p = live_pools; p; p = p->live_next) {
+        for (unsigned c = 0; c < p->nclasses; c++)
+            pthread_mutex_lock(&p->depot[c].lock);
+        pthread_mutex_lock(&p->lock);
+    }
+}
+
+static void fork_release(void)
+{
+    for (zp_pool *p = live_pools; p; p = p->live_next) {
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned c = p->nclasses; c-- > 0;)
+            pthread_mutex_unlock(&p->depot[c].lock);
+    }
+    pthread_mutex_unlock(&registry);
+}
+
+/* In the child only the forking thread exists: locks other threads might
+ * have held outside the set above are made afresh, waiters of other threads
+ * are forgotten, and decay threads are gone. Buffers cached by the other
+ * threads stay lost to the child (their counters still add up). */
+static void fork_child(void)
+{
+    for (zp_pool *p = live_pools; p; p = p->live_next)
+        zp__pool_after_fork_child(p);
+    zp__misuse_after_fork_child();
+    fork_release();
+}
+
+static void atfork_register(void)
+{
+    (void)pthread_atfork(fork_prepare, fork_release, fork_child);
+}
+
+int zp__registry_add(zp_pool *p, bool want_slot)
+{
+    int rc = want_slot ? -1 : 0;
+    pthread_once(&atfork_once, atfork_register);
+    pthread_mutex_lock(&registry);
+    for (uint32_t w = 0; want_slot && w < ZP__MAX_POOLS / 64; w++) {
         if (slot_used[w] != UINT64_MAX) {
             unsigned bit = (unsigned)__builtin_ctzll(~slot_used[w]);
             slot_used[w] |= (uint64_t)1 << bit;
@@ -48,6 +94,10 @@ int zp__registry_add(zp_pool *p)
             rc = 0;
             break;
         }
+    }
+    if (rc == 0) {
+        p->live_next = live_pools;
+        live_pools = p;
     }
     pthread_mutex_unlock(&registry);
     return rc;
@@ -67,6 +117,12 @@ void zp__registry_remove(zp_pool *p)
         tc->next = tc->prev = NULL;
     }
     p->tcaches = NULL;
+    for (zp_pool **link = &live_pools; *link; link = &(*link)->live_next) {
+        if (*link == p) {
+            *link = p->live_next;
+            break;
+        }
+    }
     if (p->slot != ZP__NO_SLOT)
         slot_used[p->slot / 64] &= ~((uint64_t)1 << (p->slot % 64));
     pthread_mutex_unlock(&registry);

@@ -150,7 +150,8 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     d->npurged = kept - kept_unpurged;
 
     /* then release the pages of the coldest unpurged buffers */
-    if (purge && csize >= p->page_size) {
+    /* (not at debug 2: zero pages would break the poison pattern) */
+    if (purge && csize >= p->page_size && p->debug < 2) {
         while (resident_dropped < drop && kept_unpurged > 0) {
             void *buf = items[kept_unpurged - 1];
             if (madvise(buf, csize, MADV_DONTNEED) != 0)
