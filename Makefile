@@ -1,0 +1,53 @@
+# Thin wrapper over CMake; the build itself lives in CMakeLists.txt.
+#
+#   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L quick"]   build/ + ctest
+#   make bench   [BENCH_ARGS=...]                             build-bench/ + bench/run.sh
+#   make asan | make tsan  [CTEST_ARGS=...]                   sanitizer builds + ctest
+#   make install [PREFIX=/usr/local]                          installs build/
+#   make clean
+
+CMAKE_FLAGS ?=
+CTEST_ARGS ?=
+BENCH_ARGS ?=
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+MAKEFLAGS += --no-print-directory
+
+# Sanitizer builds cannot run under valgrind: skip tests labelled so.
+SAN_CTEST_ARGS = -LE valgrind
+
+.PHONY: all build test bench asan tsan install clean
+
+all: build
+
+build:
+	cmake -S . -B build $(CMAKE_FLAGS)
+	cmake --build build -j$(JOBS)
+
+test:
+	scripts/deps.sh test
+	cmake -S . -B build -DZP_BUILD_TESTS=ON $(CMAKE_FLAGS)
+	cmake --build build -j$(JOBS)
+	ctest --test-dir build --output-on-failure -j2 $(CTEST_ARGS)
+
+bench:
+	scripts/deps.sh bench
+	@test -e bench/run.sh || { echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; }
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DZP_BUILD_BENCH=ON \
+		-DZP_BUILD_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build-bench -j$(JOBS)
+	bench/run.sh build-bench $(BENCH_ARGS)
+
+asan tsan:
+	scripts/deps.sh test
+	cmake -S . -B build-$@ -DZP_BUILD_TESTS=ON \
+		-DZP_SANITIZE=$(if $(filter asan,$@),address,thread) $(CMAKE_FLAGS)
+	cmake --build build-$@ -j$(JOBS)
+	ctest --test-dir build-$@ --output-on-failure -j2 $(SAN_CTEST_ARGS) $(CTEST_ARGS)
+
+install: build
+	cmake --install build --prefix "$(PREFIX)"
+
+clean:
+	rm -rf build build-bench build-asan build-tsan

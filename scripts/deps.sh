@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs the Debian packages zeropool needs to run its tests or benchmarks.
+#
+# usage: scripts/deps.sh [test|bench|all]     (default: test)
+#
+# Fast no-op when everything is installed. As root, installs what is missing
+# with apt-get; otherwise prints the exact sudo command and exits 1.
+# On a system without dpkg it only lists what it would need and exits 0.
+set -euo pipefail
+
+what=${1:-test}
+test_pkgs=(cmake pkg-config libcmocka-dev valgrind)
+# the allocators the benchmark compares against, and plotting
+bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
+optional_pkgs=()  # installed when the archive has them, never a failure
+
+case $what in
+    test) want=("${test_pkgs[@]}") ;;
+    bench | all) want=("${test_pkgs[@]}" "${bench_pkgs[@]}")
+                 optional_pkgs=(linux-perf) ;;
+    *) echo "usage: $0 [test|bench|all]" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null; then
+    echo "deps.sh: not a Debian system; make sure these (or their equivalents)" \
+         "are installed: ${want[*]}" >&2
+    exit 0
+fi
+
+installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *" ok installed" ]]
+}
+
+missing=()
+for p in "${want[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+missing_opt=()
+for p in "${optional_pkgs[@]}"; do
+    installed "$p" || missing_opt+=("$p")
+done
+
+[[ ${#missing[@]} -eq 0 && ${#missing_opt[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        echo "deps.sh: optional, for profiling: sudo apt-get install ${missing_opt[*]}" >&2
+        exit 0
+    fi
+    echo "deps.sh: missing packages; install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+apt_install() {
+    apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1
+}
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "deps.sh: installing ${missing[*]}" >&2
+    if ! apt_install "${missing[@]}"; then
+        echo "deps.sh: install failed; running apt-get update and retrying" >&2
+        apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+        apt_install "${missing[@]}" || { cat "$log" >&2; exit 1; }
+    fi
+fi
+
+for p in "${missing_opt[@]}"; do
+    # Only try what the package lists offer: no apt-get update for an extra.
+    if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' &&
+       apt_install "$p"; then
+        echo "deps.sh: installed optional $p" >&2
+    else
+        echo "deps.sh: optional $p is not available; continuing without it" >&2
+    fi
+done
+exit 0
