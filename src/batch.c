@@ -100,8 +100,8 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
 
     if (b != NULL) {
         zp__counter_add(&b->hits, k.hits);
-        zp__counter_add(&b->depot_hits, k.depot_hits);
-        zp__counter_add(&b->allocations, k.allocations);
+        zp__counter_add(&tc->misses[cls].depot_hits, k.depot_hits);
+        zp__counter_add(&tc->misses[cls].allocations, k.allocations);
     } else {
         zp__depot *d = &p->depot[cls];
         pthread_mutex_lock(&d->lock);

@@ -186,14 +186,19 @@ typedef struct zp__bin {
     /* written by the owner (plain load + store, no RMW), read by stats */
     _Atomic uint64_t hits;
     _Atomic uint64_t puts;
+} zp__bin; /* 32 bytes: what the hit paths touch */
+
+/* Miss counters of a bin, kept apart so the hit path's bins stay small. */
+typedef struct zp__bin_misses {
     _Atomic uint64_t depot_hits;
     _Atomic uint64_t allocations;
-} zp__bin;
+} zp__bin_misses;
 
 typedef struct zp__tcache {
     zp_pool *pool;            /* NULL once the pool is destroyed */
     struct zp__tcache *next, *prev; /* pool's list, registry lock */
     uint32_t nclasses;
+    zp__bin_misses *misses;   /* [nclasses], after the bins */
     zp__bin bins[];
 } zp__tcache;
 
@@ -230,8 +235,8 @@ static inline void zp__counter_inc(_Atomic uint64_t *c)
     zp__counter_add(c, 1);
 }
 
-/* Adds a bin's counters to *sum (any thread; relaxed reads). */
-void zp__bin_counts(const zp__bin *b, zp__counts *sum);
+/* Adds a cache's counters of class cls to *sum (any thread; relaxed). */
+void zp__tcache_counts(const zp__tcache *tc, unsigned cls, zp__counts *sum);
 
 /* ----------------------------------------------------------------- pool */
 

@@ -369,7 +369,7 @@ static void *take_one_try(zp_pool *p, unsigned cls, zp__tcache *tc)
     uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, 0, &carved);
     if (n == 0)
         return NULL;
-    zp__counter_inc(carved ? &b->allocations : &b->depot_hits);
+    zp__counter_inc(carved ? &tc->misses[cls].allocations : &tc->misses[cls].depot_hits);
     b->count = n - 1;
     return b->items[n - 1];
 }

@@ -18,7 +18,7 @@ zp__counts zp__class_counts(zp_pool *p, unsigned cls)
 {
     zp__counts k = p->retired[cls];
     for (zp__tcache *tc = p->tcaches; tc; tc = tc->next)
-        zp__bin_counts(&tc->bins[cls], &k);
+        zp__tcache_counts(tc, cls, &k);
     const zp__counts *d = &p->depot[cls].direct;
     k.hits += d->hits;
     k.depot_hits += d->depot_hits;

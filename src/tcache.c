@@ -112,7 +112,7 @@ void zp__registry_remove(zp_pool *p)
     for (zp__tcache *tc = p->tcaches, *next; tc; tc = next) {
         next = tc->next;
         for (unsigned c = 0; c < tc->nclasses; c++)
-            zp__bin_counts(&tc->bins[c], &p->retired[c]);
+            zp__tcache_counts(tc, c, &p->retired[c]);
         tc->pool = NULL;
         tc->next = tc->prev = NULL;
     }
@@ -139,7 +139,7 @@ static void tcache_retire(zp__tcache *tc)
         if (b->count)
             zp__depot_give(p, c, b->items, b->count, false);
         b->count = 0;
-        zp__bin_counts(b, &p->retired[c]);
+        zp__tcache_counts(tc, c, &p->retired[c]);
     }
     if (tc->prev)
         tc->prev->next = tc->next;
@@ -195,13 +195,14 @@ static zp__tcache *tcache_new(zp_pool *p)
     size_t items = 0;
     for (unsigned c = 0; c < p->nclasses; c++)
         items += p->depot[c].cache_cap;
-    size_t head = sizeof(zp__tcache) + p->nclasses * sizeof(zp__bin);
+    size_t head = sizeof(zp__tcache) + p->nclasses * (sizeof(zp__bin) + sizeof(zp__bin_misses));
     zp__tcache *tc = calloc(1, head + items * sizeof(void *));
     if (tc == NULL)
         return NULL;
     void **slot = (void **)((char *)tc + head);
     tc->pool = p;
     tc->nclasses = p->nclasses;
+    tc->misses = (zp__bin_misses *)&tc->bins[p->nclasses];
     for (unsigned c = 0; c < p->nclasses; c++) {
         tc->bins[c].cap = p->depot[c].cache_cap;
         tc->bins[c].items = slot;
@@ -250,11 +251,13 @@ zp__tcache *zp__tcache_get(zp_pool *p)
     return fresh;
 }
 
-void zp__bin_counts(const zp__bin *b, zp__counts *sum)
+void zp__tcache_counts(const zp__tcache *tc, unsigned cls, zp__counts *sum)
 {
+    const zp__bin *b = &tc->bins[cls];
+    const zp__bin_misses *m = &tc->misses[cls];
     sum->hits += atomic_load_explicit(&b->hits, memory_order_relaxed);
-    sum->depot_hits += atomic_load_explicit(&b->depot_hits, memory_order_relaxed);
-    sum->allocations += atomic_load_explicit(&b->allocations, memory_order_relaxed);
+    sum->depot_hits += atomic_load_explicit(&m->depot_hits, memory_order_relaxed);
+    sum->allocations += atomic_load_explicit(&m->allocations, memory_order_relaxed);
     sum->puts += atomic_load_explicit(&b->puts, memory_order_relaxed);
 }
 
