@@ -87,8 +87,10 @@ typedef struct zp_provider {
  * Debug levels (zp_config.debug; the environment variable ZEROPOOL_DEBUG=N,
  * read at pool creation, overrides it):
  *   0  release: the O(1) foreign-pointer check on every put stays on
- *      (pointers not from this pool, interior pointers, pointers never
- *      handed out, another pool's buffers: ZP_MISUSE_FOREIGN).
+ *      (pointers not from this pool, interior pointers, another pool's
+ *      buffers, and slots of a slab the pool never carved:
+ *      ZP_MISUSE_FOREIGN). A slot carved into a thread cache but never got,
+ *      like a buffer put twice, is only caught from level 1.
  *   1  also: a buffer put while not handed out (put twice, or carved but
  *      never got) is ZP_MISUSE_DOUBLE_PUT, using one bit of per-buffer state
  *      in the slab metadata; another pool's buffer is ZP_MISUSE_WRONG_POOL.
