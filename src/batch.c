@@ -56,7 +56,22 @@ static int batch_direct(zp_pool *p, unsigned cls, void **bufs, size_t n,
     return 0;
 }
 
+static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n);
+
 int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
+{
+    int rc = get_batch_once(p, size, bufs, n);
+    if (rc == -ENOBUFS && p != NULL && n > 0) {
+        /* as zp_get does: give back this pool's idle memory, retry once */
+        zp__reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
+        rc = get_batch_once(p, size, bufs, n);
+    }
+    if (rc == -ENOBUFS)
+        zp__budget_count_failure(p, ENOBUFS);
+    return rc;
+}
+
+static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n)
 {
     if (p == NULL || (bufs == NULL && n > 0))
         return zp__error(-EINVAL, "zp_get_batch: %s is NULL", p ? "bufs" : "pool");
@@ -119,9 +134,12 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
 static void put_run(zp_pool *p, zp__tcache *tc, unsigned cls, void **run, uint32_t k)
 {
     if (tc == NULL) {
-        zp__depot_give(p, cls, run, k, true);
+        if (!zp__put_to_waiters(p, cls, run, k))
+            zp__depot_give(p, cls, run, k, true);
         return;
     }
+    if (zp__put_to_waiters(p, cls, run, k))
+        return;
     zp__bin *b = &tc->bins[cls];
     if (k > b->cap) {
         zp__depot_give(p, cls, run, k, false);

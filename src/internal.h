@@ -74,7 +74,8 @@ typedef struct zp__slab {
     /* the depot's slab list (depot lock) or the pool's oversize and spare
      * lists (pool lock) */
     struct zp__slab *next, *prev;
-    uint32_t trim_idle;         /* scratch for trim, depot lock */
+    uint32_t trim_idle;         /* scratch for trim (depot lock): idle */
+    uint32_t trim_unpurged;     /* ... and of those, not purged */
     size_t meta_words;          /* capacity of the trailing debug area */
     /* debug >= 1: one bit per buffer, set while handed out */
     _Atomic uint64_t *state;
@@ -331,6 +332,13 @@ static inline uint64_t zp__counts_gets(const zp__counts *c)
     return c->hits + c->depot_hits + c->allocations;
 }
 
+/* The budget is full: gives back this pool's idle memory (tc: the calling
+ * thread's cache, or NULL) so a retry can map. */
+void zp__reclaim_for_budget(zp_pool *p, zp__tcache *tc);
+/* While the budget has waiters, puts go straight to the depot, wholly idle
+ * slabs are unmapped and the first waiter retries: returns true if it did
+ * that with bufs[0..n), all of class cls. */
+bool zp__put_to_waiters(zp_pool *p, unsigned cls, void *const *bufs, uint32_t n);
 /* Takes one buffer of class cls for a get (slow path), NULL on failure. */
 void *zp__take_one(zp_pool *p, unsigned cls);
 /* Stamps a buffer being handed out (debug state, ZP_ZERO_ON_GET). */

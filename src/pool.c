@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- config */
@@ -277,10 +278,26 @@ void zp_pool_destroy(zp_pool *p)
     free(p);
 }
 
+bool zp__put_to_waiters(zp_pool *p, unsigned cls, void *const *bufs, uint32_t n)
+{
+    if (p->budget == NULL || !zp__budget_has_waiters(p->budget))
+        return false;
+    zp__depot_give(p, cls, bufs, n, true);
+    zp__trim_class(p, cls, UINT64_MAX, false);
+    zp__budget_notify(p->budget);
+    return true;
+}
+
 void zp__pool_after_fork_child(zp_pool *p)
 {
     pthread_mutex_init(&p->stats_lock, NULL);
+    /* the decay thread (if any) was waiting on these in the parent */
     pthread_mutex_init(&p->decay_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->decay_cv, &attr);
+    pthread_condattr_destroy(&attr);
     p->decay_thread_on = false; /* the thread did not survive the fork */
     if (p->budget)
         zp__budget_after_fork_child(p->budget);
@@ -374,9 +391,7 @@ static void *take_one_try(zp_pool *p, unsigned cls, zp__tcache *tc)
     return b->items[n - 1];
 }
 
-/* The budget is full: give back this pool's idle memory (the calling
- * thread's cache included) so a retry can map. */
-static void reclaim_for_budget(zp_pool *p, zp__tcache *tc)
+void zp__reclaim_for_budget(zp_pool *p, zp__tcache *tc)
 {
     if (tc) {
         for (unsigned c = 0; c < tc->nclasses; c++) {
@@ -396,7 +411,7 @@ void *zp__take_one(zp_pool *p, unsigned cls)
     void *buf = take_one_try(p, cls, tc);
     if (buf == NULL && errno == ENOBUFS && zp__request_bytes(p, zp__class_size(p, cls)) <=
                                                zp__budget_max(p->budget)) {
-        reclaim_for_budget(p, tc);
+        zp__reclaim_for_budget(p, tc);
         buf = take_one_try(p, cls, tc);
     }
     if (buf == NULL)
@@ -414,7 +429,7 @@ ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size, const void *caller)
         void *buf = zp__oversize_get(p, size);
         if (buf == NULL && errno == ENOBUFS &&
             zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
-            reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
+            zp__reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
             buf = zp__oversize_get(p, size);
         }
         if (buf == NULL)
@@ -455,14 +470,8 @@ ZP_NOINLINE void zp__put_slow(zp_pool *p, void *buf)
     if (s == NULL)
         return;
     unsigned cls = s->cls;
-    if (p->budget && zp__budget_has_waiters(p->budget)) {
-        /* someone waits for room: straight to the depot, unmap what became
-         * wholly idle, and let the first waiter retry */
-        zp__depot_give(p, cls, &buf, 1, true);
-        zp__trim_class(p, cls, UINT64_MAX, false);
-        zp__budget_notify(p->budget);
+    if (zp__put_to_waiters(p, cls, &buf, 1))
         return;
-    }
     zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
     if (tc != NULL) {
         zp__bin *b = &tc->bins[cls];

@@ -114,14 +114,18 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
 
     /* which slabs have every carved buffer idle here */
     for (zp__slab *s = d->slabs; s; s = s->next)
-        s->trim_idle = 0;
-    for (size_t i = 0; i < n; i++)
-        zp__slab_lookup(items[i])->trim_idle++;
+        s->trim_idle = s->trim_unpurged = 0;
+    for (size_t i = 0; i < n; i++) {
+        zp__slab *s = zp__slab_lookup(items[i]);
+        s->trim_idle++;
+        s->trim_unpurged += i < unpurged;
+    }
     for (zp__slab *s = d->slabs, *next; s && resident_dropped < drop; s = next) {
         next = s->next;
         uint64_t carved = carved_in(s, csize);
         if (carved == 0 || s->trim_idle != carved)
             continue;
+        resident_dropped += (uint64_t)s->trim_unpurged * csize;
         zp__slab_list_unlink(&d->slabs, s);
         s->next = dead;
         dead = s;
@@ -138,11 +142,8 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     size_t kept = 0, kept_unpurged = 0;
     for (size_t i = 0; i < n; i++) {
         zp__slab *s = zp__slab_lookup(items[i]);
-        if (s->trim_idle == UINT32_MAX) {
-            if (i < unpurged)
-                resident_dropped += csize;
+        if (s->trim_idle == UINT32_MAX)
             continue;
-        }
         if (i < unpurged)
             kept_unpurged++;
         items[kept++] = items[i];
