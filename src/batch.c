@@ -19,17 +19,17 @@
 static int batch_oversize(zp_pool *p, size_t size, void **bufs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        bufs[i] = zp__oversize_get(p, size);
+        bufs[i] = zp__oversize_get(p, size, false);
         if (bufs[i] == NULL) {
             int err = errno;
             for (size_t j = 0; j < i; j++)
-                zp__oversize_put(p, bufs[j]);
-            zp__oversize_uncount(p, i);
+                zp__oversize_put(p, bufs[j], false);
             return zp__error(-err, "zp_get_batch: %zu of %zu oversize buffers of %zu bytes "
                                    "mapped before the provider failed; none taken",
                              i, n, size);
         }
     }
+    zp__oversize_count_gets(p, n);
     return 0;
 }
 

@@ -108,10 +108,12 @@ zp__slab *zp__slab_create(zp_pool *p, unsigned cls, size_t size);
 void zp__slab_list_push(zp__slab **head, zp__slab *s);
 void zp__slab_list_unlink(zp__slab **head, zp__slab *s);
 void zp__slab_release(zp_pool *p, zp__slab *s);
-void *zp__oversize_get(zp_pool *p, size_t size);
-void zp__oversize_put(zp_pool *p, void *buf);
-/* Takes back the counts of n oversize gets and puts (a failed batch). */
-void zp__oversize_uncount(zp_pool *p, size_t n);
+/* Oversize buffers; count: whether the get/put counts in the stats (a batch
+ * counts its gets only once they all succeeded). */
+void *zp__oversize_get(zp_pool *p, size_t size, bool count);
+void zp__oversize_put(zp_pool *p, void *buf, bool count);
+/* Counts n oversize gets made uncounted (a batch that succeeded). */
+void zp__oversize_count_gets(zp_pool *p, size_t n);
 void zp__slabs_destroy_all(zp_pool *p);
 
 /* Why a pointer is not a live buffer of a pool (0 = it is one). */
@@ -284,6 +286,7 @@ struct zp_pool {
     uint64_t peak_reserved;
     uint64_t oversize_gets;
     uint64_t oversize_puts;
+    uint64_t oversize_live;    /* oversize buffers mapped right now */
     uint64_t oversize_bytes;   /* outstanding oversize bytes */
     _Atomic uint64_t misuse;
 

@@ -243,7 +243,7 @@ static void report_outstanding(zp_pool *p)
             bytes += b;
         }
     }
-    uint64_t over = p->oversize_gets - p->oversize_puts;
+    uint64_t over = p->oversize_live;
     if (over) {
         if (total == 0)
             fprintf(stderr, "zeropool: pool %p (#%llu) destroyed with buffers outstanding:\n",
@@ -426,11 +426,11 @@ ZP_NOINLINE void *zp__get_slow(zp_pool *p, size_t size, const void *caller)
     if (size == 0)
         size = 1;
     if (size > p->max_class) {
-        void *buf = zp__oversize_get(p, size);
+        void *buf = zp__oversize_get(p, size, true);
         if (buf == NULL && errno == ENOBUFS &&
             zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
             zp__reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
-            buf = zp__oversize_get(p, size);
+            buf = zp__oversize_get(p, size, true);
         }
         if (buf == NULL)
             zp__budget_count_failure(p, errno);
@@ -450,7 +450,7 @@ zp__slab *zp__accept_put(zp_pool *p, void *buf, const char *op)
         return NULL;
     }
     if (s->cls == ZP__CLASS_OVERSIZE) {
-        zp__oversize_put(p, buf);
+        zp__oversize_put(p, buf, true);
         return NULL;
     }
     if (p->debug >= 1 && !zp__debug_on_put(p, s, buf, op))

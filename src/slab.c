@@ -232,7 +232,7 @@ void zp__slab_release(zp_pool *p, zp__slab *s)
     meta_put(p, s);
 }
 
-void *zp__oversize_get(zp_pool *p, size_t size)
+void *zp__oversize_get(zp_pool *p, size_t size, bool count)
 {
     if (size > ZP__MAX_REQUEST) {
         zp__error(-EOVERFLOW, "zp_get: size %zu can never be served (limit %zu)",
@@ -276,7 +276,8 @@ void *zp__oversize_get(zp_pool *p, size_t size)
     }
     pthread_mutex_lock(&p->lock);
     zp__slab_list_push(&p->oversize, s);
-    p->oversize_gets++;
+    p->oversize_gets += count;
+    p->oversize_live++;
     p->oversize_bytes += len;
     pthread_mutex_unlock(&p->lock);
     if (p->flags & ZP_ZERO_ON_GET)
@@ -284,7 +285,7 @@ void *zp__oversize_get(zp_pool *p, size_t size)
     return m;
 }
 
-void zp__oversize_put(zp_pool *p, void *buf)
+void zp__oversize_put(zp_pool *p, void *buf, bool count)
 {
     pthread_mutex_lock(&p->lock);
     /* Re-check under the lock: two racing puts of one buffer must not both
@@ -300,7 +301,8 @@ void zp__oversize_put(zp_pool *p, void *buf)
     }
     slab_unregister(s);
     zp__slab_list_unlink(&p->oversize, s);
-    p->oversize_puts++;
+    p->oversize_puts += count;
+    p->oversize_live--;
     p->oversize_bytes -= s->size;
     size_t len = s->size;
     pthread_mutex_unlock(&p->lock);
@@ -311,11 +313,10 @@ void zp__oversize_put(zp_pool *p, void *buf)
     meta_put(p, s);
 }
 
-void zp__oversize_uncount(zp_pool *p, size_t n)
+void zp__oversize_count_gets(zp_pool *p, size_t n)
 {
     pthread_mutex_lock(&p->lock);
-    p->oversize_gets -= n;
-    p->oversize_puts -= n;
+    p->oversize_gets += n;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -76,8 +76,15 @@ static void stats_raw(zp_pool *p, zp_stats *st)
     st->puts += p->oversize_puts;
     st->discards = p->oversize_puts;
     st->bytes_outstanding += p->oversize_bytes;
-    st->bytes_reserved = p->bytes_reserved;
-    st->peak_reserved = p->peak_reserved;
+    /* Reserved bytes as the classes' slab bytes (read under the depot
+     * locks, with the same buffers' counts) plus the oversize buffers
+     * (all outstanding), so the parts never exceed the whole even while
+     * slabs are being mapped or unmapped. */
+    st->bytes_reserved = p->oversize_bytes;
+    for (unsigned c = 0; c < p->nclasses; c++)
+        st->bytes_reserved += st->classes[c].bytes_reserved;
+    st->peak_reserved = p->peak_reserved > st->bytes_reserved ? p->peak_reserved
+                                                               : st->bytes_reserved;
     pthread_mutex_unlock(&p->lock);
     st->misuse = atomic_load_explicit(&p->misuse, memory_order_relaxed);
 }

@@ -94,9 +94,8 @@ static void write_prometheus(const zp_pool *p, const zp_stats *st, FILE *f)
     uint64_t over_out = st->bytes_outstanding, zero = 0;
     for (unsigned c = 0; c < st->nclasses; c++)
         over_out -= st->classes[c].bytes_outstanding;
-    uint64_t over_reserved = st->bytes_reserved;
-    for (unsigned c = 0; c < st->nclasses; c++)
-        over_reserved -= st->classes[c].bytes_reserved;
+    /* oversize buffers are mapped exactly while outstanding */
+    uint64_t over_reserved = over_out;
     uint64_t over_puts = st->discards;
 
 #define F(field) offsetof(zp_class_stats, field)
