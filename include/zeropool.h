@@ -225,8 +225,9 @@ ZP_API void zp_put(zp_pool *pool, void *buf);
 
 /*
  * Takes n buffers of capacity >= size, all or nothing: returns 0 with
- * bufs[0..n) filled, or a negative errno (-ENOMEM, -EOVERFLOW, -EINVAL for
- * bufs NULL with n > 0) with no buffer taken. Served from the calling
+ * bufs[0..n) filled, or a negative errno (-ENOMEM, -ENOBUFS when the budget
+ * has no room even after giving back the pool's idle memory, -EOVERFLOW,
+ * -EINVAL for bufs NULL with n > 0) with no buffer taken. Served from the calling
  * thread's cache, refilled from the depot with one lock acquisition per
  * batch; a batch larger than the cache goes to the depot directly. Sizes
  * above max_class are mapped one by one. n == 0 returns 0. Thread-safe.
@@ -248,7 +249,8 @@ ZP_API void zp_put_batch(zp_pool *pool, void *const *bufs, size_t n);
  * in arrival order: while any wait, plain gets that need new memory from
  * the budget fail with ENOBUFS instead of overtaking them. Returns NULL
  * with errno ETIMEDOUT when the time passed, ENOBUFS at once when the
- * request is larger than the whole budget, or as zp_get. Thread-safe.
+ * request is larger than the whole budget or timeout_ms is 0 (no wait), or
+ * as zp_get. Thread-safe.
  */
 ZP_API void *zp_get_timed(zp_pool *pool, size_t size, int timeout_ms);
 

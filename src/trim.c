@@ -120,11 +120,12 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
         s->trim_idle++;
         s->trim_unpurged += i < unpurged;
     }
-    for (zp__slab *s = d->slabs, *next; s && resident_dropped < drop; s = next) {
-        next = s->next;
-        uint64_t carved = carved_in(s, csize);
-        if (carved == 0 || s->trim_idle != carved)
+    /* coldest first: the slab of the bottom-most idle buffer goes first */
+    for (size_t i = n; i-- > 0 && resident_dropped < drop;) {
+        zp__slab *s = zp__slab_lookup(items[i]);
+        if (s == NULL || s->trim_idle == UINT32_MAX || s->trim_idle != carved_in(s, csize))
             continue;
+        uint64_t carved = s->trim_idle;
         resident_dropped += (uint64_t)s->trim_unpurged * csize;
         zp__slab_list_unlink(&d->slabs, s);
         s->next = dead;
@@ -132,7 +133,6 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
         if (d->carving == s)
             d->carving = NULL;
         d->carved -= carved;
-        d->slab_bytes -= s->size;
         released += s->size;
         s->trim_idle = UINT32_MAX; /* marks it for removal below */
     }
@@ -170,11 +170,19 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     free(items);
     atomic_fetch_sub_explicit(&p->idle_resident, resident_dropped, memory_order_relaxed);
 
-    /* no buffer of these slabs is idle anywhere else or outstanding */
+    /* no buffer of these slabs is idle anywhere else or outstanding; the
+     * class's reserved bytes drop once they are really unmapped */
+    size_t unmapped = 0;
     while (dead) {
         zp__slab *s = dead;
         dead = s->next;
+        unmapped += s->size;
         zp__slab_release(p, s);
+    }
+    if (unmapped) {
+        pthread_mutex_lock(&d->lock);
+        d->slab_bytes -= unmapped;
+        pthread_mutex_unlock(&d->lock);
     }
     return released;
 }
