@@ -56,22 +56,25 @@ static int batch_direct(zp_pool *p, unsigned cls, void **bufs, size_t n,
     return 0;
 }
 
-static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n);
+static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n,
+                          const void *caller);
 
 int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
 {
-    int rc = get_batch_once(p, size, bufs, n);
+    const void *caller = __builtin_return_address(0);
+    int rc = get_batch_once(p, size, bufs, n, caller);
     if (rc == -ENOBUFS && p != NULL && n > 0) {
         /* as zp_get does: give back this pool's idle memory, retry once */
         zp__reclaim_for_budget(p, p->cache_depth ? zp__tcache_get(p) : NULL);
-        rc = get_batch_once(p, size, bufs, n);
+        rc = get_batch_once(p, size, bufs, n, caller);
     }
     if (rc == -ENOBUFS)
         zp__budget_count_failure(p, ENOBUFS);
     return rc;
 }
 
-static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n)
+static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n,
+                          const void *caller)
 {
     if (p == NULL || (bufs == NULL && n > 0))
         return zp__error(-EINVAL, "zp_get_batch: %s is NULL", p ? "bufs" : "pool");
@@ -126,7 +129,7 @@ static int get_batch_once(zp_pool *p, size_t size, void **bufs, size_t n)
     }
     if (p->hot_classes == 0)
         for (size_t i = 0; i < n; i++)
-            zp__finish_get(p, bufs[i], cls, __builtin_return_address(0));
+            zp__finish_get(p, bufs[i], cls, caller);
     return 0;
 }
 

@@ -195,6 +195,10 @@ typedef struct zp__bin {
 typedef struct zp__bin_misses {
     _Atomic uint64_t depot_hits;
     _Atomic uint64_t allocations;
+    /* buffers the next refill takes: starts at 1 and doubles per miss up
+     * to the depot's batch, so a short-lived thread does not hoard a
+     * magazine of every class it touches (owner only) */
+    uint32_t refill;
 } zp__bin_misses;
 
 typedef struct zp__tcache {

@@ -383,9 +383,14 @@ static void *take_one_try(zp_pool *p, unsigned cls, zp__tcache *tc)
         zp__counter_inc(&b->hits);
         return b->items[--b->count];
     }
-    uint32_t n = zp__depot_take(p, cls, b->items, p->depot[cls].batch, 0, &carved);
+    zp__bin_misses *m = &tc->misses[cls];
+    uint32_t batch = p->depot[cls].batch;
+    uint32_t want = m->refill ? m->refill : 1;
+    uint32_t n = zp__depot_take(p, cls, b->items, want, 0, &carved);
     if (n == 0)
         return NULL;
+    if (want < batch)
+        m->refill = want * 2 < batch ? want * 2 : batch;
     zp__counter_inc(carved ? &tc->misses[cls].allocations : &tc->misses[cls].depot_hits);
     b->count = n - 1;
     return b->items[n - 1];

@@ -141,6 +141,7 @@ static void tcache_retire(zp__tcache *tc)
         b->count = 0;
         zp__tcache_counts(tc, c, &p->retired[c]);
     }
+    zp__idle_check(p); /* the retention cap applies to what came back */
     if (tc->prev)
         tc->prev->next = tc->next;
     else
