@@ -16,6 +16,9 @@
  *     256 KiB ones one per slab; a refill maps at most one new slab;
  *   - a batch of n <= CAP is served from the thread cache (refilled from the
  *     depot), a larger one moves straight between the array and the depot;
+ *   - a single zp_get that misses its (thread, class) cache takes r buffers
+ *     from the depot or a slab, r starting at 1 and doubling per miss up to
+ *     BATCH (1, 2, 4, 8, 16, 16 ...); batches do not change r;
  *   - cache_hits counts buffers taken from the cache, depot_hits and
  *     allocations count the buffers of a batch that came from the depot or
  *     from fresh slabs.
@@ -213,13 +216,17 @@ static void test_larger_than_cache(void **state)
     int i;
     (void)state;
 
-    /* five buffers warm in the cache (the rest of the refill too) */
+    /* five buffers warm in the cache (the rest of the refills too). Refills
+     * of 1, 2 and 4: gets 1, 2 and 4 carve (3 allocations), gets 3 and 5
+     * are hits, and 7 buffers are carved, all idle in the cache after */
     for (i = 0; i < 5; i++)
         warm[i] = zp_get(pool, 4096);
     for (i = 0; i < 5; i++)
         zp_put(pool, warm[i]);
     s = zpo_read(pool);
-    expect_class(&s, 4096, 5, 5, 4, 0, 1);
+    expect_class(&s, 4096, 5, 5, 2, 0, 3);
+    assert_int_equal(s.bytes_cached, 7 * 4096);
+    assert_int_equal(atomic_load(&pv->maps), 1);
 
     assert_int_equal(zp_get_batch(pool, 4096, big, N), 0);
     check_bufs(pool, big, N, 4096, 400);
@@ -230,8 +237,8 @@ static void test_larger_than_cache(void **state)
                 fail_msg("the big batch took buffer %p from the thread cache", big[i]);
     }
     s = zpo_read(pool);
-    /* fresh: 48 left in the first slab, then new slabs */
-    expect_class(&s, 4096, 5 + N, 5, 4, 0, 1 + N);
+    /* fresh: 57 left in the first slab, then new slabs */
+    expect_class(&s, 4096, 5 + N, 5, 2, 0, 3 + N);
     assert_int_equal(s.bytes_outstanding, N * 4096);
 
     /* the cache still holds the warm buffers, most recent on top */
@@ -240,7 +247,7 @@ static void test_larger_than_cache(void **state)
     for (i = 0; i < 5; i++)
         assert_ptr_equal(again[i], warm[4 - i]);
     s = zpo_read(pool);
-    expect_class(&s, 4096, 10 + N, 5, 9, 0, 1 + N);
+    expect_class(&s, 4096, 10 + N, 5, 7, 0, 3 + N);
     for (i = 0; i < 5; i++)
         zp_put(pool, again[i]);
 
@@ -248,13 +255,13 @@ static void test_larger_than_cache(void **state)
      * from it, one depot hit per buffer, nothing fresh */
     zp_put_batch(pool, big, N);
     s = zpo_read(pool);
-    expect_class(&s, 4096, 10 + N, 10 + N, 9, 0, 1 + N);
+    expect_class(&s, 4096, 10 + N, 10 + N, 7, 0, 3 + N);
     assert_int_equal(s.bytes_outstanding, 0);
     size_t maps = atomic_load(&pv->maps);
     assert_int_equal(zp_get_batch(pool, 4096, big, N), 0);
     check_bufs(pool, big, N, 4096, 500);
     s = zpo_read(pool);
-    expect_class(&s, 4096, 10 + 2 * N, 10 + N, 9, N, 1 + N);
+    expect_class(&s, 4096, 10 + 2 * N, 10 + N, 7, N, 3 + N);
     assert_int_equal(atomic_load(&pv->maps), maps);
     zp_put_batch(pool, big, N);
     s = zpo_read(pool);
@@ -660,17 +667,21 @@ static void test_mixed_classes(void **state)
     assert_int_equal(s.discards, 1);
     assert_int_equal(s.misuse, 0);
     assert_int_equal(s.bytes_outstanding, 0);
-    expect_class(&s, 4096, 4, 4, 3, 0, 1);
-    expect_class(&s, 65536, 2, 2, 1, 0, 1);
+    /* refills of 1, 2, 4 (4 KiB: the 1st, 2nd and 4th get miss, the 3rd
+     * hits; 7 carved) and 1, 2 (64 KiB: both miss; 3 carved) */
+    expect_class(&s, 4096, 4, 4, 1, 0, 3);
+    expect_class(&s, 65536, 2, 2, 0, 0, 2);
     expect_class(&s, 8192, 1, 1, 0, 0, 1);
     expect_class(&s, MAXC, 1, 1, 0, 0, 1);
+    assert_int_equal(s.classes[zpo_class(&s, 4096)].bytes_cached, 7 * 4096);
+    assert_int_equal(s.classes[zpo_class(&s, 65536)].bytes_cached, 3 * 65536);
 
     /* and each class's buffers are reusable: the cache hands them back */
     for (i = 0; i < n; i++)
         if (sizes[i] && sizes[i] <= MAXC)
             bufs[i] = zp_get(pool, sizes[i]);
     s = zpo_read(pool);
-    assert_int_equal(s.cache_hits, 3 + 1 + 8);
+    assert_int_equal(s.cache_hits, 1 + 8);
     for (i = 0; i < n; i++)
         if (sizes[i] && sizes[i] <= MAXC)
             zp_put(pool, bufs[i]);

@@ -263,7 +263,8 @@ static void test_interior_pointer_debug(void **state)
 }
 
 /* The last slot of the slab holding a freshly got buffer: the pool's own
- * memory, at a buffer boundary, but never carved (only a batch was). Caught
+ * memory, at a buffer boundary, but never carved (a fresh pool's first
+ * refill carves a single buffer, and never more than a magazine). Caught
  * at every debug level by the O(1) check. */
 static void run_never_carved(int debug)
 {
@@ -305,23 +306,54 @@ static void test_never_carved_debug(void **state)
     run_never_carved(1);
 }
 
-/* At debug 1: the slot one class stride past a handed-out buffer, carved
- * (idle in the thread cache) but never got, is reported as
- * ZP_MISUSE_DOUBLE_PUT ("not handed out: already put, or never got"). At
- * debug 0 it cannot be told apart from an idle buffer, like a double put,
- * so it is not tested there. */
+/* At debug 1: a slot carved into the thread cache (idle there) but never
+ * got is reported as ZP_MISUSE_DOUBLE_PUT ("not handed out: already put,
+ * or never got"); a slot never carved at all is ZP_MISUSE_FOREIGN. At
+ * debug 0 a carved-but-never-got slot cannot be told apart from an idle
+ * buffer, like a double put, so it is not tested there.
+ *
+ * Refills start small and double (1, 2, 4 ...): the first get of a fresh
+ * pool carves only the slab's base, the second carves the next two slots
+ * and hands out the lower one, leaving the third carved but never got. A
+ * batch get of one refills a whole magazine (batch = 16 for the default
+ * cache_depth 32) and hands out one, leaving fifteen carved, never got. */
 static void test_never_handed_out_debug(void **state)
 {
     zp_pool *pool = make_pool(1);
-    unsigned char *buf = zp_get(pool, 4096);
+    unsigned char *buf = zp_get(pool, 4096), *buf2, *big;
+    void *one[1];
     (void)state;
     assert_non_null(buf);
-    expect_misuse(pool, buf + 4096, ZP_MISUSE_DOUBLE_PUT,
-                  "carved, never got (next slot, debug 1)");
+    /* first refill carved one: the next slot was never carved */
+    expect_misuse(pool, buf + 4096, ZP_MISUSE_FOREIGN,
+                  "never carved (next slot after a refill of 1)");
+    buf2 = zp_get(pool, 4096);
+    assert_ptr_equal(buf2, buf + 4096);
+    /* second refill carved two and handed out the lower one */
+    expect_misuse(pool, buf + 2 * 4096, ZP_MISUSE_DOUBLE_PUT,
+                  "carved, never got (refill of 2, debug 1)");
+    expect_misuse(pool, buf + 3 * 4096, ZP_MISUSE_FOREIGN,
+                  "never carved (past a refill of 2)");
     zpt_misuse_reset(&g_log);
     zp_put(pool, buf);
+    zp_put(pool, buf2);
+    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+
+    /* a batch get of one into an empty bin carves a whole magazine */
+    assert_int_equal(zp_get_batch(pool, 8192, one, 1), 0);
+    big = one[0];
+    assert_non_null(big);
+    expect_misuse(pool, big + 8192, ZP_MISUSE_DOUBLE_PUT,
+                  "carved, never got (next slot after a batch get, debug 1)");
+    expect_misuse(pool, big + 15 * 8192, ZP_MISUSE_DOUBLE_PUT,
+                  "carved, never got (last of the magazine, debug 1)");
+    expect_misuse(pool, big + 16 * 8192, ZP_MISUSE_FOREIGN,
+                  "never carved (past the magazine)");
+    zpt_misuse_reset(&g_log);
+    zp_put(pool, big);
     assert_int_equal(zpt_misuse_get(&g_log).count, 0);
     expect_never_handed_out(pool, 4096, NULL, 0);
+    expect_never_handed_out(pool, 8192, NULL, 0);
     zp_pool_destroy(pool);
 }
 

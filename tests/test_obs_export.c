@@ -47,7 +47,9 @@ static void ignore_misuse(zp_pool *pool, int kind, const void *ptr, const char *
 
 /* Gives the pool some of everything: several classes, hits of each kind,
  * buffers held, an oversize buffer held, a discard, a misuse. The caller
- * puts back held[0..*n). */
+ * puts back held[0..*n) (16 of them). Each of five classes is got three
+ * times: a thread cache's refills take 1, then 2 buffers, so the third get
+ * of a class is a cache hit (4 KiB: the first two are depot hits). */
 static void activity(zp_pool *pool, void **held, int *n)
 {
     void *bufs[64];
@@ -58,7 +60,7 @@ static void activity(zp_pool *pool, void **held, int *n)
     zp_put_batch(pool, bufs, 64);
     assert_int_equal(zp_get_batch(pool, 4096, bufs, 40), 0); /* depot hits */
     zp_put_batch(pool, bufs, 40);
-    for (i = 0; i < 10; i++)
+    for (i = 0; i < 15; i++)
         held[(*n)++] = zp_get(pool, (size_t)4096 << (i % 5));
     held[(*n)++] = zp_get(pool, 3 * MAXC);
     zp_put(pool, zp_get(pool, 2 * MAXC));

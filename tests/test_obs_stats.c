@@ -11,9 +11,12 @@
  * Pools here: min_class 4 KiB, max_class 1 MiB (9 classes), cache_depth 32,
  * cache_bytes 64 MiB, so every class's thread cache holds CAP = 32 and the
  * depot moves BATCH = 16; a slab is max(class, 256 KiB) and a refill maps at
- * most one slab. test_model_exact replays single gets and puts on a model of
- * exactly that (thread cache -> depot -> slabs) and compares every counter
- * and gauge of every class.
+ * most one slab. A get that misses the thread cache refills it with r
+ * buffers (fewer if the depot, or else the current slab, has fewer), where r
+ * starts at 1 per (thread, class) bin and doubles after every refill up to
+ * BATCH: 1, 2, 4, 8, 16, 16 ... test_model_exact replays single gets and
+ * puts on a model of exactly that (thread cache -> depot -> slabs) and
+ * compares every counter and gauge of every class.
  */
 #define MAXC (1 * ZPT_MiB)
 #define NCLASSES 9
@@ -47,6 +50,7 @@ static void check(const zp_stats *s)
 
 typedef struct model_class {
     uint64_t size, bin, depot, slab_left, slab_bufs;
+    uint64_t refill; /* r of the (only) thread's bin: the next refill's size */
     uint64_t gets, puts, hits, depot_hits, allocs, carved, reserved;
 } model_class;
 
@@ -61,6 +65,7 @@ static void model_init(model *m)
     memset(m, 0, sizeof *m);
     for (i = 0; i < NCLASSES; i++) {
         m->c[i].size = (uint64_t)4096 << i;
+        m->c[i].refill = 1;
         m->c[i].slab_bufs = m->c[i].size >= SLAB ? 1 : SLAB / m->c[i].size;
     }
 }
@@ -74,6 +79,13 @@ static uint64_t model_reserved(const model *m)
     return r;
 }
 
+/* After a refill (from the depot or a slab) the next one is twice as big,
+ * up to BATCH. */
+static void model_refilled(model_class *k)
+{
+    k->refill = k->refill * 2 < BATCH ? k->refill * 2 : BATCH;
+}
+
 static void model_get(model *m, unsigned cls)
 {
     model_class *k = &m->c[cls];
@@ -84,10 +96,11 @@ static void model_get(model *m, unsigned cls)
         return;
     }
     if (k->depot) {
-        uint64_t t = k->depot < BATCH ? k->depot : BATCH;
+        uint64_t t = k->depot < k->refill ? k->depot : k->refill;
         k->depot -= t;
         k->bin = t - 1;
         k->depot_hits++;
+        model_refilled(k);
         return;
     }
     if (k->slab_left == 0) {
@@ -96,11 +109,12 @@ static void model_get(model *m, unsigned cls)
         if (model_reserved(m) > m->peak)
             m->peak = model_reserved(m);
     }
-    uint64_t t = k->slab_left < BATCH ? k->slab_left : BATCH;
+    uint64_t t = k->slab_left < k->refill ? k->slab_left : k->refill;
     k->slab_left -= t;
     k->carved += t;
     k->bin = t - 1;
     k->allocs++;
+    model_refilled(k);
 }
 
 static void model_put(model *m, unsigned cls)

@@ -54,7 +54,7 @@ static void test_fresh_pool(void **state)
     zpt_provider *pv = zpt_provider_new();
     zp_pool *pool = make_pool(pv);
     zp_stats s;
-    void *a, *b;
+    void *a, *b, *c;
     (void)state;
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.gets, 0);
@@ -67,7 +67,9 @@ static void test_fresh_pool(void **state)
     assert_int_equal(s.classes[0].size, 4096);
     assert_int_equal(s.classes[8].size, MAXC);
 
-    /* the first get carves fresh buffers; the next one is a cache hit */
+    /* refills start at one buffer and double: the first get carves one,
+     * the second misses again and carves two (handing out one), the third
+     * is a cache hit on the other */
     a = zp_get(pool, 4096);
     assert_non_null(a);
     assert_int_equal(zpt_stats(pool, &s), 0);
@@ -75,6 +77,7 @@ static void test_fresh_pool(void **state)
     assert_int_equal(s.allocations, 1);
     assert_int_equal(s.cache_hits, 0);
     assert_int_equal(s.bytes_outstanding, 4096);
+    assert_int_equal(s.bytes_cached, 0);
     assert_int_equal(s.classes[0].gets, 1);
     assert_int_equal(s.classes[0].allocations, 1);
     assert_int_equal(s.classes[0].bytes_outstanding, 4096);
@@ -84,14 +87,27 @@ static void test_fresh_pool(void **state)
     assert_non_null(b);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.gets, 2);
-    assert_int_equal(s.cache_hits, 1);
-    assert_int_equal(s.allocations, 1);
+    assert_int_equal(s.cache_hits, 0);
+    assert_int_equal(s.allocations, 2);
     assert_int_equal(s.bytes_outstanding, 8192);
+    assert_int_equal(s.bytes_cached, 4096);
+    assert_int_equal(s.classes[0].allocations, 2);
+    check_invariants(&s, pv);
+    c = zp_get(pool, 4096);
+    assert_non_null(c);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.gets, 3);
+    assert_int_equal(s.cache_hits, 1);
+    assert_int_equal(s.allocations, 2);
+    assert_int_equal(s.bytes_outstanding, 12288);
+    assert_int_equal(s.bytes_cached, 0);
+    assert_int_equal(s.classes[0].cache_hits, 1);
     check_invariants(&s, pv);
     zp_put(pool, a);
     zp_put(pool, b);
+    zp_put(pool, c);
     assert_int_equal(zpt_stats(pool, &s), 0);
-    assert_int_equal(s.puts, 2);
+    assert_int_equal(s.puts, 3);
     assert_int_equal(s.bytes_outstanding, 0);
     check_invariants(&s, pv);
     zp_pool_destroy(pool);
