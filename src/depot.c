@@ -2,10 +2,12 @@
  * depot.c — the shared layer between thread caches and slabs.
  *
  * One depot per class holds idle buffers in magazines (arrays of `batch`
- * pointers). Thread caches exchange whole batches with it under one lock
- * acquisition: a refill copies out one magazine, a flush copies one in. When
- * the depot is empty, fresh buffers are carved from the class's current slab
- * (mapping a new one when it is used up).
+ * pointers). Thread caches exchange batches with it under one lock
+ * acquisition: a flush copies in one magazine, a refill copies out up to one
+ * (a thread starts with refills of 1 and doubles them per miss up to a
+ * magazine, so short-lived threads do not hoard). When the depot is empty,
+ * fresh buffers are carved from the class's current slab (mapping a new one
+ * when it is used up).
  *
  * Magazines are allocated when buffers are carved, enough to hold every
  * buffer ever carved, so giving buffers back never allocates and never fails.

@@ -6,8 +6,8 @@
  *               paths and their out-of-line slow paths
  *   tcache.c    per-thread, per-pool, per-class LIFO caches in initial-exec
  *               TLS; thread exit; the registry of live pools (slots)
- *   depot.c     per-class shared depot of magazines, moved whole under one
- *               lock; carving fresh buffers out of slabs
+ *   depot.c     per-class shared depot of magazines, exchanged under one
+ *               lock per refill or flush; carving fresh buffers out of slabs
  *   slab.c      regions from the provider, out-of-line metadata, the radix
  *               map from any address to its slab (O(1) foreign detection)
  *   trim.c      giving idle memory back: zp_trim, retention cap, decay
@@ -219,6 +219,9 @@ extern __thread zp__thread *zp__tls ZP_TLS_IE;
 /* The calling thread's cache for p, created on first use; NULL if p has no
  * thread caches or memory is short. */
 zp__tcache *zp__tcache_get(zp_pool *p);
+/* Gives every cached buffer of tc back to p's depot (owner thread, or the
+ * registry lock at exit) and restarts its refills at 1. */
+void zp__tcache_drain(zp_pool *p, zp__tcache *tc);
 /* Moves the `batch` oldest buffers of a full bin to the depot. */
 void zp__tcache_flush(zp_pool *p, unsigned cls, zp__bin *b);
 /* Registry of live pools: slot allocation, detaching caches at destroy. */

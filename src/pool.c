@@ -398,15 +398,8 @@ static void *take_one_try(zp_pool *p, unsigned cls, zp__tcache *tc)
 
 void zp__reclaim_for_budget(zp_pool *p, zp__tcache *tc)
 {
-    if (tc) {
-        for (unsigned c = 0; c < tc->nclasses; c++) {
-            zp__bin *b = &tc->bins[c];
-            if (b->count) {
-                zp__depot_give(p, c, b->items, b->count, false);
-                b->count = 0;
-            }
-        }
-    }
+    if (tc)
+        zp__tcache_drain(p, tc);
     zp__trim_pool(p, 0, false);
 }
 

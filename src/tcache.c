@@ -134,14 +134,11 @@ static void tcache_retire(zp__tcache *tc)
     zp_pool *p = tc->pool;
     if (p == NULL)
         return; /* pool already destroyed */
-    for (unsigned c = 0; c < tc->nclasses; c++) {
-        zp__bin *b = &tc->bins[c];
-        if (b->count)
-            zp__depot_give(p, c, b->items, b->count, false);
-        b->count = 0;
+    zp__tcache_drain(p, tc);
+    for (unsigned c = 0; c < tc->nclasses; c++)
         zp__tcache_counts(tc, c, &p->retired[c]);
-    }
-    zp__idle_check(p); /* the retention cap applies to what came back */
+    /* (the retention cap applies to what came back on the pool's next slow
+     * path: trimming here would unmap under the registry lock) */
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -250,6 +247,17 @@ zp__tcache *zp__tcache_get(zp_pool *p)
     }
     pthread_mutex_unlock(&registry);
     return fresh;
+}
+
+void zp__tcache_drain(zp_pool *p, zp__tcache *tc)
+{
+    for (unsigned c = 0; c < tc->nclasses; c++) {
+        zp__bin *b = &tc->bins[c];
+        if (b->count)
+            zp__depot_give(p, c, b->items, b->count, false);
+        b->count = 0;
+        tc->misses[c].refill = 1; /* start slowly again */
+    }
 }
 
 void zp__tcache_counts(const zp__tcache *tc, unsigned cls, zp__counts *sum)

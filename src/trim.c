@@ -206,15 +206,8 @@ size_t zp_trim(zp_pool *p, size_t keep_bytes)
         return 0;
     /* the calling thread's cache first, so its buffers can go too */
     zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
-    if (tc) {
-        for (unsigned c = 0; c < tc->nclasses; c++) {
-            zp__bin *b = &tc->bins[c];
-            if (b->count) {
-                zp__depot_give(p, c, b->items, b->count, false);
-                b->count = 0;
-            }
-        }
-    }
+    if (tc)
+        zp__tcache_drain(p, tc);
     return zp__trim_pool(p, keep_bytes, true);
 }
 
