@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# bench/run.sh — runs the zeropool benchmark suite and reports it.
+#
+# usage: bench/run.sh BUILD_DIR [options]
+#   --quick              short repetitions, fewer of them: under a minute
+#   --json FILE          also write the merged results to FILE
+#   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
+#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts (default all)
+#   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc (default all found)
+#   --icount             only the instruction-count mode (callgrind)
+#   --no-icount          skip the instruction counts (on by default, not in --quick)
+#   --no-plots           no PNG plots
+#   --reps N             repetitions per figure (default 7; --quick: 5)
+#   --sizes LIST         buffer sizes (default 4k,64k,1m,4m)
+#
+# The driver (BUILD_DIR/bench/zp_bench) runs once per allocator: glibc (it
+# also measures zeropool and the naive mutex free list), then jemalloc,
+# mimalloc and tcmalloc through LD_PRELOAD. An allocator that is not
+# installed is skipped with a note. bench/report.py merges everything into
+# the terminal table, results.json and the plots. See bench/README.md.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+    sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+[[ $# -ge 1 && $1 != -h && $1 != --help ]] || usage
+build=$1
+shift
+quick=0 json="" out="" scenarios="" allocs="glibc,jemalloc,mimalloc,tcmalloc"
+icount=auto plots=1 reps="" sizes_opt=""
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) quick=1 ;;
+        --json) json=${2:?--json needs a file}; shift ;;
+        --out) out=${2:?--out needs a folder}; shift ;;
+        --scenarios) scenarios=${2:?}; shift ;;
+        --allocators) allocs=${2:?}; shift ;;
+        --icount) icount=only ;;
+        --no-icount) icount=no ;;
+        --no-plots) plots=0 ;;
+        --reps) reps=${2:?}; shift ;;
+        --sizes) sizes_opt=${2:?}; shift ;;
+        -h | --help) usage ;;
+        *) echo "run.sh: unknown option $1" >&2; usage ;;
+    esac
+    shift
+done
+
+bin=$build/bench/zp_bench
+icount_bin=$build/bench/zp_icount
+if [[ ! -x $bin ]]; then
+    echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
+         "(make bench does both)" >&2
+    exit 1
+fi
+[[ -n $out ]] || out=$build/bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out/raw" || exit 1
+out=$(cd "$out" && pwd)
+raw=$out/raw
+: >"$raw/runs.tsv"
+
+# ------------------------------------------------------- finding allocators
+
+# Path of a shared object by soname: the dynamic linker's cache first, then
+# the usual library folders. Prints nothing if absent.
+find_so() {
+    local name p
+    for name in "$@"; do
+        p=$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null |
+            awk -v n="$name" '$1 == n { print $NF; exit }')
+        if [[ -n $p && -e $p ]]; then echo "$p"; return; fi
+        for d in /usr/lib/*-linux-gnu /usr/lib64 /usr/lib /usr/local/lib \
+                 /usr/local/lib64; do
+            if [[ -e $d/$name ]]; then echo "$d/$name"; return; fi
+        done
+    done
+}
+
+# allocator -> sonames to try, the symbol that proves it is loaded, package
+declare -A sonames=(
+    [jemalloc]="libjemalloc.so.2 libjemalloc.so"
+    [mimalloc]="libmimalloc.so.2 libmimalloc.so"
+    [tcmalloc]="libtcmalloc_minimal.so.4 libtcmalloc.so.4 libtcmalloc_minimal.so"
+)
+declare -A symbol=([jemalloc]=mallctl [mimalloc]=mi_malloc [tcmalloc]=tc_malloc)
+declare -A package=([jemalloc]=libjemalloc-dev [mimalloc]=libmimalloc-dev
+                    [tcmalloc]=libgoogle-perftools-dev)
+
+note() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- the runs
+
+common=()
+[[ $quick == 1 ]] && common+=(--quick)
+[[ -n $reps ]] && common+=(--reps "$reps")
+[[ -n $scenarios ]] && common+=(--scenarios "$scenarios")
+[[ -n $sizes_opt ]] && common+=(--sizes "$sizes_opt")
+
+start=$(date +%s)
+preloads=()  # name=path of each allocator that ran, for icount
+if [[ $icount != only ]]; then
+    IFS=, read -ra alist <<<"$allocs"
+    for a in "${alist[@]}"; do
+        if [[ $a == glibc ]]; then
+            note "== glibc run: zeropool, naive free list, glibc malloc"
+            if "$bin" "${common[@]}" --label glibc \
+                   --backends zeropool,naive,malloc >"$raw/glibc.jsonl"; then
+                printf 'glibc\tok\t\t\n' >>"$raw/runs.tsv"
+            else
+                printf 'glibc\tfailed\t\tzp_bench exited %s\n' "$?" >>"$raw/runs.tsv"
+                note "run.sh: the glibc run failed (it measures zeropool): stopping"
+                exit 1
+            fi
+            continue
+        fi
+        if [[ -z ${sonames[$a]:-} ]]; then
+            note "run.sh: unknown allocator '$a' (glibc, jemalloc, mimalloc, tcmalloc)"
+            exit 2
+        fi
+        # ZP_BENCH_JEMALLOC=/path/libjemalloc.so overrides the search
+        var=ZP_BENCH_${a^^}
+        so=${!var:-$(find_so ${sonames[$a]})}
+        if [[ -z $so || ! -e $so ]]; then
+            note "== $a: skipped, not installed (Debian: apt-get install ${package[$a]})"
+            printf '%s\tskipped\t\tnot installed (package %s)\n' "$a" \
+                "${package[$a]}" >>"$raw/runs.tsv"
+            continue
+        fi
+        note "== $a run: LD_PRELOAD=$so"
+        LD_PRELOAD=$so "$bin" "${common[@]}" --label "$a" --backends malloc \
+            --verify-symbol "${symbol[$a]}" >"$raw/$a.jsonl"
+        rc=$?
+        if [[ $rc == 0 ]]; then
+            printf '%s\tok\t%s\t\n' "$a" "$so" >>"$raw/runs.tsv"
+            preloads+=("$a=$so")
+        else
+            why="zp_bench exited $rc"
+            [[ $rc == 3 ]] && why="preloading $so did not replace malloc"
+            note "== $a: skipped, $why"
+            printf '%s\tfailed\t%s\t%s\n' "$a" "$so" "$why" >>"$raw/runs.tsv"
+            rm -f "$raw/$a.jsonl"
+        fi
+    done
+else
+    IFS=, read -ra alist <<<"$allocs"
+    for a in "${alist[@]}"; do
+        [[ $a == glibc || -z ${sonames[$a]:-} ]] && continue
+        var=ZP_BENCH_${a^^}
+        so=${!var:-$(find_so ${sonames[$a]})}
+        [[ -n $so && -e $so ]] && preloads+=("$a=$so")
+    done
+fi
+
+# ------------------------------------------------- instruction counts
+
+# Instructions per get+put pair: callgrind counts zpb_icount_loop's
+# instructions (callees included) for two loop lengths; the difference over
+# the difference in iterations drops start-up, warm-up and the loop's entry.
+icount_one() { # backend size preload -> prints instructions per iteration
+    local be=$1 size=$2 pre=$3 n1=2000 n2=12000 n f ir
+    local -a irs
+    for n in $n1 $n2; do
+        f=$raw/callgrind.$be.$size.$n.out
+        if ! env ${pre:+LD_PRELOAD=$pre} valgrind --tool=callgrind \
+                --collect-atstart=no --toggle-collect=zpb_icount_loop \
+                --callgrind-out-file="$f" "$icount_bin" "$be" "$size" "$n" \
+                >/dev/null 2>&1; then
+            rm -f "$f"
+            return 1
+        fi
+        ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$f")
+        rm -f "$f"
+        [[ -n $ir ]] || return 1
+        irs+=("$ir")
+    done
+    awk -v a="${irs[0]}" -v b="${irs[1]}" -v n=$((n2 - n1)) \
+        'BEGIN { printf "%.1f", (b - a) / n }'
+}
+
+: >"$raw/icount.tsv"
+if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
+    if ! command -v valgrind >/dev/null; then
+        note "== instruction counts: skipped, valgrind not installed (apt-get install valgrind)"
+        printf '#skipped\tvalgrind not installed\n' >>"$raw/icount.tsv"
+    elif [[ ! -x $icount_bin ]]; then
+        note "== instruction counts: skipped, $icount_bin not built"
+        printf '#skipped\tzp_icount not built\n' >>"$raw/icount.tsv"
+    else
+        note "== instruction counts (valgrind --tool=callgrind)"
+        sizes="4096 65536 1048576 4194304"
+        # the loop and the byte write alone (no allocator), subtracted below
+        base=$(icount_one none 4096 "") || base=nan
+        note "  icount loop alone: $base instructions per iteration"
+        targets=("zeropool:zeropool:" "naive:naive:" "glibc:malloc:")
+        for p in "${preloads[@]}"; do
+            targets+=("${p%%=*}:malloc:${p#*=}")
+        done
+        for t in "${targets[@]}"; do
+            IFS=: read -r comp be pre <<<"$t"
+            for s in $sizes; do
+                if v=$(icount_one "$be" "$s" "$pre"); then
+                    alloc=$(awk -v t="$v" -v b="$base" \
+                        'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", t - b }')
+                    printf '%s\t%s\t%s\t%s\t%s\n' "$comp" "$be" "$s" "$v" \
+                        "$alloc" >>"$raw/icount.tsv"
+                    note "  icount $comp $s: $alloc instructions per" \
+                         "get+put in the allocator ($v per loop iteration)"
+                else
+                    note "  icount $comp $s: callgrind failed"
+                fi
+            done
+        done
+    fi
+fi
+
+# ------------------------------------------------------------------ report
+
+rargs=(--raw "$raw" --out "$out" --seconds $(( $(date +%s) - start )))
+[[ -n $json ]] && rargs+=(--json "$json")
+[[ $plots == 0 ]] && rargs+=(--no-plots)
+[[ $quick == 1 ]] && rargs+=(--quick)
+python3 "$here/report.py" "${rargs[@]}"
