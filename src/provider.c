@@ -1,6 +1,7 @@
 /*
- * provider.c — the default provider: anonymous private mmap, over-mapped and
- * trimmed so the region starts on the requested alignment.
+ * provider.c — the default provider: anonymous private mmap, aligned to the
+ * requested alignment (over-mapped and trimmed when the kernel's choice is
+ * not aligned).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -13,8 +14,17 @@ static void *mmap_map(size_t size, size_t align, void *ctx)
     (void)ctx;
     if (size > SIZE_MAX - align)
         return NULL;
+    /* The kernel places new mappings next to the previous ones, so once
+     * one region is aligned the next exact-size one usually is too: try
+     * that first (one system call), and over-map and trim only if not. */
+    char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (((uintptr_t)m & (align - 1)) == 0)
+        return m;
+    munmap(m, size);
     size_t span = size + align;
-    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     uintptr_t start = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
