@@ -224,33 +224,36 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     return 0;
 }
 
+/* One line of the outstanding-buffers report (the heading before the
+ * first). */
+static void report_line(const zp_pool *p, bool first, const char *what, uint64_t n,
+                        uint64_t bytes)
+{
+    if (first)
+        fprintf(stderr, "zeropool: pool %s (%p) destroyed with buffers outstanding:\n", p->name,
+                (const void *)p);
+    fprintf(stderr, "zeropool:   %s: %llu buffers, %llu bytes\n", what, (unsigned long long)n,
+            (unsigned long long)bytes);
+}
+
 static void report_outstanding(zp_pool *p)
 {
     uint64_t total = 0, bytes = 0;
-    char line[256];
+    char what[48];
     for (unsigned c = 0; c < p->nclasses; c++) {
         zp__counts k = zp__class_counts(p, c);
-        uint64_t gets = zp__counts_gets(&k), puts = k.puts;
-        if (gets > puts) {
-            uint64_t n = gets - puts, b = n * zp__class_size(p, c);
-            if (total == 0)
-                fprintf(stderr, "zeropool: pool %p (#%llu) destroyed with buffers outstanding:\n",
-                        (void *)p, (unsigned long long)p->id);
-            snprintf(line, sizeof line, "zeropool:   class %zu: %llu buffers, %llu bytes\n",
-                     zp__class_size(p, c), (unsigned long long)n, (unsigned long long)b);
-            fputs(line, stderr);
+        uint64_t gets = zp__counts_gets(&k);
+        if (gets > k.puts) {
+            uint64_t n = gets - k.puts, b = n * zp__class_size(p, c);
+            snprintf(what, sizeof what, "class %zu", zp__class_size(p, c));
+            report_line(p, total == 0, what, n, b);
             total += n;
             bytes += b;
         }
     }
-    uint64_t over = p->oversize_live;
-    if (over) {
-        if (total == 0)
-            fprintf(stderr, "zeropool: pool %p (#%llu) destroyed with buffers outstanding:\n",
-                    (void *)p, (unsigned long long)p->id);
-        fprintf(stderr, "zeropool:   oversize: %llu buffers, %llu bytes\n",
-                (unsigned long long)over, (unsigned long long)p->oversize_bytes);
-        total += over;
+    if (p->oversize_live) {
+        report_line(p, total == 0, "oversize", p->oversize_live, p->oversize_bytes);
+        total += p->oversize_live;
         bytes += p->oversize_bytes;
     }
     if (total)
