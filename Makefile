@@ -9,6 +9,8 @@
 CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 BENCH_ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS ?=
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -17,7 +19,7 @@ MAKEFLAGS += --no-print-directory
 # Sanitizer builds cannot run under valgrind: skip tests labelled so.
 SAN_CTEST_ARGS = -LE valgrind
 
-.PHONY: all build test bench asan tsan install clean
+.PHONY: all build test bench asan tsan install clean fuzz valgrind
 
 all: build
 
@@ -46,8 +48,21 @@ asan tsan:
 	cmake --build build-$@ -j$(JOBS)
 	ctest --test-dir build-$@ --output-on-failure -j2 $(SAN_CTEST_ARGS) $(CTEST_ARGS)
 
+# The libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS, from the
+# committed corpus (fuzz/run.sh; fuzz/README.md for longer runs).
+fuzz:
+	scripts/deps.sh fuzz
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+# The quick tests under valgrind memcheck (tests labelled novalgrind skipped).
+valgrind:
+	scripts/deps.sh test
+	cmake -S . -B build -DZP_BUILD_TESTS=ON $(CMAKE_FLAGS)
+	cmake --build build -j$(JOBS)
+	cmake --build build --target valgrind
+
 install: build
 	cmake --install build --prefix "$(PREFIX)"
 
 clean:
-	rm -rf build build-bench build-asan build-tsan
+	rm -rf build build-bench build-asan build-tsan build-fuzz

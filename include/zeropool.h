@@ -20,6 +20,12 @@
  * thread concurrently, except zp_pool_destroy(), which must not race with
  * other calls on the same pool (threads that used the pool may still be alive;
  * they must simply have stopped using it).
+ *
+ * fork(): in the child, the forking thread may keep using every pool and
+ * create new ones (pthread_atfork handlers hold the pools' locks across the
+ * fork); buffers cached or held by the parent's other threads are lost to
+ * the child, not corrupted; budget waiters and decay threads of the parent
+ * do not exist in the child.
  */
 #ifndef ZEROPOOL_H
 #define ZEROPOOL_H

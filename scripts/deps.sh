@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages zeropool needs to run its tests or benchmarks.
 #
-# usage: scripts/deps.sh [test|bench|all]     (default: test)
+# usage: scripts/deps.sh [test|bench|fuzz|all]     (default: test)
 #
 # Fast no-op when everything is installed. As root, installs what is missing
 # with apt-get; otherwise prints the exact sudo command and exits 1.
@@ -16,9 +16,10 @@ optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in
     test) want=("${test_pkgs[@]}") ;;
+    fuzz) want=(cmake clang libclang-rt-14-dev) ;;
     bench | all) want=("${test_pkgs[@]}" "${bench_pkgs[@]}")
                  optional_pkgs=(linux-perf) ;;
-    *) echo "usage: $0 [test|bench|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [test|bench|fuzz|all]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null; then
