@@ -7,25 +7,10 @@
 
 #include <cmocka.h>
 
+#include "rss_check.h"
+
 #define CAP (8 * ZPT_MiB)
 #define BURST 32 /* x 1 MiB */
-#define RSS_SHARE 0.9
-
-/* RSS must have dropped by RSS_SHARE of what was released (skipped, with
- * a message, where RSS cannot tell: see budget_util.h). */
-static void check_rss(size_t before, size_t peak, size_t after, uint64_t released)
-{
-    if (!ZBT_RSS_RELIABLE || before == 0) {
-        print_message("RSS assertion skipped: %s\n",
-                      before == 0 ? "/proc/self/statm unreadable" : ZBT_RSS_WHY);
-        return;
-    }
-    if (!zbt_rss_dropped(peak, after, released, RSS_SHARE))
-        fail_msg("RSS dropped %.1f MiB (peak %.1f -> %.1f MiB), less than %.0f%% of the "
-                 "%.1f MiB released",
-                 zbt_mib(peak > after ? peak - after : 0), zbt_mib(peak), zbt_mib(after),
-                 100.0 * RSS_SHARE, zbt_mib(released));
-}
 
 static zp_pool *make_pool(zpt_provider *pv, size_t cache_bytes)
 {
