@@ -148,6 +148,22 @@ static inline int zbt_wait_count(atomic_int *counter, int n, unsigned timeout_ms
     return 1;
 }
 
+/* Thread body: gets up to four 1 MiB buffers of the pool `arg`, puts them
+ * back into its cache and returns (exits) with them there; returns how
+ * many it got, as an intptr_t. */
+static inline void *zbt_get_put_exit(void *arg)
+{
+    zp_pool *pool = (zp_pool *)arg;
+    void *bufs[4];
+    int i, n = 0;
+    for (i = 0; i < 4; i++)
+        if ((bufs[n] = zp_get(pool, ZPT_MiB)) != NULL)
+            n++;
+    for (i = 0; i < n; i++)
+        zp_put(pool, bufs[i]);
+    return (void *)(intptr_t)n;
+}
+
 /* bytes_reserved of a pool (UINT64_MAX if the read fails). */
 static inline uint64_t zbt_reserved(zp_pool *pool)
 {

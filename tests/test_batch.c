@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "obs_check.h"
+
 /*
  * Facts of the engine these tests rely on (pools here: min_class 4 KiB,
  * max_class 1 MiB, default cache_depth 32 and cache_bytes 64 MiB):
@@ -52,15 +54,6 @@ static zp_pool *make_pool(const pool_opts *o)
     }
     assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     return pool;
-}
-
-static void check(const zp_stats *s)
-{
-    char why[256];
-    if (!zpo_snapshot_ok(s, why, sizeof why) || !zpo_gauges_ok(s, why, sizeof why)) {
-        zpo_print_classes("stats", s);
-        fail_msg("stats invariant broken: %s", why);
-    }
 }
 
 /* Checks a snapshot's figures for one class against expectations. */

@@ -7,27 +7,12 @@
 
 #include <cmocka.h>
 
+#include "budget_check.h"
+
 /* Classes >= 256 KiB: each buffer is its own slab, so a put while someone
  * waits unmaps it and gives its bytes back to the budget at once. */
 #define LONG_WAIT_MS 10000
 #define NWAIT 5
-
-static zp_budget *budget_of(size_t max)
-{
-    zp_budget *b = NULL;
-    assert_int_equal(zp_budget_create(max, &b), 0);
-    return b;
-}
-
-static zp_pool *pool_on(zp_budget *b)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.budget = b;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
 
 static atomic_int g_done;     /* waiters finished so far */
 static int g_order[NWAIT];    /* waiter ids in the order they finished:
@@ -44,13 +29,19 @@ typedef struct waiter {
     uint64_t returned_ns;
 } waiter;
 
+/* w's zp_get_timed: what it got (or errno) and when it returned. */
+static void waiter_get(waiter *w, int timeout_ms)
+{
+    errno = 0;
+    w->buf = zp_get_timed(w->pool, w->size, timeout_ms);
+    w->err = w->buf ? 0 : errno;
+    w->returned_ns = zbt_now_ns();
+}
+
 static void *waiter_main(void *arg)
 {
     waiter *w = (waiter *)arg;
-    errno = 0;
-    w->buf = zp_get_timed(w->pool, w->size, LONG_WAIT_MS);
-    w->err = w->buf ? 0 : errno;
-    w->returned_ns = zbt_now_ns();
+    waiter_get(w, LONG_WAIT_MS);
     pthread_mutex_lock(&g_order_lock);
     g_order[atomic_load(&g_done)] = w->id;
     atomic_fetch_add(&g_done, 1);
@@ -83,17 +74,14 @@ static void reset_order(void)
 static void test_arrival_order(void **state)
 {
     zp_budget *b = budget_of(NWAIT * ZPT_MiB);
-    zp_pool *pa = pool_on(b), *pb = pool_on(b);
+    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
     void *held[NWAIT];
     waiter w[NWAIT];
     zp_budget_stats s;
     int i;
     (void)state;
     reset_order();
-    for (i = 0; i < NWAIT; i++) {
-        held[i] = zp_get(pa, ZPT_MiB);
-        assert_non_null(held[i]);
-    }
+    get_mib(pa, held, NWAIT);
     for (i = 0; i < NWAIT; i++)
         enqueue(b, &w[i], i, i % 2 ? pb : pa, ZPT_MiB);
     assert_int_equal(atomic_load(&g_done), 0);
@@ -128,18 +116,14 @@ static void test_arrival_order(void **state)
 static void test_big_head_not_overtaken(void **state)
 {
     zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
-    zp_pool *other = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_pool *other = pool_on(b, 0, NULL);
     void *held[4];
     waiter big, small;
     zp_budget_stats s;
-    int i;
     (void)state;
     reset_order();
-    for (i = 0; i < 4; i++) {
-        held[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(held[i]);
-    }
+    get_mib(pool, held, 4);
     enqueue(b, &big, 0, pool, 2 * ZPT_MiB);
     enqueue(b, &small, 1, other, ZPT_MiB);
 
@@ -184,7 +168,7 @@ static void test_big_head_not_overtaken(void **state)
 static void test_cached_gets_still_served(void **state)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held, *c, *x;
     waiter w;
     zp_budget_stats s;
@@ -220,27 +204,20 @@ static void test_cached_gets_still_served(void **state)
  * next waiter, who fits, is served at once, without another put. */
 static void *timed_waiter_main(void *arg)
 {
-    waiter *w = (waiter *)arg;
-    errno = 0;
-    w->buf = zp_get_timed(w->pool, w->size, 300);
-    w->err = w->buf ? 0 : errno;
-    w->returned_ns = zbt_now_ns();
+    waiter_get((waiter *)arg, 300); /* not in g_order: it gives up */
     return NULL;
 }
 
 static void test_head_timeout_passes_turn(void **state)
 {
     zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held[4];
     waiter big, small;
     int i;
     (void)state;
     reset_order();
-    for (i = 0; i < 4; i++) {
-        held[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(held[i]);
-    }
+    get_mib(pool, held, 4);
     memset(&big, 0, sizeof(big));
     big.pool = pool;
     big.size = 2 * ZPT_MiB;
@@ -317,11 +294,8 @@ static void test_big_not_starved(void **state)
     int i;
     (void)state;
     reset_order();
-    g_pool = pool_on(b);
-    for (i = 0; i < 2; i++) {
-        held[i] = zp_get(g_pool, ZPT_MiB);
-        assert_non_null(held[i]);
-    }
+    g_pool = pool_on(b, 0, NULL);
+    get_mib(g_pool, held, 2);
     atomic_store(&g_stop, 0);
     for (i = 0; i < SMALL_THREADS; i++)
         assert_int_equal(pthread_create(&small[i], NULL, small_stream, NULL), 0);

@@ -7,26 +7,7 @@
 
 #include <cmocka.h>
 
-static zp_pool *pool_on(zp_budget *b, size_t max_class, zpt_provider *pv)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.budget = b;
-    if (max_class)
-        cfg.max_class = max_class;
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
-
-static zp_budget *budget_of(size_t max)
-{
-    zp_budget *b = NULL;
-    assert_int_equal(zp_budget_create(max, &b), 0);
-    return b;
-}
+#include "budget_check.h"
 
 /* 4 MiB budget: exactly four 1 MiB buffers, then ENOBUFS, counted. */
 static void test_enobufs_when_full(void **state)
@@ -37,10 +18,7 @@ static void test_enobufs_when_full(void **state)
     zp_budget_stats s;
     int i;
     (void)state;
-    for (i = 0; i < 4; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-    }
+    get_mib(pool, bufs, 4);
     errno = 0;
     assert_null(zp_get(pool, ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
@@ -207,10 +185,7 @@ static void test_reclaims_own_cache(void **state)
     zp_budget_stats s;
     int i;
     (void)state;
-    for (i = 0; i < 4; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-    }
+    get_mib(pool, bufs, 4);
     for (i = 0; i < 4; i++)
         zp_put(pool, bufs[i]); /* into this thread's cache */
     big = zp_get(pool, 2 * ZPT_MiB);
@@ -223,49 +198,34 @@ static void test_reclaims_own_cache(void **state)
     zp_budget_destroy(b);
 }
 
-static zp_pool *g_pool;
-
-static void *get_put_exit(void *arg)
-{
-    void *bufs[4];
-    int i, n = 0;
-    (void)arg;
-    for (i = 0; i < 4; i++)
-        if ((bufs[n] = zp_get(g_pool, ZPT_MiB)) != NULL)
-            n++;
-    for (i = 0; i < n; i++)
-        zp_put(g_pool, bufs[i]);
-    return (void *)(intptr_t)n;
-}
-
 /* Idle buffers in the depot (left by a thread that exited) are given back
  * so a get fits; a pool sharing the budget can use them after a trim. */
 static void test_reclaims_depot(void **state)
 {
     zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *other;
+    zp_pool *pool, *other;
     pthread_t t;
     void *rv, *big, *x;
     (void)state;
-    g_pool = pool_on(b, 0, NULL);
+    pool = pool_on(b, 0, NULL);
     other = pool_on(b, 0, NULL);
-    assert_int_equal(pthread_create(&t, NULL, get_put_exit, NULL), 0);
+    assert_int_equal(pthread_create(&t, NULL, zbt_get_put_exit, pool), 0);
     assert_int_equal(pthread_join(t, &rv), 0);
     assert_int_equal((intptr_t)rv, 4);
-    assert_int_equal(zbt_reserved(g_pool), 4 * ZPT_MiB);
+    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
 
-    big = zp_get(g_pool, 4 * ZPT_MiB);
+    big = zp_get(pool, 4 * ZPT_MiB);
     assert_non_null(big);
-    assert_int_equal(zbt_reserved(g_pool), 4 * ZPT_MiB);
-    zp_put(g_pool, big);
+    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    zp_put(pool, big);
 
     /* what this pool trims, another pool on the budget can use */
-    assert_int_equal(zp_trim(g_pool, 0), 4 * ZPT_MiB);
+    assert_int_equal(zp_trim(pool, 0), 4 * ZPT_MiB);
     x = zp_get(other, ZPT_MiB);
     assert_non_null(x);
     zp_put(other, x);
     zp_pool_destroy(other);
-    zp_pool_destroy(g_pool);
+    zp_pool_destroy(pool);
     zp_budget_destroy(b);
 }
 

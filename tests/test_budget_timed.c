@@ -7,25 +7,10 @@
 
 #include <cmocka.h>
 
+#include "budget_check.h"
+
 #define LONG_WAIT_MS 10000
 #define SLACK_MS 2000.0
-
-static zp_budget *budget_of(size_t max)
-{
-    zp_budget *b = NULL;
-    assert_int_equal(zp_budget_create(max, &b), 0);
-    return b;
-}
-
-static zp_pool *pool_on(zp_budget *b)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.budget = b;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
 
 /* A thread blocked in zp_get_timed; records what it got and when. */
 typedef struct waiter {
@@ -63,11 +48,7 @@ static void waiter_start(waiter *w, zp_pool *pool, size_t size, int timeout_ms)
 /* Fills a budget of n MiB with 1 MiB buffers of pool. */
 static void fill(zp_pool *pool, void **bufs, int n)
 {
-    int i;
-    for (i = 0; i < n; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-    }
+    get_mib(pool, bufs, n);
     errno = 0;
     assert_null(zp_get(pool, ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
@@ -114,33 +95,43 @@ static void trim_all(void *arg)
     *released = zp_trim(g_trim_pool, 0);
 }
 
-/* A put on another thread wakes the waiter. */
-static void test_woken_by_put(void **state)
+/* A full budget of two 1 MiB buffers, a waiter for a third on the same
+ * pool, woken when `release` gives back held[1]; if after is not NULL it
+ * gets the budget's stats once the waiter is served. */
+static void woken_in_same_pool(void (*release)(void *), const char *what,
+                               zp_budget_stats *after)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held[2];
     waiter w;
-    zp_budget_stats s;
-    (void)state;
     fill(pool, held, 2);
     waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
     g_put_pool = pool;
-    expect_woken(b, &w, put_one, held[1], "a put");
-    assert_int_equal(zbt_budget(b, &s), 0);
-    assert_int_equal(s.waited_gets, 1);
-    assert_int_equal(s.failed_gets, 1); /* only fill()'s probe */
+    expect_woken(b, &w, release, held[1], what);
+    if (after)
+        assert_int_equal(zbt_budget(b, after), 0);
     zp_put(pool, w.buf); /* got on the waiter's thread, put here */
     zp_put(pool, held[0]);
     zp_pool_destroy(pool);
     zp_budget_destroy(b);
 }
 
+/* A put on another thread wakes the waiter. */
+static void test_woken_by_put(void **state)
+{
+    zp_budget_stats s;
+    (void)state;
+    woken_in_same_pool(put_one, "a put", &s);
+    assert_int_equal(s.waited_gets, 1);
+    assert_int_equal(s.failed_gets, 1); /* only fill()'s probe */
+}
+
 /* -1 waits as long as it takes. */
 static void test_forever_woken_by_put(void **state)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held[2];
     waiter w;
     (void)state;
@@ -161,7 +152,7 @@ static void test_forever_woken_by_put(void **state)
 static void test_woken_by_put_other_pool(void **state)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pa = pool_on(b), *pb = pool_on(b);
+    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
     void *held[2];
     waiter w;
     (void)state;
@@ -180,15 +171,11 @@ static void test_woken_by_put_other_pool(void **state)
 static void test_woken_by_oversize_put(void **state)
 {
     zp_budget *b = budget_of(3 * ZPT_MiB);
-    zp_config cfg;
-    zp_pool *big, *pool = pool_on(b);
+    zp_pool *big, *pool = pool_on(b, 0, NULL);
     void *over, *x;
     waiter w;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.budget = b;
-    cfg.max_class = 256 * ZPT_KiB; /* 3 MiB is oversize here */
-    assert_int_equal(zp_pool_create(&cfg, &big), 0);
+    big = pool_on(b, 256 * ZPT_KiB, NULL); /* 3 MiB is oversize here */
     over = zp_get(big, 3 * ZPT_MiB);
     assert_non_null(over);
     errno = 0;
@@ -207,26 +194,15 @@ static void test_woken_by_oversize_put(void **state)
 /* zp_put_batch wakes the waiter as zp_put does. */
 static void test_woken_by_put_batch(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
-    void *held[2];
-    waiter w;
     (void)state;
-    fill(pool, held, 2);
-    waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
-    g_put_pool = pool;
-    expect_woken(b, &w, put_one_batch, held[1], "a batch put");
-    zp_put(pool, w.buf);
-    zp_put(pool, held[0]);
-    zp_pool_destroy(pool);
-    zp_budget_destroy(b);
+    woken_in_same_pool(put_one_batch, "a batch put", NULL);
 }
 
 /* A trim of another pool's idle memory wakes the waiter. */
 static void test_woken_by_trim(void **state)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pa = pool_on(b), *pb = pool_on(b);
+    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
     void *held[2];
     size_t released = 0;
     waiter w;
@@ -251,7 +227,7 @@ static void test_timeout_honoured(void **state)
 {
     const int timeouts[] = {1, 50, 300};
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held[2], *x;
     zp_budget_stats s;
     unsigned i;
@@ -296,7 +272,7 @@ static void test_timeout_honoured(void **state)
 static void test_zero_never_waits(void **state)
 {
     zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b);
+    zp_pool *pool = pool_on(b, 0, NULL);
     void *held[2], *x;
     zp_budget_stats s;
     uint64_t t0;

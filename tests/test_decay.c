@@ -45,7 +45,7 @@ static void test_busy_then_idle(void **state)
     static void *bufs[BURST];
     size_t before, peak, after;
     uint64_t t0, reserved = 0, peak_reserved;
-    int i, rounds = 0;
+    int rounds = 0;
     (void)state;
     zp_config_init(&cfg);
     cfg.decay_ms = decay_ms;
@@ -53,15 +53,7 @@ static void test_busy_then_idle(void **state)
     assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     assert_int_equal(zbt_class_index(4096, ZPT_MiB), IDX_1M);
 
-    before = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], ZPT_MiB, (unsigned char)(i + 1));
-    }
-    peak = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++)
-        zp_put(pool, bufs[i]);
+    rss_burst(pool, bufs, BURST, &before, &peak);
     peak_reserved = class_reserved(pool, IDX_1M);
     assert_int_equal(peak_reserved, BURST * ZPT_MiB);
 

@@ -36,17 +36,8 @@ static void test_idle_pool_shrinks(void **state)
     static void *bufs[BURST];
     size_t before, peak, after;
     uint64_t t0, reserved = 0, peak_reserved;
-    int i;
     (void)state;
-    before = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], ZPT_MiB, (unsigned char)(i + 1));
-    }
-    peak = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++)
-        zp_put(pool, bufs[i]);
+    rss_burst(pool, bufs, BURST, &before, &peak);
     peak_reserved = zbt_reserved(pool);
     assert_int_equal(peak_reserved, BURST * ZPT_MiB);
 

@@ -36,15 +36,7 @@ static void test_cap_after_burst(void **state)
     zp_stats s;
     int i;
     (void)state;
-    before = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++) {
-        bufs[i] = zp_get(pool, ZPT_MiB);
-        assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], ZPT_MiB, (unsigned char)(i + 1));
-    }
-    peak = zbt_rss_bytes();
-    for (i = 0; i < BURST; i++)
-        zp_put(pool, bufs[i]);
+    rss_burst(pool, bufs, BURST, &before, &peak);
     after = zbt_rss_bytes();
     assert_int_equal(zpt_stats(pool, &s), 0);
     print_message("burst of %d MiB, cap %.0f MiB: %.1f MiB still reserved "

@@ -203,36 +203,22 @@ static void test_small_buffers_not_purged(void **state)
     zpt_provider_free(pv);
 }
 
-static zp_pool *g_pool;
-
-static void *get_put_exit(void *arg)
-{
-    void *bufs[4];
-    int i, n = 0;
-    (void)arg;
-    for (i = 0; i < 4; i++)
-        if ((bufs[n] = zp_get(g_pool, ZPT_MiB)) != NULL)
-            n++;
-    for (i = 0; i < n; i++)
-        zp_put(g_pool, bufs[i]);
-    return (void *)(intptr_t)n;
-}
-
 /* Buffers cached by a thread that has exited are trimmed. */
 static void test_exited_thread_buffers(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
+    zp_pool *pool;
     pthread_t t;
     void *rv;
     (void)state;
-    g_pool = make_pool(pv, 4096);
-    assert_int_equal(pthread_create(&t, NULL, get_put_exit, NULL), 0);
+    pool = make_pool(pv, 4096);
+    assert_int_equal(pthread_create(&t, NULL, zbt_get_put_exit, pool), 0);
     assert_int_equal(pthread_join(t, &rv), 0);
     assert_int_equal((intptr_t)rv, 4);
-    assert_int_equal(zbt_reserved(g_pool), 4 * ZPT_MiB);
-    assert_int_equal(zp_trim(g_pool, 0), 4 * ZPT_MiB);
-    assert_int_equal(zbt_reserved(g_pool), 0);
-    zp_pool_destroy(g_pool);
+    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zp_trim(pool, 0), 4 * ZPT_MiB);
+    assert_int_equal(zbt_reserved(pool), 0);
+    zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     zpt_provider_free(pv);
 }
