@@ -9,6 +9,20 @@
  *   BE_NAIVE     one global mutex over power-of-two free lists, refilled
  *                from malloc and never trimmed: the floor a pool must beat.
  *
+ * Built with -DZPB_TWIN (zp_bench_twin, zp_icount_twin: see
+ * CMakeLists.txt), there are two more, linked into the same program with
+ * every global symbol renamed; BE_ZEROPOOL is then the static library:
+ *
+ *   BE_ZPNC      zeropool compiled with -DZP_BENCH_NO_COUNTERS (no per-thread
+ *                hit/put counters), symbols zp_* -> zpnc_zp_*: differs from
+ *                BE_ZEROPOOL in the counters only;
+ *   BE_ZPAA      a second copy of BE_ZEROPOOL's library itself (zp_* ->
+ *                zpaa_zp_*): the same code at other addresses, the control
+ *                that shows what placement alone moves.
+ *
+ * The zeropool pool is created from zpb_cfg when it is set (see
+ * zpb_config_parse), with the defaults otherwise.
+ *
  * Shared by zp_bench.c and zp_icount.c. Not part of the library.
  */
 #ifndef ZP_BENCH_BACKEND_H
@@ -28,9 +42,23 @@
 /* Keeps p alive and all memory writes before this point in place. */
 #define ZPB_ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
-enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_COUNT };
+#ifdef ZPB_TWIN
+enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPNC, BE_ZPAA, BE_COUNT };
+static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive",
+                                               "zeropool_nc", "zeropool_copy"};
 
+/* the renamed copies of the library (CMakeLists.txt) */
+#define ZPB_TWIN_DECLARE(P)                                                    \
+    int P##zp_pool_create(const zp_config *cfg, zp_pool **out);               \
+    void P##zp_pool_destroy(zp_pool *pool);                                    \
+    void *P##zp_get(zp_pool *pool, size_t size);                               \
+    void P##zp_put(zp_pool *pool, void *buf);
+ZPB_TWIN_DECLARE(zpnc_)
+ZPB_TWIN_DECLARE(zpaa_)
+#else
+enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_COUNT };
 static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive"};
+#endif
 
 static inline int be_parse(const char *s)
 {
@@ -43,6 +71,51 @@ static inline int be_parse(const char *s)
 /* ------------------------------------------------------------ zeropool */
 
 static zp_pool *zpb_pool;
+#ifdef ZPB_TWIN
+static zp_pool *zpb_nc_pool, *zpb_aa_pool;
+#endif
+static const zp_config *zpb_cfg; /* NULL: defaults */
+
+/*
+ * A pool config from a spec: "default", or a comma-separated list of
+ * depth=N (cache_depth), max_bytes=N[k|m|g] (a private budget) and debug=N,
+ * e.g. "max_bytes=1g" or "depth=16,debug=1". Returns 0, or -1 on a bad spec.
+ */
+static inline int zpb_config_parse(const char *spec, zp_config *cfg)
+{
+    char buf[256], *save = NULL;
+    zp_config_init(cfg);
+    if (spec == NULL || strcmp(spec, "default") == 0)
+        return 0;
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end;
+        if (eq == NULL)
+            return -1;
+        *eq = 0;
+        unsigned long long v = strtoull(eq + 1, &end, 0);
+        if (end == eq + 1)
+            return -1;
+        if (*end == 'k' || *end == 'K')
+            v <<= 10, end++;
+        else if (*end == 'm' || *end == 'M')
+            v <<= 20, end++;
+        else if (*end == 'g' || *end == 'G')
+            v <<= 30, end++;
+        if (*end)
+            return -1;
+        if (strcmp(tok, "depth") == 0)
+            cfg->cache_depth = (unsigned)v;
+        else if (strcmp(tok, "max_bytes") == 0)
+            cfg->max_bytes = (size_t)v;
+        else if (strcmp(tok, "debug") == 0)
+            cfg->debug = (int)v;
+        else
+            return -1;
+    }
+    return 0;
+}
 
 /* ------------------------------------------------ naive mutex free list */
 
@@ -114,6 +187,12 @@ ZPB_INLINE void *be_get(int be, size_t size)
         return zp_get(zpb_pool, size);
     case BE_MALLOC:
         return malloc(size);
+#ifdef ZPB_TWIN
+    case BE_ZPNC:
+        return zpnc_zp_get(zpb_nc_pool, size);
+    case BE_ZPAA:
+        return zpaa_zp_get(zpb_aa_pool, size);
+#endif
     default:
         return naive_get(size);
     }
@@ -128,19 +207,80 @@ ZPB_INLINE void be_put(int be, void *p)
     case BE_MALLOC:
         free(p);
         break;
+#ifdef ZPB_TWIN
+    case BE_ZPNC:
+        zpnc_zp_put(zpb_nc_pool, p);
+        break;
+    case BE_ZPAA:
+        zpaa_zp_put(zpb_aa_pool, p);
+        break;
+#endif
     default:
         naive_put(p);
         break;
     }
 }
 
+/* Is be one of the zeropool builds? */
+static inline int be_is_zeropool(int be)
+{
+#ifdef ZPB_TWIN
+    if (be == BE_ZPNC || be == BE_ZPAA)
+        return 1;
+#endif
+    return be == BE_ZEROPOOL;
+}
+
+/* The pool variable be_get/be_put use for a zeropool build. */
+static inline zp_pool **be_pool_var(int be)
+{
+#ifdef ZPB_TWIN
+    if (be == BE_ZPNC)
+        return &zpb_nc_pool;
+    if (be == BE_ZPAA)
+        return &zpb_aa_pool;
+#endif
+    (void)be;
+    return &zpb_pool;
+}
+
+/* A pool of zeropool build be (cfg NULL: defaults); 0 or a negative errno. */
+static inline int be_pool_create(int be, const zp_config *cfg, zp_pool **out)
+{
+#ifdef ZPB_TWIN
+    if (be == BE_ZPNC)
+        return zpnc_zp_pool_create(cfg, out);
+    if (be == BE_ZPAA)
+        return zpaa_zp_pool_create(cfg, out);
+#endif
+    (void)be;
+    return zp_pool_create(cfg, out);
+}
+
+static inline void be_pool_destroy(int be, zp_pool *pool)
+{
+#ifdef ZPB_TWIN
+    if (be == BE_ZPNC) {
+        zpnc_zp_pool_destroy(pool);
+        return;
+    }
+    if (be == BE_ZPAA) {
+        zpaa_zp_pool_destroy(pool);
+        return;
+    }
+#endif
+    (void)be;
+    zp_pool_destroy(pool);
+}
+
 /* Fresh state for one measurement: a new pool, an empty naive list. */
 static inline int be_setup(int be)
 {
-    if (be == BE_ZEROPOOL) {
-        int rc = zp_pool_create(NULL, &zpb_pool);
+    if (be_is_zeropool(be)) {
+        int rc = be_pool_create(be, zpb_cfg, be_pool_var(be));
         if (rc != 0) {
-            fprintf(stderr, "zp_bench: zp_pool_create: %s\n", zp_strerror(rc));
+            fprintf(stderr, "zp_bench: %s: zp_pool_create: %s\n", be_names[be],
+                    zp_strerror(rc));
             return -1;
         }
     }
@@ -149,9 +289,9 @@ static inline int be_setup(int be)
 
 static inline void be_teardown(int be)
 {
-    if (be == BE_ZEROPOOL) {
-        zp_pool_destroy(zpb_pool);
-        zpb_pool = NULL;
+    if (be_is_zeropool(be)) {
+        be_pool_destroy(be, *be_pool_var(be));
+        *be_pool_var(be) = NULL;
     } else if (be == BE_NAIVE) {
         naive_drain();
     }

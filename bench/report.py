@@ -5,8 +5,9 @@ usage: report.py --raw DIR --out DIR [--json FILE] [--no-plots] [--quick]
                  [--seconds N]
 
 DIR holds what bench/run.sh collected: one <run>.jsonl per allocator run
-(the driver's output), runs.tsv (which runs happened or were skipped, why)
-and icount.tsv (callgrind instruction counts). Writes OUT/results.json,
+(the driver's output; stats_cost.jsonl from zp_bench_twin), runs.tsv (which
+runs happened or were skipped, why), icount.tsv and icount_variants.tsv
+(callgrind instruction counts). Writes OUT/results.json,
 OUT/table.txt and OUT/plots/*.png, and prints the table. Python 3 standard
 library only; plots need gnuplot (Debian: gnuplot-nox). The JSON fields are
 documented in bench/README.md.
@@ -142,7 +143,20 @@ def load(raw):
     for run, meta in metas.items():
         runs.setdefault(run, {"status": "ok", "preload": None, "note": ""})
         runs[run]["meta"] = meta
-    icount, icount_note = [], None
+    icount, icount_note, icount_var = [], None, []
+    path = os.path.join(raw, "icount_variants.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 6:
+                    continue
+                alloc = float(parts[5])
+                icount_var.append({"scenario": parts[0], "variant": parts[1],
+                                   "size": int(parts[2]), "config": parts[3],
+                                   "instructions_per_pair": float(parts[4]),
+                                   "allocator_instructions_per_pair":
+                                   None if alloc != alloc else alloc})
     path = os.path.join(raw, "icount.tsv")
     if os.path.exists(path):
         with open(path) as f:
@@ -159,13 +173,16 @@ def load(raw):
                                "instructions_per_pair": float(parts[3]),
                                "allocator_instructions_per_pair":
                                None if alloc != alloc else alloc})
-    return runs, records, icount, icount_note
+    return runs, records, icount, icount_note, icount_var
 
 
 def index(records):
-    """(scenario, size, threads) -> {competitor: record}"""
+    """(scenario, size, threads) -> {competitor: record}; the zeropool-only
+    families (records with a "variant") are left out."""
     out = {}
     for r in records:
+        if "variant" in r:
+            continue
         key = (r["scenario"], int(r["size"]), int(r["threads"]))
         out.setdefault(key, {})[r["competitor"]] = r
     return out
@@ -209,7 +226,248 @@ def render_table(headers, rows, aligns=None):
     return "\n".join(lines)
 
 
-def build_report(runs, records, icount, icount_note, quick, seconds):
+# ------------------------------------------- zeropool-only families
+
+BATCH_MODES = [
+    ("batch_st", "1 thread"),
+    ("batch_mt", "2 threads, each its own"),
+    ("batch_xthread", "2 threads, A gets, B puts"),
+]
+COST_SCENARIOS = [
+    ("stats_cost", "per-thread counters compiled in vs out (zp_bench_twin)"),
+    ("budget_cost", "private budget config.max_bytes = 1 GiB vs none"),
+    ("debug_cost", "config.debug = 0, 1, 2"),
+]
+# the issues' targets: (scenario, variant) costs at most this many ns per
+# get+put pair more than the baseline
+COST_TARGET_NS = {("stats_cost", "counters"): 0.5,
+                  ("budget_cost", "budget_1GiB"): 0.5}
+# placement controls: the same build as another variant, linked again
+# placement controls: the same build and config as another variant, in a
+# second copy of the library or a second pool
+COST_CONTROL = {("stats_cost", "counters_copy"): "counters",
+                ("budget_cost", "no_budget_2"): "no_budget"}
+CONFIG_ORDER = {"default": 0, "depth=16": 1}
+
+
+def fmt_delta(d):
+    """+median (+min .. +max) of a difference in ns, one unit for all."""
+    if not d or d.get("median") is None:
+        return "-"
+    div, unit, a = 1, "", abs(d["median"])
+    if a >= 1e4:
+        div, unit, a = 1e3, " us", a / 1e3
+    prec = 2 if a < 10 else 1 if a < 100 else 0
+    f = "%%+.%df" % prec
+    return (f + " (" + f + " .. " + f + ")%s") % (
+        d["median"] / div, d["min"] / div, d["max"] / div, unit)
+
+
+def ok_median(r):
+    return r is not None and not r.get("refused") and r.get("median") is not None
+
+
+def per1k(v):
+    return "-" if v is None else fmt_num(v) if v >= 10 or v == 0 else "%.2f" % v
+
+
+def build_families(records, icount_var):
+    """Tables for batch, the hot-path costs and the depth sweep; returns
+    (text lines, derived rows for the JSON)."""
+    fam = [r for r in records if "variant" in r]
+    out, derived = [], {}
+    if not fam and not icount_var:
+        return out, derived
+
+    def find(sc, size, variant, config=None):
+        for r in fam:
+            if r["scenario"] == sc and int(r["size"]) == size and \
+                    r["variant"] == variant and \
+                    (config is None or r.get("config") == config):
+                return r
+        return None
+
+    # ---- batch
+    rows, drows = [], []
+    for sc, what in BATCH_MODES:
+        keys = sorted({(int(r["size"]), r.get("config", "default"))
+                       for r in fam if r["scenario"] == sc},
+                      key=lambda k: (k[0], CONFIG_ORDER.get(k[1], 9), k[1]))
+        for size, cfg in keys:
+            one, bat = find(sc, size, "single", cfg), find(sc, size, "batch", cfg)
+            speed = None
+            if ok_median(one) and ok_median(bat) and bat["median"] > 0:
+                speed = one["median"] / bat["median"]
+            c1 = one.get("contention_per_1k_ops") if ok_median(one) else None
+            c2 = bat.get("contention_per_1k_ops") if ok_median(bat) else None
+            d1 = one.get("depot_per_1k_ops") if ok_median(one) else None
+            d2 = bat.get("depot_per_1k_ops") if ok_median(bat) else None
+            rows.append(["%s, %s" % (what, size_name(size)), cfg, cell(one),
+                         cell(bat),
+                         "-" if speed is None else "%.2fx" % speed,
+                         "%s / %s" % (per1k(c1), per1k(c2)),
+                         "%s / %s" % (per1k(d1), per1k(d2))])
+            drows.append({
+                "scenario": sc, "size": size, "config": cfg,
+                "threads": 1 if sc == "batch_st" else 2,
+                "single_median": one["median"] if ok_median(one) else None,
+                "batch_median": bat["median"] if ok_median(bat) else None,
+                "speedup": None if speed is None else round(speed, 4),
+                "contention_per_1k_ops_single": c1,
+                "contention_per_1k_ops_batch": c2,
+                "depot_per_1k_ops_single": d1, "depot_per_1k_ops_batch": d2})
+    if rows:
+        derived["batch"] = drows
+        out.append("Batch: 32 buffers per zp_get_batch/zp_put_batch vs 32 "
+                   "zp_get/zp_put calls; ns per buffer (its get")
+        out.append("and its put), median (min-max); speed-up = singles / "
+                   "batch (> 1: the batch calls are faster).")
+        out.append("Per 1,000 buffers, singles / batch: contention = depot "
+                   "lock acquisitions that found the lock")
+        out.append("held; depot = gets served by the depot (or fresh "
+                   "memory). depth=16: a batch of 32 is larger than the")
+        out.append("thread cache and goes to the depot directly.")
+        out.append(render_table(
+            ["mode, size", "config", "singles ns/buffer", "batch ns/buffer",
+             "speed-up", "contention/1k", "depot/1k"], rows,
+            ["<", "<", ">", ">", ">", ">", ">"]))
+        out.append("")
+
+    # ---- hot-path costs
+    def icount_of(sc, variant, size):
+        for i in icount_var:
+            if i["scenario"] == sc and i["variant"] == variant and \
+                    i["size"] == size:
+                return i
+        return None
+
+    rows, drows, verdicts = [], [], []
+    for sc, what in COST_SCENARIOS:
+        recs = [r for r in fam if r["scenario"] == sc]
+        sizes = sorted({int(r["size"]) for r in recs} |
+                       {i["size"] for i in icount_var if i["scenario"] == sc})
+        for size in sizes:
+            variants = [r["variant"] for r in recs if int(r["size"]) == size]
+            for i in icount_var:
+                if i["scenario"] == sc and i["size"] == size and \
+                        i["variant"] not in variants:
+                    variants.append(i["variant"])
+            base_ic = icount_of(sc, variants[0], size) if variants else None
+            for vi, var in enumerate(variants):
+                r = find(sc, size, var)
+                ic = icount_of(sc, var, size)
+                ins = ic and (ic["allocator_instructions_per_pair"]
+                              if ic["allocator_instructions_per_pair"]
+                              is not None else ic["instructions_per_pair"])
+                bins = base_ic and (base_ic["allocator_instructions_per_pair"]
+                                    if base_ic["allocator_instructions_per_pair"]
+                                    is not None
+                                    else base_ic["instructions_per_pair"])
+                dins = None if vi == 0 or ins is None or bins is None \
+                    else ins - bins
+                delta = r.get("delta") if r and not r.get("refused") else None
+                rows.append(["%s %s" % (sc, size_name(size)), var,
+                             cell(r) if r else "-",
+                             "baseline" if vi == 0 else fmt_delta(delta),
+                             "-" if ins is None else
+                             ("%.0f" if ins >= 1000 else "%.1f") % ins,
+                             "-" if dins is None else
+                             ("%+.0f" if abs(dins) >= 1000 else "%+.1f") % dins])
+                target = COST_TARGET_NS.get((sc, var))
+                twin = COST_CONTROL.get((sc, var))
+                met = None
+                if target is not None and vi > 0 and delta:
+                    met = delta["median"] <= target
+                    lay = r.get("delta_by_layout") or []
+                    verdicts.append(
+                        "%s %s, %s vs %s: %+.2f ns per pair (median of %d "
+                        "paired rounds in %d heap layouts, layout medians "
+                        "%s): target <= %.1f ns %s" % (
+                            sc, size_name(size), var, variants[0],
+                            delta["median"], r.get("reps", 0), len(lay),
+                            "/".join("%+.2f" % x for x in lay) or "-",
+                            target, "met" if met else "NOT met"))
+                if twin and delta:
+                    ref = find(sc, size, twin)
+                    rd = {"median": 0.0} if twin == variants[0] else \
+                        ref.get("delta") if ref and not ref.get("refused") \
+                        else None
+                    what = "a second pool like %s" % twin \
+                        if twin == variants[0] else \
+                        "the %s build linked a second time" % twin
+                    if rd:
+                        verdicts.append(
+                            "%s %s, control: %s (%s) vs %s: %+.2f ns, %.2f ns "
+                            "from %s: what placement alone moves in this run"
+                            % (sc, size_name(size), var, what, variants[0],
+                               delta["median"],
+                               abs(delta["median"] - rd["median"]), twin))
+                drows.append({
+                    "scenario": sc, "size": size, "variant": var,
+                    "role": "baseline" if vi == 0 else
+                    "control" if twin else "variant",
+                    "config": (r or ic or {}).get("config"),
+                    "baseline": variants[0],
+                    "delta_ns_by_layout": r.get("delta_by_layout")
+                    if r and vi > 0 else None,
+                    "median": r["median"] if ok_median(r) else None,
+                    "min": r["min"] if ok_median(r) else None,
+                    "max": r["max"] if ok_median(r) else None,
+                    "delta_ns": delta if vi > 0 else None,
+                    "instructions_per_pair": ins,
+                    "delta_instructions": dins,
+                    "target_ns": target if vi > 0 else None,
+                    "target_met": met})
+    if rows:
+        derived["costs"] = drows
+        out.append("Hot-path costs: get, write 1 byte, put on one thread; "
+                   "the variants of a row group run in")
+        out.append("alternating rounds. vs baseline = median (min .. max) "
+                   "of the per-round differences to the")
+        out.append("group's first variant. instr/pair: callgrind, in the "
+                   "allocator (the loop's own subtracted).")
+        out.append(render_table(
+            ["scenario size", "variant", "ns/pair", "vs baseline ns",
+             "instr/pair", "vs baseline instr"], rows,
+            ["<", "<", ">", ">", ">", ">"]))
+        for v in verdicts:
+            out.append("  " + v)
+        out.append("")
+
+    # ---- depth sweep
+    recs = [r for r in fam if r["scenario"] == "depth"]
+    if recs:
+        depths = sorted({r["cache_depth"] for r in recs})
+        ks = sorted({r["burst"] for r in recs})
+        rows, drows = [], []
+        for d in depths:
+            row = ["%d" % d]
+            for k in ks:
+                r = [x for x in recs if x["cache_depth"] == d and
+                     x["burst"] == k]
+                r = r[0] if r else None
+                row.append(cell(r))
+                drows.append({"cache_depth": d, "burst": k,
+                              "median": r["median"] if ok_median(r) else None,
+                              "min": r["min"] if ok_median(r) else None,
+                              "max": r["max"] if ok_median(r) else None,
+                              "depot_per_1k_ops": r.get("depot_per_1k_ops")
+                              if r else None})
+            rows.append(row)
+        derived["depth"] = drows
+        out.append("Depth sweep: 64 KiB buffers, bursts of k gets then k "
+                   "puts on one thread; ns per buffer (get")
+        out.append("+ put), median (min-max) of %d repetitions, by "
+                   "cache_depth (rows) and k (columns)."
+                   % (recs[0].get("reps") or 5))
+        out.append(render_table(["cache_depth"] + ["k=%d" % k for k in ks],
+                                rows))
+        out.append("")
+    return out, derived
+
+
+def build_report(runs, records, icount, icount_note, quick, seconds,
+                 icount_var=()):
     idx = index(records)
     cols = present(records)
     out, summary = [], []
@@ -324,9 +582,13 @@ def build_report(runs, records, icount, icount_note, quick, seconds):
         out.append("Instruction counts: skipped (%s)." % icount_note)
         out.append("")
 
+    # ---- zeropool against itself
+    fam_text, derived = build_families(records, list(icount_var))
+    out.extend(fam_text)
+
     # ---- notes
     notes = []
-    for name in ["glibc", "jemalloc", "mimalloc", "tcmalloc"]:
+    for name in ["glibc", "stats_cost", "jemalloc", "mimalloc", "tcmalloc"]:
         r = runs.get(name)
         if r is None:
             continue
@@ -334,8 +596,11 @@ def build_report(runs, records, icount, icount_note, quick, seconds):
             notes.append("%s: %s, %s" % (name, r["status"], r["note"]))
     refused = [r for r in records if r.get("refused")]
     for r in refused:
+        who = r["competitor"]
+        if "variant" in r:
+            who = "%s %s (%s)" % (who, r["variant"], r.get("config", ""))
         notes.append("%s %s x%s %s: %s" % (r["scenario"], size_name(r["size"]),
-                                          r["threads"], r["competitor"],
+                                          r["threads"], who,
                                           r.get("note", "")))
     if refused:
         try:
@@ -351,7 +616,7 @@ def build_report(runs, records, icount, icount_note, quick, seconds):
         notes.append("--quick: short repetitions; figures are indicative.")
     out.append("Notes:")
     out.extend("  - " + n for n in notes)
-    return "\n".join(out), summary, cols
+    return "\n".join(out), summary, cols, derived
 
 
 # ------------------------------------------------------------------ plots
@@ -548,6 +813,36 @@ def plots(out_dir, records, icount, cols):
         bars("icount", "instructions per get+put pair inside the allocator "
              "(callgrind)",
              "instructions", items)
+
+    # depth sweep: ns per buffer vs cache_depth, one line per burst length
+    drecs = [r for r in records if r.get("scenario") == "depth" and
+             "variant" in r and ok_median(r)]
+    if drecs:
+        plot = []
+        depths = sorted({r["cache_depth"] for r in drecs})
+        for k in sorted({r["burst"] for r in drecs}):
+            pts = sorted((r["cache_depth"], r["median"], r["min"], r["max"])
+                         for r in drecs if r["burst"] == k)
+            path = os.path.join(ddir, "depth_k%d.dat" % k)
+            with open(path, "w") as f:
+                f.write("# cache_depth median min max (ns per buffer, k=%d)\n"
+                        % k)
+                for row in pts:
+                    f.write("%d %.6g %.6g %.6g\n" % row)
+            plot.append("%s using 1:2:3:4 with yerrorlines title %s lw 2" %
+                        (gp_quote(path), gp_quote("burst k = %d" % k)))
+        render("depth", ["\n".join([
+            "set title %s" % gp_quote(
+                "cache_depth sweep: 64 KiB, k gets then k puts, one thread"),
+            "set logscale x 2", "set xlabel 'cache_depth'",
+            "set xrange [%g:%g]" % (depths[0] / 1.25, depths[-1] * 1.25),
+            "set ylabel 'ns per buffer (get + put)'", "set yrange [0:*]",
+            "set xtics (%s)" % ", ".join("%s %d" % (gp_quote(str(d)), d)
+                                         for d in depths),
+            "set arrow from 32, graph 0 to 32, graph 1 nohead dt 2",
+            "set label 'default' at 32, graph 0.05 offset 0.5,0",
+            "set grid", "set key right top",
+            "plot " + ", \\\n     ".join(plot)])], "1,1")
     return made, None
 
 
@@ -561,12 +856,13 @@ def main():
     ap.add_argument("--seconds", type=float)
     a = ap.parse_args()
 
-    runs, records, icount, icount_note = load(a.raw)
-    if not records and not icount:
+    runs, records, icount, icount_note, icount_var = load(a.raw)
+    if not records and not icount and not icount_var:
         print("report.py: no results in %s" % a.raw, file=sys.stderr)
         return 1
-    text, summary, cols = build_report(runs, records, icount, icount_note,
-                                       a.quick, a.seconds)
+    text, summary, cols, derived = build_report(runs, records, icount,
+                                                icount_note, a.quick,
+                                                a.seconds, icount_var)
     made, plot_note = ([], "disabled (--no-plots)") if a.no_plots else \
         plots(a.out, records, icount, cols)
 
@@ -586,6 +882,8 @@ def main():
         "summary": summary,
         "icount": icount,
         "icount_note": icount_note,
+        "icount_variants": icount_var,
+        "derived": derived,
         "plots": [os.path.relpath(p, a.out) for p in made],
     }
     os.makedirs(a.out, exist_ok=True)

@@ -5,7 +5,9 @@
 #   --quick              short repetitions, fewer of them: under a minute
 #   --json FILE          also write the merged results to FILE
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
-#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts (default all)
+#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts, and the
+#                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
+#                        depth (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
@@ -16,14 +18,16 @@
 # The driver (BUILD_DIR/bench/zp_bench) runs once per allocator: glibc (it
 # also measures zeropool and the naive mutex free list), then jemalloc,
 # mimalloc and tcmalloc through LD_PRELOAD. An allocator that is not
-# installed is skipped with a note. bench/report.py merges everything into
-# the terminal table, results.json and the plots. See bench/README.md.
+# installed is skipped with a note. zp_bench_twin (zeropool with and without
+# its counters in one program) measures stats_cost right after the glibc
+# run. bench/report.py merges everything into the terminal table,
+# results.json and the plots. See bench/README.md.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-    sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -52,6 +56,8 @@ done
 
 bin=$build/bench/zp_bench
 icount_bin=$build/bench/zp_icount
+twin_bin=$build/bench/zp_bench_twin
+icount_twin=$build/bench/zp_icount_twin
 if [[ ! -x $bin ]]; then
     echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
          "(make bench does both)" >&2
@@ -92,6 +98,11 @@ declare -A package=([jemalloc]=libjemalloc-dev [mimalloc]=libmimalloc-dev
 
 note() { printf '%s\n' "$*" >&2; }
 
+# Is scenario $1 selected? (no --scenarios: all are)
+wanted() {
+    [[ -z $scenarios || ,$scenarios, == *,all,* || ,$scenarios, == *,$1,* ]]
+}
+
 # ---------------------------------------------------------------- the runs
 
 common=()
@@ -114,6 +125,29 @@ if [[ $icount != only ]]; then
                 printf 'glibc\tfailed\t\tzp_bench exited %s\n' "$?" >>"$raw/runs.tsv"
                 note "run.sh: the glibc run failed (it measures zeropool): stopping"
                 exit 1
+            fi
+            # the counters' cost: both builds of the library in one program
+            if wanted stats_cost; then
+                if [[ -x $twin_bin ]]; then
+                    note "== stats_cost run: zeropool with and without its counters"
+                    tw=("${common[@]}")
+                    for i in "${!tw[@]}"; do
+                        [[ ${tw[$i]} == --scenarios ]] && tw[i + 1]=stats_cost
+                    done
+                    [[ -n $scenarios ]] || tw+=(--scenarios stats_cost)
+                    if "$twin_bin" "${tw[@]}" --label stats_cost \
+                           --backends zeropool >"$raw/stats_cost.jsonl"; then
+                        printf 'stats_cost\tok\t\t\n' >>"$raw/runs.tsv"
+                    else
+                        printf 'stats_cost\tfailed\t\tzp_bench_twin exited %s\n' \
+                            "$?" >>"$raw/runs.tsv"
+                        note "== stats_cost: zp_bench_twin failed"
+                    fi
+                else
+                    note "== stats_cost: skipped, $twin_bin not built (needs nm and objcopy)"
+                    printf 'stats_cost\tskipped\t\tzp_bench_twin not built\n' \
+                        >>"$raw/runs.tsv"
+                fi
             fi
             continue
         fi
@@ -160,14 +194,16 @@ fi
 # Instructions per get+put pair: callgrind counts zpb_icount_loop's
 # instructions (callees included) for two loop lengths; the difference over
 # the difference in iterations drops start-up, warm-up and the loop's entry.
-icount_one() { # backend size preload -> prints instructions per iteration
-    local be=$1 size=$2 pre=$3 n1=2000 n2=12000 n f ir
+# icount_one BACKEND SIZE PRELOAD [CONFIG [BINARY [N1 N2]]]
+icount_one() { # -> prints instructions per iteration
+    local be=$1 size=$2 pre=$3 cfg=${4:-default} prog=${5:-$icount_bin}
+    local n1=${6:-2000} n2=${7:-12000} n f ir
     local -a irs
     for n in $n1 $n2; do
         f=$raw/callgrind.$be.$size.$n.out
         if ! env ${pre:+LD_PRELOAD=$pre} valgrind --tool=callgrind \
                 --collect-atstart=no --toggle-collect=zpb_icount_loop \
-                --callgrind-out-file="$f" "$icount_bin" "$be" "$size" "$n" \
+                --callgrind-out-file="$f" "$prog" "$be" "$size" "$n" "$cfg" \
                 >/dev/null 2>&1; then
             rm -f "$f"
             return 1
@@ -182,6 +218,7 @@ icount_one() { # backend size preload -> prints instructions per iteration
 }
 
 : >"$raw/icount.tsv"
+: >"$raw/icount_variants.tsv"
 if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
     if ! command -v valgrind >/dev/null; then
         note "== instruction counts: skipped, valgrind not installed (apt-get install valgrind)"
@@ -213,6 +250,52 @@ if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
                     note "  icount $comp $s: callgrind failed"
                 fi
             done
+        done
+
+        # the zeropool-only families: one line per scenario, variant, size
+        # (debug=2 fills and scans whole buffers: fewer iterations)
+        variants=()
+        if wanted stats_cost && [[ -x $icount_twin ]]; then
+            for s in 4096 65536; do
+                variants+=("stats_cost:no_counters:$s:zeropool_nc:default:twin"
+                           "stats_cost:counters:$s:zeropool:default:twin"
+                           "stats_cost:counters_copy:$s:zeropool_copy:default:twin")
+            done
+        fi
+        if wanted budget_cost; then
+            variants+=("budget_cost:no_budget:65536:zeropool:default:"
+                       "budget_cost:budget_1GiB:65536:zeropool:max_bytes=1g:")
+            # (no_budget_2 is the same program and config as no_budget)
+        fi
+        if wanted debug_cost; then
+            for s in 4096 65536; do
+                for d in 0 1 2; do
+                    variants+=("debug_cost:debug$d:$s:zeropool:debug=$d:")
+                done
+            done
+        fi
+        base_twin=""
+        for v in "${variants[@]}"; do
+            IFS=: read -r sc var s be cfg which <<<"$v"
+            prog=$icount_bin b=$base
+            if [[ $which == twin ]]; then
+                prog=$icount_twin
+                [[ -n $base_twin ]] ||
+                    base_twin=$(icount_one none 4096 "" default "$prog") || base_twin=nan
+                b=$base_twin
+            fi
+            iters=(2000 12000)
+            [[ $cfg == debug=2 ]] && iters=(50 250)
+            if t=$(icount_one "$be" "$s" "" "$cfg" "$prog" "${iters[@]}"); then
+                alloc=$(awk -v t="$t" -v b="$b" \
+                    'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", t - b }')
+                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$var" "$s" "$cfg" "$t" \
+                    "$alloc" >>"$raw/icount_variants.tsv"
+                note "  icount $sc $var $s: $alloc instructions per get+put" \
+                     "in the allocator ($t per loop iteration)"
+            else
+                note "  icount $sc $var $s: callgrind failed"
+            fi
         done
     fi
 fi

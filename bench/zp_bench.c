@@ -12,6 +12,11 @@
  * repetitions within 3x as many attempts is refused ("refused": true, no
  * number) instead of printed.
  *
+ * The zeropool-only families (batch, stats_cost, budget_cost, debug_cost,
+ * depth) compare zeropool with itself, interleaved and over several heap
+ * layouts: see compare_run. stats_cost needs this file built as
+ * zp_bench_twin (-DZPB_TWIN, CMakeLists.txt).
+ *
  * Never run by ctest: no timing figure is ever a test.
  */
 #define _GNU_SOURCE
@@ -54,7 +59,12 @@ enum {
     SC_HANDOFF = 1 << 4,
     SC_MIXED = 1 << 5,
     SC_COUNTS = 1 << 6,
-    SC_ALL = (1 << 7) - 1,
+    SC_BATCH = 1 << 7,      /* zeropool only, from here on */
+    SC_STATS_COST = 1 << 8, /* zp_bench_twin only */
+    SC_BUDGET_COST = 1 << 9,
+    SC_DEBUG_COST = 1 << 10,
+    SC_DEPTH = 1 << 11,
+    SC_ALL = (1 << 12) - 1,
 };
 
 static const struct {
@@ -63,7 +73,11 @@ static const struct {
 } sc_names[] = {{"hot", SC_HOT},         {"touch", SC_TOUCH},
                 {"cold", SC_COLD},       {"scale", SC_SCALE},
                 {"handoff", SC_HANDOFF}, {"mixed", SC_MIXED},
-                {"counts", SC_COUNTS},   {"all", SC_ALL}};
+                {"counts", SC_COUNTS},   {"batch", SC_BATCH},
+                {"stats_cost", SC_STATS_COST},
+                {"budget_cost", SC_BUDGET_COST},
+                {"debug_cost", SC_DEBUG_COST},
+                {"depth", SC_DEPTH},     {"all", SC_ALL}};
 
 static struct {
     int quick;
@@ -193,7 +207,7 @@ static void pin_self(int idx)
 /* ------------------------------------------------------------------ stats */
 
 typedef struct {
-    double v[MAX_REPS * 3];
+    double v[MAX_REPS * 4];
     int n;        /* reliable repetitions kept */
     int attempts; /* repetitions run */
     int misses;   /* unreliable attempts in a row */
@@ -218,10 +232,11 @@ typedef struct {
     char note[160];
 } summary;
 
-static summary summarize(series *s)
+/* need: repetitions a figure must have kept (opt.reps for most). */
+static summary summarize_n(series *s, int need)
 {
     summary r = {0};
-    if (s->n < opt.reps) {
+    if (s->n < need || s->n == 0) {
         r.refused = true;
         snprintf(r.note, sizeof r.note,
                  "refused: only %d of %d attempts got >= %.0f%% of a CPU "
@@ -235,10 +250,20 @@ static summary summarize(series *s)
     return r;
 }
 
+static summary summarize(series *s) { return summarize_n(s, opt.reps); }
+
 /* Loop control shared by all timed figures. */
 static inline bool series_more(const series *s)
 {
     return s->n < opt.reps && s->attempts < opt.reps * 3;
+}
+
+/* The pause after the misses-th unreliable attempt in a row. */
+static void backoff(int misses)
+{
+    long ms = 5L << (misses < 4 ? misses : 4);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 /* Keeps a reliable repetition; after an unreliable one, backs off (5, 10,
@@ -253,10 +278,7 @@ static void series_add(series *s, double value, double cpu_ratio)
         s->v[s->n++] = value;
         s->misses = 0;
     } else if (series_more(s)) {
-        long ms = 5L << (s->misses < 4 ? s->misses : 4);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        s->misses++;
-        nanosleep(&ts, NULL);
+        backoff(s->misses++);
     }
 }
 
@@ -264,6 +286,8 @@ static void series_add(series *s, double value, double cpu_ratio)
 
 static const char *competitor(int be)
 {
+    if (be_is_zeropool(be))
+        return "zeropool"; /* the twins: builds and copies of the library */
     return be == BE_MALLOC ? opt.label : be_names[be];
 }
 
@@ -275,16 +299,22 @@ static void json_num(FILE *f, const char *key, double v, bool valid)
         fprintf(f, ",\"%s\":null", key);
 }
 
-/* One result line. extra: more ",\"key\":value" text, or NULL. */
-static void emit(const char *scenario, size_t size, int threads, int be,
-                 const char *unit, const summary *s, const series *ser,
-                 uint64_t iters, const char *extra)
+/* One result line. variant, config: for the zeropool-only families (which
+ * measure one pool in several configurations), else NULL. extra: more
+ * ",\"key\":value" text, or NULL. */
+static void emit_v(const char *scenario, size_t size, int threads, int be,
+                   const char *variant, const char *config, const char *unit,
+                   const summary *s, const series *ser, uint64_t iters,
+                   const char *extra)
 {
     printf("{\"scenario\":\"%s\",\"size\":%zu,\"threads\":%d,"
            "\"competitor\":\"%s\",\"backend\":\"%s\",\"run\":\"%s\","
            "\"unit\":\"%s\"",
            scenario, size, threads, competitor(be), be_names[be], opt.label,
            unit);
+    if (variant)
+        printf(",\"variant\":\"%s\",\"config\":\"%s\"", variant,
+               config ? config : "default");
     json_num(stdout, "median", s->median, !s->refused);
     json_num(stdout, "min", s->min, !s->refused);
     json_num(stdout, "max", s->max, !s->refused);
@@ -295,13 +325,24 @@ static void emit(const char *scenario, size_t size, int threads, int be,
         fputs(extra, stdout);
     printf(",\"note\":\"%s\"}\n", s->note);
     fflush(stdout);
+    char who[96];
+    if (variant)
+        snprintf(who, sizeof who, "%s %s", variant, config ? config : "");
+    else
+        snprintf(who, sizeof who, "%s", competitor(be));
     if (s->refused)
         fprintf(stderr, "  %-12s %8zu %2dT %-9s %s\n", scenario, size, threads,
-                competitor(be), s->note);
+                who, s->note);
     else
-        fprintf(stderr, "  %-12s %8zu %2dT %-9s %10.1f %s  [%.1f-%.1f]\n",
-                scenario, size, threads, competitor(be), s->median, unit,
-                s->min, s->max);
+        fprintf(stderr, "  %-12s %8zu %2dT %-9s %10.2f %s  [%.2f-%.2f]\n",
+                scenario, size, threads, who, s->median, unit, s->min, s->max);
+}
+
+static void emit(const char *scenario, size_t size, int threads, int be,
+                 const char *unit, const summary *s, const series *ser,
+                 uint64_t iters, const char *extra)
+{
+    emit_v(scenario, size, threads, be, NULL, NULL, unit, s, ser, iters, extra);
 }
 
 static void die(const char *what)
@@ -346,6 +387,12 @@ static NOINLINE void run_loop(int be, int mode, size_t size, uint64_t n)
     CASE(BE_MALLOC, MODE_TOUCH)
     CASE(BE_NAIVE, MODE_HOT)
     CASE(BE_NAIVE, MODE_TOUCH)
+#ifdef ZPB_TWIN
+    CASE(BE_ZPNC, MODE_HOT)
+    CASE(BE_ZPNC, MODE_TOUCH)
+    CASE(BE_ZPAA, MODE_HOT)
+    CASE(BE_ZPAA, MODE_TOUCH)
+#endif
 #undef CASE
 }
 
@@ -354,6 +401,7 @@ static uint64_t calibrate(void (*fn)(void *, uint64_t), void *ctx)
 {
     uint64_t n = 8;
     double target = opt.rep_ms * 1e6;
+    fn(ctx, n); /* untimed: the first calls may map and fault in memory */
     for (;;) {
         uint64_t t0 = wall_ns();
         fn(ctx, n);
@@ -528,7 +576,12 @@ struct team {
     role_fn role;
     void *ctx;
     uint64_t n;
-    pthread_barrier_t start, end, next;
+    /* called on the main thread once every thread has warmed up, before
+     * the first timed attempt (NULL: nothing) */
+    void (*on_ready)(team *t, void *acc);
+    size_t spacer; /* > 0: each thread first allocates this many heap bytes
+                      (kept until it ends): moves what it allocates next */
+    pthread_barrier_t ready, start, end, next;
     atomic_int go_on;
     uint64_t t0[MAX_THREADS], t1[MAX_THREADS];
     double share[MAX_THREADS];
@@ -544,7 +597,12 @@ static void *team_main(void *p)
     team_arg *a = p;
     team *t = a->t;
     pin_self(a->idx);
+    char *spacer = t->spacer ? malloc(t->spacer) : NULL;
+    if (spacer)
+        spacer[0] = spacer[t->spacer - 1] = 1;
+    ZPB_ESCAPE(spacer);
     t->role(t->ctx, a->idx, t->n / 4 + 1); /* warm-up on this thread */
+    pthread_barrier_wait(&t->ready);
     for (;;) {
         pthread_barrier_wait(&t->start);
         tsample s0, s1;
@@ -556,8 +614,10 @@ static void *team_main(void *p)
         t->share[a->idx] = share(&s0, &s1);
         pthread_barrier_wait(&t->end);
         pthread_barrier_wait(&t->next);
-        if (!atomic_load(&t->go_on))
+        if (!atomic_load(&t->go_on)) {
+            free(spacer);
             return NULL;
+        }
     }
 }
 
@@ -568,6 +628,7 @@ static void team_run(team *t, attempt_fn attempt, void *acc)
 {
     pthread_t th[MAX_THREADS];
     team_arg args[MAX_THREADS];
+    pthread_barrier_init(&t->ready, NULL, (unsigned)t->nthreads + 1);
     pthread_barrier_init(&t->start, NULL, (unsigned)t->nthreads + 1);
     pthread_barrier_init(&t->end, NULL, (unsigned)t->nthreads + 1);
     pthread_barrier_init(&t->next, NULL, (unsigned)t->nthreads + 1);
@@ -577,6 +638,9 @@ static void team_run(team *t, attempt_fn attempt, void *acc)
         if (pthread_create(&th[i], NULL, team_main, &args[i]) != 0)
             die("pthread_create");
     }
+    pthread_barrier_wait(&t->ready);
+    if (t->on_ready)
+        t->on_ready(t, acc);
     for (;;) {
         pthread_barrier_wait(&t->start);
         pthread_barrier_wait(&t->end);
@@ -588,6 +652,7 @@ static void team_run(team *t, attempt_fn attempt, void *acc)
     }
     for (int i = 0; i < t->nthreads; i++)
         pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&t->ready);
     pthread_barrier_destroy(&t->start);
     pthread_barrier_destroy(&t->end);
     pthread_barrier_destroy(&t->next);
@@ -830,6 +895,723 @@ static void sc_handoff(int be, size_t size)
     emit("handoff", size, 2, be, "ns/buffer", &sm, &full, n, extra);
     free(c);
     be_teardown(be);
+}
+
+/* ------------------------------------------- zeropool-only families */
+
+/*
+ * These measure zeropool against itself: one pool in several
+ * configurations (batch, budget_cost, debug_cost, depth), or two builds of
+ * the library (stats_cost). Each result carries "variant" and "config".
+ */
+
+static zp_pool *pool_new(const char *spec)
+{
+    zp_config cfg;
+    zp_pool *p;
+    if (zpb_config_parse(spec, &cfg) != 0) {
+        fprintf(stderr, "zp_bench: bad pool config '%s'\n", spec);
+        exit(2);
+    }
+    int rc = zp_pool_create(&cfg, &p);
+    if (rc != 0) {
+        fprintf(stderr, "zp_bench: zp_pool_create(%s): %s\n", spec,
+                zp_strerror(rc));
+        exit(2);
+    }
+    return p;
+}
+
+/* The pool counters the families report (read outside the timed region). */
+typedef struct {
+    uint64_t contention, depot; /* depot: depot_hits + allocations */
+} zstat;
+
+static void zstat_read(zp_pool *p, zstat *z)
+{
+    zp_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    if (zp_stats_read(p, &st) != 0) {
+        z->contention = z->depot = 0;
+        return;
+    }
+    z->contention = st.contention;
+    z->depot = st.depot_hits + st.allocations;
+}
+
+/* Sums over the kept repetitions of a figure. */
+typedef struct {
+    double contention, depot, units; /* units: buffers (or pairs) moved */
+} zsum;
+
+static void zsum_add(zsum *s, const zstat *a, const zstat *b, double units)
+{
+    s->contention += (double)(b->contention - a->contention);
+    s->depot += (double)(b->depot - a->depot);
+    s->units += units;
+}
+
+/* ",\"contention_per_1k_ops\":x,\"depot_per_1k_ops\":y" */
+static int zsum_json(char *buf, size_t len, const zsum *s)
+{
+    if (s->units <= 0)
+        return snprintf(buf, len, ",\"contention_per_1k_ops\":null"
+                                  ",\"depot_per_1k_ops\":null");
+    return snprintf(buf, len,
+                    ",\"contention_per_1k_ops\":%.6g,\"depot_per_1k_ops\":%.6g",
+                    1000 * s->contention / s->units, 1000 * s->depot / s->units);
+}
+
+/*
+ * Interleaved comparison of single-thread variants, over several heap
+ * layouts.
+ *
+ * Layouts: where the pool's structures and the calling thread's cache land
+ * in the heap (relative to page boundaries, and so to the buffers, which
+ * are all page-aligned) moves the hot path by up to a nanosecond or more, and
+ * a 64 KiB burst by 2x: a figure from one pool measures one layout. So a
+ * comparison runs `layouts` times, each time with fresh pools created behind
+ * a heap spacer of a different size (8 KiB + 1,088 B per layout), and pools
+ * all its repetitions.
+ *
+ * Within a layout, each variant is warmed up on its own (and calibrated in
+ * the first layout); then every round runs one repetition of each variant,
+ * in an order that rotates from round to round, so that drift on a shared
+ * machine hits all variants alike. A round counts only if every repetition
+ * in it got >= 90% of a CPU; a layout tries up to 3x its rounds. Per
+ * variant: the median (min-max) over all kept rounds and, against variant 0
+ * (the baseline), the median (min-max) of the per-round differences, with
+ * the medians per layout alongside.
+ */
+#define MAX_VARIANTS 4
+#define MAX_LAYOUTS 8
+
+/* The heap spacer of layout l. */
+static size_t layout_spacer(int l) { return 8192 + (size_t)l * 1088; }
+
+/* Runs fn(ctx, n) with the stack moved down by `shift` bytes: a loop's
+ * local arrays land elsewhere relative to page boundaries. */
+static NOINLINE void call_shifted(void (*fn)(void *, uint64_t), void *ctx,
+                                  uint64_t n, size_t shift)
+{
+    volatile char *pad = __builtin_alloca(shift + 1);
+    pad[0] = 0;
+    fn(ctx, n);
+    ZPB_ESCAPE(pad);
+}
+
+typedef struct variant variant;
+struct variant {
+    const char *name, *config;
+    int be;                          /* for the JSON "backend" field */
+    void (*fn)(void *ctx, uint64_t n);
+    void *ctx;
+    double per_iter;                 /* units (buffers, pairs) per iteration */
+    /* creates / destroys the variant's pool for a layout (sets ctx's pool
+     * and stats) */
+    void (*open)(variant *v);
+    void (*close)(variant *v);
+    zp_pool *stats;                  /* read around each repetition, or NULL */
+    uint64_t n;                      /* iterations per repetition */
+    series s, delta;                 /* values; differences to variant 0 */
+    int nlayouts;                    /* layouts measured */
+    double by_layout[MAX_LAYOUTS], delta_by_layout[MAX_LAYOUTS]; /* medians */
+    zsum z;
+};
+
+static double median_range(const double *v, int from, int to)
+{
+    double tmp[MAX_REPS * 4];
+    int n = to - from;
+    if (n <= 0)
+        return NAN;
+    memcpy(tmp, v + from, (size_t)n * sizeof *tmp);
+    return median_of(tmp, n);
+}
+
+static void compare_run(variant *v, int nv, int rounds, int layouts)
+{
+    if (layouts > MAX_LAYOUTS)
+        layouts = MAX_LAYOUTS;
+    if (rounds * layouts > MAX_REPS * 4)
+        rounds = MAX_REPS * 4 / layouts;
+    for (int i = 0; i < nv; i++) {
+        memset(&v[i].s, 0, sizeof v[i].s);
+        memset(&v[i].delta, 0, sizeof v[i].delta);
+        memset(&v[i].z, 0, sizeof v[i].z);
+        v[i].nlayouts = 0;
+    }
+    int kept = 0, attempts = 0;
+    double worst = 1;
+    for (int l = 0; l < layouts; l++) {
+        size_t spacer_size = layout_spacer(l);
+        size_t stack_shift = (size_t)l * 1104; /* and the loop's stack */
+        char *spacer = malloc(spacer_size);
+        if (spacer)
+            spacer[0] = spacer[spacer_size - 1] = 1;
+        ZPB_ESCAPE(spacer);
+        for (int i = 0; i < nv; i++)
+            if (v[i].open)
+                v[i].open(&v[i]);
+        for (int i = 0; i < nv; i++) {
+            if (l == 0) {
+                v[i].n = calibrate(v[i].fn, v[i].ctx);
+            } else {
+                v[i].fn(v[i].ctx, 8);
+                call_shifted(v[i].fn, v[i].ctx, v[i].n, stack_shift); /* warm-up */
+            }
+        }
+        int first = kept, kept_l = 0, tries = 0, misses = 0;
+        while (kept_l < rounds && tries < rounds * 3) {
+            double val[MAX_VARIANTS], cpu = 1;
+            zstat z0[MAX_VARIANTS] = {{0}}, z1[MAX_VARIANTS] = {{0}};
+            for (int j = 0; j < nv; j++) {
+                int i = (j + attempts) % nv;
+                if (v[i].stats)
+                    zstat_read(v[i].stats, &z0[i]);
+                tsample a, b;
+                sample_begin(&a);
+                call_shifted(v[i].fn, v[i].ctx, v[i].n, stack_shift);
+                sample_end(&b);
+                if (v[i].stats)
+                    zstat_read(v[i].stats, &z1[i]);
+                val[i] = (double)(b.wall - a.wall) /
+                         ((double)v[i].n * v[i].per_iter);
+                double sh = share(&a, &b);
+                if (sh < cpu)
+                    cpu = sh;
+            }
+            attempts++;
+            tries++;
+            if (cpu < worst)
+                worst = cpu;
+            if (cpu >= RELIABLE_CPU) {
+                for (int i = 0; i < nv; i++) {
+                    v[i].s.v[kept] = val[i];
+                    v[i].delta.v[kept] = val[i] - val[0];
+                    if (v[i].stats)
+                        zsum_add(&v[i].z, &z0[i], &z1[i],
+                                 (double)v[i].n * v[i].per_iter);
+                }
+                kept++;
+                kept_l++;
+                misses = 0;
+            } else if (tries < rounds * 3) {
+                backoff(misses++);
+            }
+        }
+        for (int i = 0; i < nv; i++) {
+            if (v[i].close)
+                v[i].close(&v[i]);
+            if (kept_l > 0) {
+                v[i].by_layout[v[i].nlayouts] = median_range(v[i].s.v, first, kept);
+                v[i].delta_by_layout[v[i].nlayouts] =
+                    median_range(v[i].delta.v, first, kept);
+                v[i].nlayouts++;
+            }
+        }
+        free(spacer);
+        if (kept_l < rounds)
+            break; /* the comparison is refused: no use going on */
+    }
+    for (int i = 0; i < nv; i++) {
+        v[i].s.n = v[i].delta.n = kept;
+        v[i].s.attempts = v[i].delta.attempts = attempts;
+        v[i].s.worst_cpu = v[i].delta.worst_cpu = worst;
+    }
+}
+
+static int json_list(char *buf, size_t len, const char *key, const double *v,
+                     int n)
+{
+    int k = snprintf(buf, len, ",\"%s\":[", key);
+    for (int i = 0; i < n && (size_t)k < len; i++)
+        k += snprintf(buf + k, len - (size_t)k, "%s%.6g", i ? "," : "", v[i]);
+    if ((size_t)k < len)
+        k += snprintf(buf + k, len - (size_t)k, "]");
+    return k;
+}
+
+/* One result per variant; more: extra JSON for every variant, or NULL. */
+static void compare_emit(const char *scenario, size_t size, variant *v, int nv,
+                         int need, const char *unit, const char *more)
+{
+    for (int i = 0; i < nv; i++) {
+        summary sm = summarize_n(&v[i].s, need);
+        char extra[1024] = "";
+        int k = snprintf(extra, sizeof extra, ",\"layouts\":%d", v[i].nlayouts);
+        if (!sm.refused)
+            k += json_list(extra + k, sizeof extra - (size_t)k, "by_layout",
+                           v[i].by_layout, v[i].nlayouts);
+        if (i > 0 && !sm.refused) {
+            summary d = summarize_n(&v[i].delta, need);
+            k += snprintf(extra + k, sizeof extra - (size_t)k,
+                          ",\"baseline\":\"%s\",\"delta\":{\"median\":%.6g,"
+                          "\"min\":%.6g,\"max\":%.6g}",
+                          v[0].name, d.median, d.min, d.max);
+            k += json_list(extra + k, sizeof extra - (size_t)k,
+                           "delta_by_layout", v[i].delta_by_layout,
+                           v[i].nlayouts);
+        }
+        if (v[i].stats || v[i].z.units > 0)
+            k += zsum_json(extra + k, sizeof extra - (size_t)k, &v[i].z);
+        if (more)
+            snprintf(extra + k, sizeof extra - (size_t)k, "%s", more);
+        emit_v(scenario, size, 1, v[i].be, v[i].name, v[i].config, unit, &sm,
+               &v[i].s, v[i].n, extra);
+    }
+}
+
+/* ------------------------------------- hot-path costs: counters, budget, debug */
+
+#define COST_LAYOUTS 4
+
+typedef struct {
+    int be;
+    size_t size;
+    const char *spec; /* pool config */
+    zp_pool *pool;
+} hot_ctx;
+
+/* The hot loop (get, write one byte, put) on c->pool. */
+static void hot_fn(void *p, uint64_t n)
+{
+    hot_ctx *c = p;
+    *be_pool_var(c->be) = c->pool;
+    run_loop(c->be, MODE_HOT, c->size, n);
+}
+
+static void hot_open(variant *v)
+{
+    hot_ctx *c = v->ctx;
+    zp_config cfg;
+    int rc = zpb_config_parse(c->spec, &cfg);
+    if (rc == 0)
+        rc = be_pool_create(c->be, &cfg, &c->pool);
+    if (rc != 0) {
+        fprintf(stderr, "zp_bench: %s pool (%s): %s\n", be_names[c->be],
+                c->spec, rc < -1 ? zp_strerror(rc) : "bad config");
+        exit(2);
+    }
+}
+
+static void hot_close(variant *v)
+{
+    hot_ctx *c = v->ctx;
+    be_pool_destroy(c->be, c->pool);
+    c->pool = *be_pool_var(c->be) = NULL;
+}
+
+/* The hot loop on each variant's pool, over COST_LAYOUTS layouts of reps
+ * rounds each. */
+static void hot_compare(const char *scenario, size_t size, const int *bes,
+                        const char *const *names, const char *const *configs,
+                        int nv)
+{
+    hot_ctx c[MAX_VARIANTS];
+    variant v[MAX_VARIANTS];
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < nv; i++) {
+        c[i] = (hot_ctx){bes[i], size, configs[i], NULL};
+        v[i].name = names[i];
+        v[i].config = configs[i];
+        v[i].be = bes[i];
+        v[i].fn = hot_fn;
+        v[i].ctx = &c[i];
+        v[i].per_iter = 1;
+        v[i].open = hot_open;
+        v[i].close = hot_close;
+    }
+    compare_run(v, nv, opt.reps, COST_LAYOUTS);
+    compare_emit(scenario, size, v, nv, opt.reps * COST_LAYOUTS, "ns/pair",
+                 NULL);
+}
+
+#ifdef ZPB_TWIN
+/* Counters compiled out (zeropool_nc) vs in (zeropool, the same sources),
+ * and a second copy of the latter (zeropool_copy): the placement control. */
+static void sc_stats_cost(size_t size)
+{
+    const int bes[3] = {BE_ZPNC, BE_ZEROPOOL, BE_ZPAA};
+    const char *const names[3] = {"no_counters", "counters", "counters_copy"};
+    const char *const configs[3] = {"default", "default", "default"};
+    hot_compare("stats_cost", size, bes, names, configs, 3);
+}
+#endif
+
+/* A private 1 GiB budget (config.max_bytes) vs none: the hit path. A second
+ * pool without a budget is the control: what placement alone moves. */
+static void sc_budget_cost(size_t size)
+{
+    const char *const configs[3] = {"default", "max_bytes=1g", "default"};
+    const char *const names[3] = {"no_budget", "budget_1GiB", "no_budget_2"};
+    const int bes[3] = {BE_ZEROPOOL, BE_ZEROPOOL, BE_ZEROPOOL};
+    hot_compare("budget_cost", size, bes, names, configs, 3);
+}
+
+/* config.debug = 0, 1, 2 on the hot loop. */
+static void sc_debug_cost(size_t size)
+{
+    const char *const configs[3] = {"debug=0", "debug=1", "debug=2"};
+    const char *const names[3] = {"debug0", "debug1", "debug2"};
+    const int bes[3] = {BE_ZEROPOOL, BE_ZEROPOOL, BE_ZEROPOOL};
+    hot_compare("debug_cost", size, bes, names, configs, 3);
+}
+
+/* ------------------------------------------------------------- batch */
+
+#define BATCH 32
+#define MSG_SLOTS 8 /* messages of BATCH pointers in the cross-thread ring */
+
+/* Single-producer/single-consumer ring of whole batches: one message is
+ * BATCH pointers, written in place by the producer and read in place by
+ * the consumer; one acquire/release pair per message. */
+typedef struct {
+    alignas(64) atomic_size_t head; /* written by the producer */
+    size_t cached_tail;
+    alignas(64) atomic_size_t tail; /* written by the consumer */
+    size_t cached_head;
+    alignas(64) void *msg[MSG_SLOTS][BATCH];
+} msg_ring;
+
+typedef struct {
+    zp_pool *pool; /* first: pool_open sets it */
+    size_t size;
+    int batch; /* 1: zp_get_batch/zp_put_batch; 0: BATCH zp_get/zp_put */
+    msg_ring ring;
+} batch_ctx;
+
+ZPB_INLINE void batch_take(batch_ctx *c, void **bufs, uint64_t r)
+{
+    if (c->batch) {
+        if (__builtin_expect(zp_get_batch(c->pool, c->size, bufs, BATCH) != 0, 0))
+            abort();
+        for (int i = 0; i < BATCH; i++)
+            ((volatile char *)bufs[i])[0] = (char)r;
+    } else {
+        for (int i = 0; i < BATCH; i++) {
+            char *p = zp_get(c->pool, c->size);
+            if (__builtin_expect(p == NULL, 0))
+                abort();
+            ((volatile char *)p)[0] = (char)r;
+            bufs[i] = p;
+        }
+    }
+    ZPB_ESCAPE(bufs);
+}
+
+ZPB_INLINE void batch_give(batch_ctx *c, void **bufs)
+{
+    ZPB_ESCAPE(bufs);
+    if (c->batch) {
+        zp_put_batch(c->pool, bufs, BATCH);
+    } else {
+        for (int i = 0; i < BATCH; i++)
+            zp_put(c->pool, bufs[i]);
+    }
+}
+
+/* One thread: n rounds of BATCH gets (one byte written in each), then the
+ * BATCH puts, in the order got. */
+static NOINLINE void batch_fn(void *p, uint64_t n)
+{
+    batch_ctx *c = p;
+    void *bufs[BATCH];
+    for (uint64_t r = 0; r < n; r++) {
+        batch_take(c, bufs, r);
+        batch_give(c, bufs);
+    }
+}
+
+static void batch_mt_role(void *ctx, int idx, uint64_t n)
+{
+    (void)idx;
+    batch_fn(ctx, n);
+}
+
+/* Thread 0 gets BATCH buffers into a ring message, thread 1 puts them. */
+static NOINLINE void batch_x_role(void *ctx, int idx, uint64_t n)
+{
+    batch_ctx *c = ctx;
+    msg_ring *q = &c->ring;
+    if (idx == 0) {
+        for (uint64_t r = 0; r < n; r++) {
+            size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+            while (h - q->cached_tail == MSG_SLOTS) {
+                q->cached_tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+                if (h - q->cached_tail == MSG_SLOTS)
+                    cpu_relax();
+            }
+            batch_take(c, q->msg[h % MSG_SLOTS], r);
+            atomic_store_explicit(&q->head, h + 1, memory_order_release);
+        }
+    } else {
+        for (uint64_t r = 0; r < n; r++) {
+            size_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+            while (q->cached_head == t) {
+                q->cached_head = atomic_load_explicit(&q->head, memory_order_acquire);
+                if (q->cached_head == t)
+                    cpu_relax();
+            }
+            batch_give(c, q->msg[t % MSG_SLOTS]);
+            atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+        }
+    }
+}
+
+typedef struct {
+    series s;       /* all layouts */
+    zp_pool *pool;  /* this layout's */
+    bool xthread;
+    int goal;       /* s.n to reach in this layout */
+    int tries;      /* attempts in this layout */
+    int limit;      /* at most this many */
+    zstat last;
+    zsum z;
+} batch_acc;
+
+static void batch_ready(team *t, void *p)
+{
+    (void)t;
+    batch_acc *a = p;
+    zstat_read(a->pool, &a->last);
+}
+
+static bool batch_attempt(team *t, void *p)
+{
+    batch_acc *a = p;
+    double worst, wall = team_wall(t, &worst), v, units;
+    zstat now;
+    zstat_read(a->pool, &now);
+    if (a->xthread) { /* buffers moved through the pair of threads */
+        units = (double)t->n * BATCH;
+        v = wall / units;
+    } else { /* each thread's own cost per buffer, median over threads */
+        double per[MAX_THREADS];
+        for (int i = 0; i < t->nthreads; i++)
+            per[i] = (double)(t->t1[i] - t->t0[i]) / ((double)t->n * BATCH);
+        v = median_of(per, t->nthreads);
+        units = (double)t->n * BATCH * t->nthreads;
+    }
+    int before = a->s.n;
+    a->tries++;
+    if (a->s.attempts == 0 || worst < a->s.worst_cpu)
+        a->s.worst_cpu = worst;
+    a->s.attempts++;
+    if (worst >= RELIABLE_CPU) {
+        a->s.v[a->s.n++] = v;
+        a->s.misses = 0;
+    }
+    if (a->s.n > before)
+        zsum_add(&a->z, &a->last, &now, units);
+    a->last = now;
+    bool more = a->s.n < a->goal && a->tries < a->limit;
+    if (more && a->s.n == before)
+        backoff(a->s.misses++);
+    return more;
+}
+
+/* Iterations for a team repetition of about rep_ms, from short team runs:
+ * a first one (cold: it maps and faults in memory) sizes a second one of
+ * about a quarter repetition, which gives the answer. */
+static uint64_t team_calibrate(role_fn role, void *ctx, int nthreads)
+{
+    uint64_t n = 64, m = 16;
+    for (int pass = 0; pass < 2; pass++) {
+        team t = {.nthreads = nthreads, .role = role, .ctx = ctx, .n = n};
+        series s = {0};
+        int saved = opt.reps;
+        opt.reps = 1;
+        team_run(&t, handoff_attempt, &s); /* value: wall ns per iteration */
+        opt.reps = saved;
+        double per = s.n ? s.v[0] : 0;
+        if (per <= 0)
+            per = 20000; /* nothing reliable: assume 20 us per round */
+        double x = opt.rep_ms * 1e6 / per;
+        m = x < 16 ? 16 : x > 1e8 ? (uint64_t)1e8 : (uint64_t)x;
+        if (m / 4 <= n)
+            break;
+        n = m / 4;
+    }
+    return m;
+}
+
+static const char *const batch_configs[2] = {"default", "depth=16"};
+#define BATCH_LAYOUTS 4
+
+/* a fresh pool (v->config) for each layout of compare_run */
+static void pool_open(variant *v)
+{
+    zp_pool **pool = v->ctx; /* the context's first member */
+    *pool = v->stats = pool_new(v->config);
+}
+
+static void pool_close(variant *v)
+{
+    zp_pool **pool = v->ctx;
+    zp_pool_destroy(*pool);
+    *pool = v->stats = NULL;
+}
+
+static void sc_batch_st(size_t size, const char *config)
+{
+    batch_ctx *c[2];
+    variant v[2];
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < 2; i++) {
+        c[i] = aligned_alloc(64, sizeof *c[i]);
+        memset(c[i], 0, sizeof *c[i]);
+        c[i]->size = size;
+        c[i]->batch = i;
+        v[i].name = i ? "batch" : "single";
+        v[i].config = config;
+        v[i].be = BE_ZEROPOOL;
+        v[i].fn = batch_fn;
+        v[i].ctx = c[i];
+        v[i].per_iter = BATCH;
+        v[i].open = pool_open;
+        v[i].close = pool_close;
+    }
+    compare_run(v, 2, opt.reps, BATCH_LAYOUTS);
+    compare_emit("batch_st", size, v, 2, opt.reps * BATCH_LAYOUTS, "ns/buffer",
+                 ",\"batch\":32");
+    for (int i = 0; i < 2; i++)
+        free(c[i]);
+}
+
+/*
+ * xthread 0: both threads get and put their own buffers; 1: A gets, B puts.
+ * Singles and batch calls alternate by layout (BATCH_LAYOUTS of them, reps
+ * repetitions each): each layout has fresh pools, fresh threads and a
+ * different heap spacer in each thread (see compare_run).
+ */
+static void sc_batch_team(size_t size, const char *config, int xthread)
+{
+    const char *scen = xthread ? "batch_xthread" : "batch_mt";
+    const char *const vname[2] = {"single", "batch"};
+    if (ncpus < 2) {
+        for (int b = 0; b < 2; b++) {
+            summary sm = {.refused = true};
+            snprintf(sm.note, sizeof sm.note,
+                     "refused: needs 2 CPUs, this process has 1");
+            emit_v(scen, size, 2, BE_ZEROPOOL, vname[b], config, "ns/buffer",
+                   &sm, NULL, 0, NULL);
+        }
+        return;
+    }
+    batch_ctx *c = aligned_alloc(64, sizeof *c);
+    role_fn role = xthread ? batch_x_role : batch_mt_role;
+    batch_acc acc[2];
+    uint64_t n[2] = {0, 0};
+    double by_layout[2][MAX_LAYOUTS];
+    int nl[2] = {0, 0};
+    bool failed = false;
+    memset(acc, 0, sizeof acc);
+    for (int l = 0; l < BATCH_LAYOUTS && !failed; l++) {
+        for (int j = 0; j < 2 && !failed; j++) {
+            int b = (j + l) % 2;
+            memset(c, 0, sizeof *c);
+            c->size = size;
+            c->batch = b;
+            c->pool = pool_new(config);
+            if (n[b] == 0)
+                n[b] = xthread ? team_calibrate(role, c, 2) : calibrate(batch_fn, c);
+            team t = {.nthreads = 2, .role = role, .ctx = c, .n = n[b],
+                      .on_ready = batch_ready, .spacer = layout_spacer(l)};
+            batch_acc *a = &acc[b];
+            int first = a->s.n;
+            a->pool = c->pool;
+            a->xthread = xthread;
+            a->goal = first + opt.reps;
+            a->tries = 0;
+            a->limit = opt.reps * 3;
+            team_run(&t, batch_attempt, a);
+            if (a->s.n > first)
+                by_layout[b][nl[b]++] = median_range(a->s.v, first, a->s.n);
+            failed = a->s.n < a->goal;
+            zp_pool_destroy(c->pool);
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        summary sm = summarize_n(&acc[b].s, opt.reps * BATCH_LAYOUTS);
+        char extra[512];
+        int k = snprintf(extra, sizeof extra, ",\"layouts\":%d", nl[b]);
+        if (!sm.refused)
+            k += json_list(extra + k, sizeof extra - (size_t)k, "by_layout",
+                           by_layout[b], nl[b]);
+        k += zsum_json(extra + k, sizeof extra - (size_t)k, &acc[b].z);
+        snprintf(extra + k, sizeof extra - (size_t)k, ",\"batch\":32");
+        emit_v(scen, size, 2, BE_ZEROPOOL, vname[b], config, "ns/buffer", &sm,
+               &acc[b].s, n[b], extra);
+    }
+    free(c);
+}
+
+static void sc_batch(size_t size)
+{
+    for (int i = 0; i < 2; i++) {
+        sc_batch_st(size, batch_configs[i]);
+        sc_batch_team(size, batch_configs[i], 0);
+        sc_batch_team(size, batch_configs[i], 1);
+    }
+}
+
+/* ------------------------------------------------------- depth sweep */
+
+/*
+ * cache_depth 4 .. 128 with 64 KiB buffers: bursts of k gets (one byte
+ * written in each) then the k puts in the order got, one thread, ns per
+ * buffer (one get + one put), median of 5 — the workload behind the
+ * cache_depth default in zeropool.h. Each of the 5 repetitions has its own
+ * pool in its own heap layout (compare_run), so that the median is not one
+ * layout's figure.
+ */
+#define DEPTH_SIZE 65536
+#define DEPTH_REPS 5
+
+typedef struct {
+    zp_pool *pool; /* first: pool_open sets it */
+    int k;
+} burst_ctx;
+
+static NOINLINE void burst_fn(void *p, uint64_t n)
+{
+    burst_ctx *c = p;
+    void *b[128];
+    for (uint64_t r = 0; r < n; r++) {
+        for (int i = 0; i < c->k; i++) {
+            char *q = zp_get(c->pool, DEPTH_SIZE);
+            if (__builtin_expect(q == NULL, 0))
+                abort();
+            ((volatile char *)q)[0] = 1;
+            b[i] = q;
+        }
+        ZPB_ESCAPE(b);
+        for (int i = 0; i < c->k; i++)
+            zp_put(c->pool, b[i]);
+    }
+}
+
+static void sc_depth(void)
+{
+    static const int depths[] = {4, 8, 16, 32, 64, 128};
+    static const int ks[] = {16, 48, 128};
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++) {
+            char config[32], name[32], more[96];
+            snprintf(config, sizeof config, "depth=%d", depths[d]);
+            snprintf(name, sizeof name, "k=%d", ks[j]);
+            snprintf(more, sizeof more, ",\"cache_depth\":%d,\"burst\":%d",
+                     depths[d], ks[j]);
+            burst_ctx c = {NULL, ks[j]};
+            variant v = {.name = name, .config = config, .be = BE_ZEROPOOL,
+                         .fn = burst_fn, .ctx = &c, .per_iter = ks[j],
+                         .open = pool_open, .close = pool_close};
+            compare_run(&v, 1, 1, DEPTH_REPS);
+            compare_emit("depth", DEPTH_SIZE, &v, 1, DEPTH_REPS, "ns/op", more);
+        }
+    }
 }
 
 /* ------------------------------------------------ children (fresh processes) */
@@ -1184,7 +1966,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: zp_bench [--quick] [--reps N] [--rep-ms MS]\n"
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
-            "counts|all]\n"
+            "counts,\n"
+            "                 batch,stats_cost,budget_cost,debug_cost,depth|all]\n"
             "                [--backends zeropool,malloc,naive] [--label NAME]\n"
             "                [--sizes 4096,65536,...] [--cold-n N]"
             " [--max-threads N]\n"
@@ -1324,6 +2107,13 @@ int main(int argc, char **argv)
     if (opt.reps < 1 || opt.reps > MAX_REPS || opt.rep_ms <= 0 ||
         opt.cold_n < 1)
         usage();
+    /* the pools' configs are the benchmark's: ZEROPOOL_DEBUG would override
+     * config.debug in every pool (zp_pool_create) */
+    if (getenv("ZEROPOOL_DEBUG")) {
+        fprintf(stderr, "zp_bench: ignoring ZEROPOOL_DEBUG=%s\n",
+                getenv("ZEROPOOL_DEBUG"));
+        unsetenv("ZEROPOOL_DEBUG");
+    }
     /* a preloaded allocator really is the one this process calls */
     if (opt.verify_symbol && !dlsym(RTLD_DEFAULT, opt.verify_symbol)) {
         fprintf(stderr, "zp_bench: %s not found: the %s allocator is not "
@@ -1402,6 +2192,34 @@ int main(int argc, char **argv)
                                                          : t * 2)
                         sc_scale(be, m, ss[i], t);
         }
+    }
+
+    /* zeropool against itself: only in the run that measures zeropool */
+    int has_zp = 0;
+    for (int b = 0; b < opt.nbackends; b++)
+        has_zp |= opt.backends[b] == BE_ZEROPOOL;
+    if (has_zp) {
+        const size_t two[2] = {4096, 65536};
+        if (opt.scenarios & SC_STATS_COST) {
+#ifdef ZPB_TWIN
+            for (int i = 0; i < 2; i++)
+                sc_stats_cost(two[i]);
+#else
+            if (opt.scenarios != SC_ALL)
+                fprintf(stderr, "zp_bench: stats_cost is measured by "
+                                "zp_bench_twin (bench/run.sh runs it)\n");
+#endif
+        }
+        if (opt.scenarios & SC_BUDGET_COST)
+            sc_budget_cost(65536);
+        if (opt.scenarios & SC_DEBUG_COST)
+            for (int i = 0; i < 2; i++)
+                sc_debug_cost(two[i]);
+        if (opt.scenarios & SC_DEPTH)
+            sc_depth();
+        if (opt.scenarios & SC_BATCH)
+            for (int i = 0; i < 2; i++)
+                sc_batch(two[i]);
     }
     return 0;
 }

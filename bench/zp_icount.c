@@ -1,10 +1,15 @@
 /*
  * zp_icount — the hot path as a tiny program for instruction counting.
  *
- *   zp_icount BACKEND SIZE ITERS  (BACKEND: zeropool | malloc | naive | none)
+ *   zp_icount BACKEND SIZE ITERS [CONFIG]
+ *     BACKEND: zeropool | malloc | naive | none (zp_icount_twin: also
+ *              zeropool_nc, the library built without its counters, and
+ *              zeropool_copy, a second copy of the library)
+ *     CONFIG:  zeropool's pool config, as zpb_config_parse reads it:
+ *              default, max_bytes=1g, debug=2, depth=16, ... (default: default)
  *
- * Warms the backend up, then calls zpb_icount_loop(ITERS): get, write one
- * byte, put. bench/run.sh runs it under
+ * Warms the backend up (1,000 iterations, or ITERS if fewer), then calls
+ * zpb_icount_loop(ITERS): get, write one byte, put. bench/run.sh runs it under
  *   valgrind --tool=callgrind --collect-atstart=no \
  *            --toggle-collect=zpb_icount_loop
  * with two ITERS values; the difference in instructions divided by the
@@ -53,6 +58,14 @@ NOINLINE void zpb_icount_loop(int be, size_t size, unsigned long n)
     case BE_MALLOC:
         LOOP(BE_MALLOC)
         break;
+#ifdef ZPB_TWIN
+    case BE_ZPNC:
+        LOOP(BE_ZPNC)
+        break;
+    case BE_ZPAA:
+        LOOP(BE_ZPAA)
+        break;
+#endif
     default:
         LOOP(BE_NAIVE)
         break;
@@ -68,16 +81,25 @@ int main(int argc, char **argv)
     if (pthread_create(&t, NULL, idle_thread, NULL) == 0)
         pthread_join(t, NULL);
 
-    int be = argc == 4 ? be_parse(argv[1]) : -1;
-    if (argc == 4 && strcmp(argv[1], "none") == 0)
+    int ok = argc == 4 || argc == 5;
+    int be = ok ? be_parse(argv[1]) : -1;
+    if (ok && strcmp(argv[1], "none") == 0)
         be = BE_NONE;
+    static zp_config cfg;
+    if (be >= 0 && argc == 5 && zpb_config_parse(argv[4], &cfg) != 0)
+        be = -1;
     if (be < 0) {
-        fprintf(stderr,
-                "usage: zp_icount zeropool|malloc|naive|none SIZE ITERS\n");
+        fprintf(stderr, "usage: zp_icount zeropool|malloc|naive|none%s SIZE "
+                        "ITERS [CONFIG]\n",
+                BE_COUNT > 3 ? "|zeropool_nc|zeropool_copy" : "");
         return 2;
     }
+    if (argc == 5)
+        zpb_cfg = &cfg;
+    unsetenv("ZEROPOOL_DEBUG"); /* would override config.debug */
     size_t size = (size_t)strtoull(argv[2], NULL, 0);
     unsigned long n = strtoul(argv[3], NULL, 0);
+    unsigned long warm = n < 1000 ? n : 1000;
     if (be == BE_NONE) {
         zpb_icount_loop(be, size, n);
         return 0;
@@ -85,7 +107,7 @@ int main(int argc, char **argv)
     if (be_setup(be) != 0)
         return 2;
     /* warm-up: outside the collected function */
-    for (unsigned long i = 0; i < 1000; i++) {
+    for (unsigned long i = 0; i < warm; i++) {
         char *p = be_get(be, size);
         if (!p)
             return 1;
