@@ -127,12 +127,12 @@ typedef struct zp_config {
     unsigned cache_depth; /* buffers kept per class in each thread's cache;
                              0 disables thread caches (every get/put then
                              takes the depot lock). Max 65536. Default 32,
-                             from bench/depth_sweep (64 KiB buffers, bursts
-                             of k gets then k puts, median ns per op on a
-                             2-core VM): k=16: 8.0 at depth 16, 5.2 at 32,
-                             4.8 at 64; k=48: 9.5 / 7.5 / 5.2. Depth 32
-                             keeps most of the gain at half the per-thread
-                             memory of 64. */
+                             from the bench's depth sweep (64 KiB buffers,
+                             bursts of k gets then k puts, median ns per
+                             op, 2-core VM) at depth 16 / 32 / 64: k=16:
+                             5.7 / 5.6 / 5.6; k=48: 10.4 / 7.1 / 6.1;
+                             k=128: 11.7 / 8.5 / 7.2. 32 takes most of the
+                             gain at half the per-thread memory of 64. */
     size_t cache_bytes;  /* byte cap per class per thread cache: a class of
                             size S keeps at most max(1, cache_bytes / S)
                             buffers (and never more than cache_depth).

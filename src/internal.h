@@ -234,12 +234,28 @@ void zp__registry_unlock(void);
 
 /* Owner-only counter increment: a plain load and store (no lock prefix);
  * relaxed atomics only so that concurrent readers are well defined. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ZP__TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ZP__TSAN 1
+#endif
+
 static inline void zp__counter_add(_Atomic uint64_t *c, uint64_t n)
 {
-#ifdef ZP_BENCH_NO_COUNTERS
+#if defined(ZP_BENCH_NO_COUNTERS)
     /* bench/ only: measures what counting costs; stats are wrong */
     (void)c;
     (void)n;
+#elif defined(__x86_64__) && !defined(ZP__TSAN)
+    /* One add to memory, without a lock prefix: only the owner writes, and
+     * an aligned 8-byte store is never torn on x86-64, so a concurrent
+     * relaxed load sees the old or the new value. (The portable form below
+     * costs a load, an add and a store, about 0.3 ns per counter more on
+     * the hit path; TSan builds keep it so TSan sees the accesses.) */
+    __asm__("addq %1, %0" : "+m"(*(uint64_t *)c) : "er"(n));
 #else
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
