@@ -175,11 +175,14 @@ void zp_put_batch(zp_pool *p, void *const *bufs, size_t n)
     unsigned run_cls = 0;
     for (size_t i = 0; i < n; i++) {
         void *buf = bufs[i];
-        if (buf == NULL)
-            continue;
-        zp__slab *s = zp__accept_put(p, buf, "zp_put_batch");
-        if (s == NULL)
-            continue; /* misuse reported, or an oversize buffer released */
+        zp__slab *s = zp__hot_slab(p, buf);
+        if (s == NULL) {
+            if (buf == NULL)
+                continue;
+            s = zp__accept_put(p, buf, "zp_put_batch");
+            if (s == NULL)
+                continue; /* misuse reported, or an oversize buffer released */
+        }
         if (run_n > 0 && (s->cls != run_cls || run_n == RUN_MAX)) {
             put_run(p, tc, run_cls, run, run_n);
             run_n = 0;

@@ -350,6 +350,24 @@ static inline unsigned zp__class_of(const zp_pool *p, size_t size)
     return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
 }
 
+/* The slab of buf if it is a buffer of p that may take the bare hit path:
+ * the O(1) foreign check (right pool, start of a buffer, handed out before:
+ * a >= base holds since the slab covers a's grain) and no debug, flags or
+ * budget waiters asking for the checked path. NULL otherwise (including
+ * buf NULL and oversize buffers). */
+static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
+{
+    zp__slab *s = zp__slab_lookup(buf);
+    if (ZP_UNLIKELY(s == NULL || s->pool != p))
+        return NULL;
+    uintptr_t a = (uintptr_t)buf;
+    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_classes, memory_order_relaxed) ||
+                    ((a - s->base) & s->mask) != 0 ||
+                    a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed)))
+        return NULL;
+    return s;
+}
+
 void *zp__get_slow(zp_pool *p, size_t size, const void *caller);
 /* fork child: reinitialises what other (now absent) threads may have held */
 void zp__pool_after_fork_child(zp_pool *p);

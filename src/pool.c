@@ -341,23 +341,15 @@ void zp_put(zp_pool *p, void *buf)
     uint32_t slot = p->slot;
     if (ZP_LIKELY(slot < t->cap)) {
         zp__tcache *tc = t->caches[slot];
-        zp__slab *s = zp__slab_lookup(buf);
-        if (ZP_LIKELY(tc != NULL && tc->pool == p && s != NULL && s->pool == p)) {
-            uintptr_t a = (uintptr_t)buf;
-            unsigned cls = s->cls;
-            /* the O(1) foreign check: right pool, start of a buffer, handed
-             * out before (a >= base holds: the slab covers a's grain) */
-            if (ZP_LIKELY(cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed) &&
-                          ((a - s->base) & s->mask) == 0 &&
-                          a < atomic_load_explicit(&s->carve_end, memory_order_relaxed))) {
-                zp__bin *b = &tc->bins[cls];
-                uint32_t n = b->count;
-                if (ZP_LIKELY(n < b->cap)) {
-                    b->items[n] = buf;
-                    b->count = n + 1;
-                    zp__counter_inc(&b->puts);
-                    return;
-                }
+        zp__slab *s = zp__hot_slab(p, buf);
+        if (ZP_LIKELY(tc != NULL && tc->pool == p && s != NULL)) {
+            zp__bin *b = &tc->bins[s->cls];
+            uint32_t n = b->count;
+            if (ZP_LIKELY(n < b->cap)) {
+                b->items[n] = buf;
+                b->count = n + 1;
+                zp__counter_inc(&b->puts);
+                return;
             }
         }
     }
