@@ -211,17 +211,6 @@ size_t zp__request_bytes(const zp_pool *p, size_t size)
     return zp__slab_bytes(p, zp__class_of(p, size));
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
 {
     if (p == NULL || timeout_ms < -1) {
@@ -247,15 +236,16 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
 
     struct timespec deadline;
     if (timeout_ms > 0)
-        deadline_after(&deadline, timeout_ms);
+        zp__deadline_after(&deadline, (uint64_t)timeout_ms * 1000000u);
     zp__waiter w;
     w.next = NULL;
     w.woken = false;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &attr);
-    pthread_condattr_destroy(&attr);
+    if (zp__cond_init_monotonic(&w.cv) != 0) {
+        zp__error(-ENOMEM, "zp_get_timed: cannot initialise a condition variable");
+        atomic_fetch_add_explicit(&b->failed, 1, memory_order_relaxed);
+        errno = ENOMEM;
+        return NULL;
+    }
 
     pthread_mutex_lock(&b->lock);
     if (b->tail)

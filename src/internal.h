@@ -440,6 +440,10 @@ void zp__idle_check(zp_pool *p);
 int zp__decay_start(zp_pool *p);
 void zp__decay_stop(zp_pool *p);
 uint64_t zp__now_ns(void);
+/* A condition variable whose timed waits use CLOCK_MONOTONIC; 0 or -errno. */
+int zp__cond_init_monotonic(pthread_cond_t *cv);
+/* *ts = CLOCK_MONOTONIC now + ns, for those timed waits. */
+void zp__deadline_after(struct timespec *ts, uint64_t ns);
 
 /* --------------------------------------------------------------- budget */
 

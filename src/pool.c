@@ -296,11 +296,7 @@ void zp__pool_after_fork_child(zp_pool *p)
     pthread_mutex_init(&p->stats_lock, NULL);
     /* the decay thread (if any) was waiting on these in the parent */
     pthread_mutex_init(&p->decay_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->decay_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    (void)zp__cond_init_monotonic(&p->decay_cv);
     p->decay_thread_on = false; /* the thread did not survive the fork */
     if (p->budget)
         zp__budget_after_fork_child(p->budget);

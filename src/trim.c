@@ -31,6 +31,24 @@ uint64_t zp__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int zp__cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return -rc;
+}
+
+void zp__deadline_after(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t t = (uint64_t)ts->tv_nsec + ns;
+    ts->tv_sec += (time_t)(t / 1000000000u);
+    ts->tv_nsec = (long)(t % 1000000000u);
+}
+
 /* Depot lock held: copies every idle buffer into items, hottest first;
  * returns the magazines to the empty list. */
 static void depot_gather(zp__depot *d, void **items)
@@ -251,10 +269,7 @@ static void *decay_main(void *arg)
     pthread_mutex_lock(&p->decay_lock);
     while (!p->decay_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t t = (uint64_t)ts.tv_nsec + tick_ns;
-        ts.tv_sec += (time_t)(t / 1000000000u);
-        ts.tv_nsec = (long)(t % 1000000000u);
+        zp__deadline_after(&ts, tick_ns);
         pthread_cond_timedwait(&p->decay_cv, &p->decay_lock, &ts);
         if (p->decay_stop)
             break;
@@ -269,13 +284,9 @@ static void *decay_main(void *arg)
 int zp__decay_start(zp_pool *p)
 {
     atomic_store_explicit(&p->decay_epoch_ns, zp__now_ns(), memory_order_relaxed);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->decay_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    int rc = zp__cond_init_monotonic(&p->decay_cv);
     if (rc)
-        return -rc;
+        return rc;
     if ((rc = pthread_mutex_init(&p->decay_lock, NULL)) != 0) {
         pthread_cond_destroy(&p->decay_cv);
         return -rc;
