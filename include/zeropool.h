@@ -16,6 +16,14 @@
  *     aborts. If a handler returns, the offending call is ignored and the pool
  *     stays consistent.
  *
+ * A NULL pool (or cache handle) is an invalid argument everywhere and is
+ * never dereferenced: functions returning int return -EINVAL, zp_get,
+ * zp_get_timed and zp_cache_get return NULL with errno EINVAL, zp_capacity
+ * and zp_trim return 0, zp_pool_name returns NULL, and functions returning
+ * nothing (zp_put, zp_put_batch, zp_stats_reset, zp_pool_destroy and their
+ * zp_cache_* twins) do nothing: a buffer passed with a NULL pool stays the
+ * caller's, still valid, to be put on its own pool.
+ *
  * Thread safety: every function taking a zp_pool may be called from any
  * thread concurrently, except zp_pool_destroy(), which must not race with
  * other calls on the same pool (threads that used the pool may still be alive;
@@ -390,6 +398,70 @@ ZP_API void zp_set_misuse_handler(zp_misuse_fn fn, void *arg);
  * two"). The string is valid until the next zeropool call on this thread.
  */
 ZP_API const char *zp_strerror(int err);
+
+/* ==================================================================
+ * EXPERIMENTAL API
+ *
+ * Everything below this line may still change in a minor release (names
+ * stay; arguments, semantics and struct layouts may not). It is declared by
+ * a plain #include <zeropool.h> and exported like the stable API above, but
+ * it is not part of the ABI promise: programs that use it should be rebuilt
+ * against each new minor release.
+ * ================================================================== */
+
+/* --------------------------------------------------------- cache handles
+ *
+ * A cache handle is a cache that belongs to its caller rather than to the
+ * calling thread: an event loop, a coroutine scheduler or a fiber keeps one
+ * and passes it explicitly. It behaves exactly like a thread's cache (the
+ * same code serves both): per class a LIFO of up to cache_depth buffers (and
+ * cache_bytes), refilled from and flushed to the pool's shared depot one
+ * magazine at a time. A handle never touches thread-local storage.
+ *
+ * Ownership: a handle has one owner at a time and is NOT thread-safe; it may
+ * move between threads between calls (a migrating coroutine), with the usual
+ * happens-before of the hand-over (a mutex, a queue). Buffers flow freely: a
+ * buffer got from a handle may be put with zp_put on any thread, into
+ * another handle of the same pool, or with zp_put_batch, and vice versa.
+ *
+ * Accounting: handle hits count in cache_hits, refills in depot_hits or
+ * allocations, as for thread caches, so stats add up. Budgets, the retention
+ * cap, trim, decay and debug levels apply as to thread caches (zp_trim
+ * flushes only the calling thread's own cache; flush a handle with
+ * zp_cache_flush). A pool with cache_depth 0 gives handles that cache
+ * nothing: every call goes to the depot.
+ *
+ * Lifetime: destroy every handle before its pool. zp_pool_destroy with live
+ * handles reports them on stderr (like outstanding buffers), reclaims their
+ * cached buffers and frees them: using such a handle afterwards (even
+ * zp_cache_destroy) is undefined, as with any destroyed object.
+ */
+typedef struct zp_cache zp_cache;
+
+/* Creates a handle for pool. Returns 0 and sets *out, -EINVAL (pool or out
+ * NULL) or -ENOMEM. Thread-safe. The caller owns the handle. */
+ZP_API int zp_cache_create(zp_pool *pool, zp_cache **out);
+
+/* Gives every cached buffer back to the pool's depot (waking zp_get_timed
+ * waiters as any put does), folds the handle's counters into the pool and
+ * frees the handle. NULL is a no-op. Owner only. */
+ZP_API void zp_cache_destroy(zp_cache *cache);
+
+/* As zp_get / zp_put on the handle's pool, served by the handle's cache.
+ * zp_cache_put takes any buffer of the handle's pool (got anywhere); another
+ * pool's buffer is misuse, as for zp_put. Owner only; a NULL cache: NULL
+ * with errno EINVAL / no-op. */
+ZP_API void *zp_cache_get(zp_cache *cache, size_t size);
+ZP_API void zp_cache_put(zp_cache *cache, void *buf);
+
+/* As zp_get_batch / zp_put_batch, through the handle's cache. Owner only. */
+ZP_API int zp_cache_get_batch(zp_cache *cache, size_t size, void **bufs, size_t n);
+ZP_API void zp_cache_put_batch(zp_cache *cache, void *const *bufs, size_t n);
+
+/* Gives every buffer the handle caches back to the depot, where any thread
+ * or handle of the pool finds them (as depot hits). NULL is a no-op. Owner
+ * only. */
+ZP_API void zp_cache_flush(zp_cache *cache);
 
 #ifdef __cplusplus
 }
