@@ -42,8 +42,9 @@ void *zp_get(zp_pool *p, size_t size)
 {
     if (ZP_UNLIKELY(p == NULL))
         return get_null();
-    void *buf = zp__cache_try_get(p, zp__thread_cache_peek(p), zp__class_of(p, size));
-    if (ZP_LIKELY(buf != NULL))
+    zp__cache *c = zp__thread_cache_peek(p);
+    void *buf;
+    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, zp__class_of(p, size), &buf)))
         return buf;
     return get_slow(p, size, ZP_CALLER());
 }
@@ -57,7 +58,8 @@ void zp_put(zp_pool *p, void *buf)
 {
     if (ZP_UNLIKELY(p == NULL))
         return; /* the NULL-pool rule: nothing happens, buf stays the caller's */
-    if (ZP_LIKELY(zp__cache_try_put(p, zp__thread_cache_peek(p), buf)))
+    zp__cache *c = zp__thread_cache_peek(p);
+    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_push(p, c, buf)))
         return;
     put_slow(p, buf);
 }

@@ -58,12 +58,10 @@ static ZP_NOINLINE void *cache_get_slow(zp_cache *c, size_t size, const void *ca
 
 void *zp_cache_get(zp_cache *c, size_t size)
 {
-    if (ZP_LIKELY(c != NULL)) {
-        zp_pool *p = c->pool;
-        void *buf = zp__cache_try_get(p, c, zp__class_of(p, size));
-        if (ZP_LIKELY(buf != NULL))
-            return buf;
-    }
+    void *buf;
+    if (ZP_LIKELY(c != NULL) &&
+        ZP_LIKELY(zp__cache_pop(c->pool, c, zp__class_of(c->pool, size), &buf)))
+        return buf;
     return cache_get_slow(c, size, ZP_CALLER());
 }
 
@@ -71,7 +69,7 @@ void zp_cache_put(zp_cache *c, void *buf)
 {
     if (ZP_UNLIKELY(c == NULL))
         return; /* the NULL rule: nothing happens, buf stays the caller's */
-    if (ZP_LIKELY(zp__cache_try_put(c->pool, c, buf)))
+    if (ZP_LIKELY(zp__cache_push(c->pool, c, buf)))
         return;
     zp__cache_put_slow(c->pool, c, buf, "zp_cache_put");
 }

@@ -16,30 +16,32 @@
 #include "core/slab.h"
 #include "types.h"
 
-/* A buffer of class cls from c's bin, or NULL (a miss, no cache, or the
- * pool wants the checked path: then cls >= hot_classes). */
-static inline void *zp__cache_try_get(zp_pool *p, zp__cache *c, unsigned cls)
+/* The hit paths. c must not be NULL (a front door that has no cache goes
+ * to the slow path). */
+
+/* Pops a buffer of class cls from c's bin into *out: false on a miss, or
+ * when the pool wants the checked path (cls >= hot_classes). */
+static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, unsigned cls, void **out)
 {
-    if (ZP_LIKELY(c != NULL &&
-                  cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed))) {
+    if (ZP_LIKELY(cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed))) {
         zp__bin *b = &c->bins[cls];
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
-            void *buf = b->items[n - 1];
+            *out = b->items[n - 1];
             b->count = n - 1;
             zp__counter_inc(&b->hits);
-            return buf;
+            return true;
         }
     }
-    return NULL;
+    return false;
 }
 
-/* Caches buf if it is a buffer of p that may take the bare path and its
- * bin has room; false otherwise (nothing done). */
-static inline bool zp__cache_try_put(zp_pool *p, zp__cache *c, void *buf)
+/* Pushes buf into c's bin if it is a buffer of p that may take the bare
+ * path and the bin has room; false otherwise (nothing done). */
+static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
 {
     zp__slab *s = zp__hot_slab(p, buf);
-    if (ZP_LIKELY(c != NULL && s != NULL)) {
+    if (ZP_LIKELY(s != NULL)) {
         zp__bin *b = &c->bins[s->cls];
         uint32_t n = b->count;
         if (ZP_LIKELY(n < b->cap)) {
