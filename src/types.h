@@ -138,7 +138,8 @@ struct zp_pool {
     char name[ZP_NAME_MAX];
     zp_budget *budget;     /* shared or private, or NULL */
     zp__gate gate;         /* hot_classes, as the budget sees it */
-    struct zp_pool *live_next; /* registry's live list (registry lock) */
+    struct zp_pool *live_next, *live_prev; /* registry's live list (registry
+                                              lock) */
     size_t max_cached;     /* retention cap, bytes */
     unsigned decay_ms;
 

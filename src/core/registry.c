@@ -41,7 +41,10 @@ int zp__registry_add(zp_pool *p, bool want_slot)
         }
     }
     if (rc == 0) {
+        p->live_prev = NULL;
         p->live_next = live_pools;
+        if (live_pools)
+            live_pools->live_prev = p;
         live_pools = p;
     }
     pthread_mutex_unlock(&registry);
@@ -111,12 +114,12 @@ void zp__registry_remove(zp_pool *p, zp__detached *out)
         /* a thread cache stays with its thread, which frees it when it
          * next looks (pool NULL) or exits */
     }
-    for (zp_pool **link = &live_pools; *link; link = &(*link)->live_next) {
-        if (*link == p) {
-            *link = p->live_next;
-            break;
-        }
-    }
+    if (p->live_prev)
+        p->live_prev->live_next = p->live_next;
+    else
+        live_pools = p->live_next;
+    if (p->live_next)
+        p->live_next->live_prev = p->live_prev;
     if (p->slot != ZP__NO_SLOT)
         slot_used[p->slot / 64] &= ~((uint64_t)1 << (p->slot % 64));
     pthread_mutex_unlock(&registry);
