@@ -44,7 +44,7 @@ void *zp_get(zp_pool *p, size_t size)
         return get_null();
     zp__cache *c = zp__thread_cache_peek(p);
     void *buf;
-    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, zp__class_of(p, size), &buf)))
+    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, size, &buf)))
         return buf;
     return get_slow(p, size, ZP_CALLER());
 }
@@ -101,5 +101,5 @@ size_t zp_capacity(const zp_pool *p, const void *buf)
     const zp__slab *s = zp__slab_lookup(buf);
     if (zp__classify(p, s, buf) != ZP__PTR_OK)
         return 0;
-    return s->cls == ZP__CLASS_OVERSIZE ? s->size : (size_t)s->mask + 1;
+    return s->cls == ZP__CLASS_OVERSIZE ? s->size : s->stride;
 }

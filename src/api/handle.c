@@ -60,7 +60,7 @@ void *zp_cache_get(zp_cache *c, size_t size)
 {
     void *buf;
     if (ZP_LIKELY(c != NULL) &&
-        ZP_LIKELY(zp__cache_pop(c->pool, c, zp__class_of(c->pool, size), &buf)))
+        ZP_LIKELY(zp__cache_pop(c->pool, c, size, &buf)))
         return buf;
     return cache_get_slow(c, size, ZP_CALLER());
 }

@@ -42,9 +42,10 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     p->flags = cfg.flags;
     p->debug = cfg.debug;
     p->cache_depth = cfg.cache_depth;
-    p->hot_default = ((cfg.flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)) || cfg.debug)
-                         ? 0 : p->nclasses;
-    atomic_init(&p->hot_classes, p->hot_default);
+    bool checked = (cfg.flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)) || cfg.debug;
+    p->hot_get = checked ? 0 : p->max_class;
+    p->hot_put_open = checked ? 0 : p->nclasses;
+    atomic_init(&p->hot_put, p->hot_put_open);
     p->max_cached = cfg.max_cached_bytes;
     p->decay_ms = cfg.decay_ms;
     p->page_size = zp__os_page_size();
@@ -56,8 +57,8 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     else
         snprintf(p->name, sizeof p->name, "pool%llu", (unsigned long long)p->id);
 
-    p->gate.word = &p->hot_classes;
-    p->gate.open = p->hot_default;
+    p->gate.word = &p->hot_put;
+    p->gate.open = p->hot_put_open;
     if (cfg.debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
         free(p);
         return zp__error(-ENOMEM, "zp_pool_create: out of memory for the debug records");
@@ -75,7 +76,8 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     }
     unsigned c;
     for (c = 0; c < p->nclasses; c++) {
-        size_t csize = zp__class_size(p, c);
+        size_t csize = (size_t)1 << (p->min_shift + c);
+        size_t slab_len = csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
         uint32_t cap = cfg.cache_depth;
         if (cfg.cache_bytes && cap > 0) {
             size_t by_bytes = cfg.cache_bytes / csize;
@@ -85,7 +87,7 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
                 cap = (uint32_t)by_bytes;
         }
         uint32_t batch = cap / 2 ? cap / 2 : 1;
-        if ((rc = zp__depot_init(&p->depot[c], batch, cap)) != 0)
+        if ((rc = zp__depot_init(&p->depot[c], csize, slab_len, batch, cap)) != 0)
             break;
     }
     bool own_budget = false, decay = false;

@@ -268,7 +268,7 @@ static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, si
         return rc;
     }
     count_gets(p, c, cls, &k);
-    if (p->hot_default == 0) /* debug or flags: stamp each */
+    if (p->hot_get == 0) /* debug or flags: stamp each */
         for (size_t i = 0; i < n; i++)
             finish_get(p, bufs[i], cls, caller);
     return 0;

@@ -19,12 +19,13 @@
 /* The hit paths. c must not be NULL (a front door that has no cache goes
  * to the slow path). */
 
-/* Pops a buffer of class cls from c's bin into *out: false on a miss, or
- * when the pool wants the checked path (cls >= hot_classes). */
-static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, unsigned cls, void **out)
+/* Pops a buffer for size bytes from c's bin into *out: false on a miss, or
+ * when the size or the pool wants the checked path (size 0, or above
+ * hot_get). */
+static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **out)
 {
-    if (ZP_LIKELY(cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed))) {
-        zp__bin *b = &c->bins[cls];
+    if (ZP_LIKELY(size - 1 < p->hot_get)) {
+        zp__bin *b = &c->bins[zp__class_of(p, size)];
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
             *out = b->items[n - 1];

@@ -8,7 +8,10 @@
 
 #include "types.h"
 
-int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap);
+/* A depot for buffers of stride bytes carved from slabs of slab_len bytes,
+ * exchanging batch at a time with caches of cache_cap. */
+int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
+                   uint32_t cache_cap);
 void zp__depot_fini(zp__depot *d);
 /* Takes the lock; a conflict (lock already held) is counted. */
 void zp__depot_lock(zp__depot *d);

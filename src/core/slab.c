@@ -124,7 +124,8 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
     }
     s->pool = p;
     s->base = (uintptr_t)m;
-    s->mask = csize - 1;
+    s->stride = csize;
+    s->mask = (csize & (csize - 1)) == 0 ? csize - 1 : UINTPTR_MAX;
     atomic_store_explicit(&s->carve_end, (uintptr_t)m, memory_order_relaxed);
     s->cls = cls;
     s->nbufs = nbufs;

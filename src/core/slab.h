@@ -19,7 +19,7 @@ static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
     if (ZP_UNLIKELY(s == NULL || s->pool != p))
         return NULL;
     uintptr_t a = (uintptr_t)buf;
-    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_classes, memory_order_relaxed) ||
+    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_put, memory_order_relaxed) ||
                     ((a - s->base) & s->mask) != 0 ||
                     a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed)))
         return NULL;
