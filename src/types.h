@@ -41,6 +41,9 @@ typedef struct zp__slab {
     _Atomic uint64_t *state;
     /* debug >= 2: per buffer, the code address that got it */
     _Atomic uintptr_t *getters;
+    /* object pools with init or fini: one bit per object, set while it is
+     * constructed (init succeeded, fini not run) */
+    _Atomic uint64_t *built;
 } zp__slab;
 
 /* ---------------------------------------------------------------- depot */
@@ -126,6 +129,17 @@ typedef struct zp_cache zp__cache;
 
 /* ----------------------------------------------------------------- pool */
 
+/* What an object pool does with its objects (all NULL for a buffer pool). */
+typedef struct zp__objtype {
+    size_t size;              /* bytes per object (0: a buffer pool) */
+    int (*init)(void *obj, void *arg);
+    void (*reset)(void *obj, void *arg);
+    void (*fini)(void *obj, void *arg);
+    void *arg;
+    bool built;               /* init or fini: slabs track constructed
+                                 objects, idle pages are never purged */
+} zp__objtype;
+
 struct zp_pool {
     /* read-only after creation (but hot_classes); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
@@ -149,6 +163,7 @@ struct zp_pool {
     zp_provider provider;
     uint64_t id;           /* unique per process, for messages */
     char name[ZP_NAME_MAX];
+    zp__objtype obj;       /* object pools: the type */
     zp_budget *budget;     /* shared or private, or NULL */
     zp__gate gate;         /* hot_put, as the budget sees it */
     struct zp_pool *live_next, *live_prev; /* registry's live list (registry

@@ -34,9 +34,9 @@ void zp_cache_destroy(zp_cache *c)
         return;
     zp_pool *p = c->pool;
     zp__registry_lock();
-    zp__registry_retire(c);
+    zp__registry_detach(c); /* counters folded: the cache is the pool's no more */
     zp__registry_unlock();
-    zp__idle_check(p); /* the retention cap, outside the registry lock */
+    zp__cache_flush(p, c); /* no lock held: may unmap for waiters, run fini */
     free(c);
 }
 

@@ -290,3 +290,13 @@ void zp__depot_rebuild(zp__depot *d, void **items, size_t n)
         d->nmags--;
     }
 }
+
+void zp__depot_each_idle(zp__depot *d, void (*fn)(void *buf, void *arg), void *arg)
+{
+    for (zp__mag *m = d->full; m; m = m->next)
+        for (uint32_t i = 0; i < m->count; i++)
+            fn(m->items[i], arg);
+    if (d->partial)
+        for (uint32_t i = 0; i < d->partial->count; i++)
+            fn(d->partial->items[i], arg);
+}

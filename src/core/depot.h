@@ -32,6 +32,10 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
 /* Adds gets made without a cache (a batch counts once it succeeded). */
 void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k);
 
+/* Calls fn on every idle buffer of the depot; the caller has it to itself
+ * (pool destroy). */
+void zp__depot_each_idle(zp__depot *d, void (*fn)(void *buf, void *arg), void *arg);
+
 /* For trim, depot lock held: moves every idle buffer into items (nfree of
  * them), hottest first, leaving the depot empty; and puts n of them back,
  * hottest on top, freeing magazines the carved buffers no longer need. */

@@ -43,7 +43,7 @@ void zp__debug_poison(zp_pool *p, void *buf, unsigned cls)
 
 void zp__debug_on_carve(zp_pool *p, void *const *bufs, uint32_t n, unsigned cls)
 {
-    if (p->debug < 2)
+    if (!zp__debug_poisons(p))
         return;
     for (uint32_t i = 0; i < n; i++)
         zp__debug_poison(p, bufs[i], cls);
@@ -59,6 +59,8 @@ void zp__debug_on_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
     if (p->debug < 2)
         return;
     atomic_store_explicit(&s->getters[i], (uintptr_t)caller, memory_order_relaxed);
+    if (!zp__debug_poisons(p))
+        return;
     size_t size = zp__class_size(p, cls);
     UNPOISON(buf, size);
     const unsigned char *b = buf;
