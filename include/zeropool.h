@@ -510,7 +510,8 @@ ZP_API void zp_cache_flush(zp_cache *cache);
  *          still outstanding at destroy are reported (as buffers are) and
  *          are not finalised. Over a pool's life: successful inits == finis
  *          + objects outstanding at destroy. (With init NULL, every object
- *          handed out counts as initialised.)
+ *          the pool has made ready — handed out, or cached for that — counts
+ *          as initialised.)
  * Memory: objects are packed at type->size rounded up to align (the
  * stride), in slabs of at least 256 KiB; every object address is a multiple
  * of align. Idle objects' pages are never released while they hold state
