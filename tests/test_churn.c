@@ -1,9 +1,12 @@
-/* Tests thread churn: thousands of short-lived threads (argv[1], default
- * 5000) each get and put a few buffers and exit holding cached ones; memory
- * stays flat after the first wave and every cached buffer is recovered.
- * Also: a pool destroyed while threads that cached its buffers live on,
- * and a new pool created at the very same address (test_destroy.c covers
- * the single-thread case without forcing the address). */
+/* Thread churn: thousands of short-lived threads caching buffers; memory stays flat and every buffer comes back. */
+/*
+ * Thousands of short-lived threads (argv[1], default 5000) each get and
+ * put a few buffers and exit holding cached ones; memory stays flat after
+ * the first wave and every cached buffer is recovered. Also: a pool
+ * destroyed while threads that cached its buffers live on, and a new pool
+ * created at the very same address (test_destroy.c covers the
+ * single-thread case without forcing the address).
+ */
 #include "zp_test.h"
 
 static int g_threads = 5000;

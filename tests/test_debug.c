@@ -1,7 +1,10 @@
-/* Tests debug levels 1 and 2: wrong pool, double put (batch, racing
- * threads), poison and use-after-put (ZP_MISUSE_CORRUPTED, or ASan at the
- * faulting instruction), the leak report by call site, ZEROPOOL_DEBUG.
- * (Foreign pointers and the basic double put are in test_misuse.c.) */
+/* Debug levels 1 and 2: wrong pool, double puts, poison and use after put, the leak report, ZEROPOOL_DEBUG. */
+/*
+ * Wrong pool, double put (batch, racing threads), poison and use-after-put
+ * (ZP_MISUSE_CORRUPTED, or ASan at the faulting instruction), the leak
+ * report by call site, ZEROPOOL_DEBUG. (Foreign pointers and the basic
+ * double put are in test_misuse.c.)
+ */
 #include "zp_test.h"
 
 static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;

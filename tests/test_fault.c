@@ -1,8 +1,11 @@
-/* Tests provider failure at every call site: a workload that maps K
- * regions is replayed with the Nth map failing, for N = 1..K, under several
- * configurations. The failing call returns NULL/ENOMEM with nothing taken,
- * nothing leaks, stats stay exact, and the pool works once the provider
- * recovers. Also: a full outage while threads keep going. */
+/* Provider failure at every call site: a clean ENOMEM, nothing leaked, exact stats, recovery. */
+/*
+ * A workload that maps K regions is replayed with the Nth map failing, for
+ * N = 1..K, under several configurations. The failing call returns
+ * NULL/ENOMEM with nothing taken, nothing leaks, stats stay exact, and the
+ * pool works once the provider recovers. Also: a full outage while threads
+ * keep going.
+ */
 #include "zp_test.h"
 
 enum op_kind { GET, BATCH, TIMED, PUT_LAST, PUT_BATCH_LAST, TRIM };

@@ -1,13 +1,15 @@
-/* Tests metadata allocation failure: the Nth allocation zeropool makes
- * fails, for every N, while a workload runs. Each call fails cleanly
- * (NULL/ENOMEM, -ENOMEM) or absorbs the failure, nothing breaks, and once
- * memory is back the pool works and gives every byte back. The failures
- * are injected by the harness's allocator wrappers (zp_test.h: the
- * library's malloc, calloc, realloc, aligned_alloc ... calls are wrapped at
- * link time), so this runs in every build, sanitizers and valgrind
- * included: their allocators stay in place underneath. Only the allocations
- * of the workload's thread are numbered, so cmocka and other threads are
- * never refused memory. */
+/* Metadata allocation failure: the Nth allocation fails, for every N; each call fails cleanly or absorbs it. */
+/*
+ * The Nth allocation zeropool makes fails, for every N, while a workload
+ * runs. Each call fails cleanly (NULL/ENOMEM, -ENOMEM) or absorbs the
+ * failure, nothing breaks, and once memory is back the pool works and
+ * gives every byte back. The failures are injected by the harness's
+ * allocator wrappers (zp_test.h: the library's malloc, calloc, realloc,
+ * aligned_alloc ... calls are wrapped at link time), so this runs in every
+ * build, sanitizers and valgrind included: their allocators stay in place
+ * underneath. Only the allocations of the workload's thread are numbered,
+ * so cmocka and other threads are never refused memory.
+ */
 #include "zp_test.h"
 
 /* ---------------------------------------------------------- workload */

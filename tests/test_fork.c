@@ -1,9 +1,11 @@
-/* Tests fork() while other threads are inside the pool. The contract (the
- * pthread_atfork handlers in src/tcache.c): the forking thread may go on
- * using every inherited pool and create new ones in the child; buffers
- * cached or held by the parent's other threads are lost to the child, not
- * corrupted; budget waiters and decay threads of the parent do not exist
- * in the child. */
+/* fork() while other threads are inside the pool: the child can use every pool; the other threads' buffers are lost, not corrupted. */
+/*
+ * The contract (the library's pthread_atfork handlers): the forking thread
+ * may go on using every inherited pool and create new ones in the child;
+ * buffers cached or held by the parent's other threads are lost to the
+ * child, not corrupted; budget waiters and decay threads of the parent do
+ * not exist in the child.
+ */
 #include "zp_test.h"
 
 /* Misuse reports, counted by a handler that takes no lock (a parent thread
@@ -144,6 +146,7 @@ static int child_busy(void *arg)
     zp_pool *fresh = NULL;
     int rc;
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10); /* a deadlock in the child dies rather than hangs */
     rc = use_pool(g_inherited, 1);
     if (rc)
@@ -212,6 +215,7 @@ static int child_budget(void *arg)
 {
     void *b;
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10);
     /* the parent's waiter does not exist here: once room is made, a plain
      * get is served (it would fail with ENOBUFS while a waiter queued) */
@@ -267,6 +271,7 @@ static zp_pool *g_decay_pool;
 static int child_decay(void *arg)
 {
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10);
     CHECK(use_pool(g_decay_pool, 6) == 0);
     /* its decay thread stayed in the parent: destroy must not wait for it */

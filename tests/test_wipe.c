@@ -1,10 +1,12 @@
-/* Tests ZP_WIPE_ON_PUT: once a buffer is put, no byte of the secret it held
- * is left in the pool's memory: read through the provider's mapping (the
- * pool's own view), through the next get at debug 0, and in every region
- * as the pool hands it back to the provider (oversize, trim, destroy).
- * Single and batch puts, puts from another thread, debug 2. That the wipe
- * cannot be optimised away is checked on the library's code by the
- * test_wipe_symbol test (tests/CMakeLists.txt). */
+/* ZP_WIPE_ON_PUT: once a buffer is put, no byte of its secret is left anywhere in the pool's memory. */
+/*
+ * The secret is looked for through the provider's mapping (the pool's own
+ * view), through the next get at debug 0, and in every region as the pool
+ * hands it back to the provider (oversize, trim, destroy). Single and
+ * batch puts, puts from another thread, debug 2. That the wipe cannot be
+ * optimised away is checked on the library's code by the test_wipe_symbol
+ * test (tests/CMakeLists.txt).
+ */
 #include "zp_test.h"
 
 static const unsigned char secret[16] = {'S', '3', 'C', 'R', '3', 'T', '-', 'K',

@@ -13,6 +13,12 @@
 #if defined(ZPT_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND_H 1
+#endif
+#endif
 
 /* ------------------------------------------------- running and skipping */
 
@@ -428,6 +434,13 @@ int zpt_run_child(int (*fn)(void *), void *arg, int timeout_s, zpt_child *c)
 int zpt_child_exited(const zpt_child *c, int code)
 {
     return !c->timed_out && WIFEXITED(c->status) && WEXITSTATUS(c->status) == code;
+}
+
+void zpt_child_no_leak_check(void)
+{
+#if defined(HAVE_VALGRIND_H)
+    VALGRIND_CLO_CHANGE("--leak-check=no");
+#endif
 }
 
 int zpt_capture_begin(zpt_capture *c)

@@ -204,6 +204,13 @@ int zpt_run_child(int (*fn)(void *), void *arg, int timeout_s, zpt_child *c);
 /* 1 if the child exited normally with code. */
 int zpt_child_exited(const zpt_child *c, int code);
 
+/* For a child forked while other threads ran (first thing in it): what
+ * those threads held is lost to the child by design (the fork contract),
+ * so under valgrind this turns off the leak check of the child process;
+ * every other memcheck check stays on, and the parent's leak check too.
+ * No-op elsewhere. */
+void zpt_child_no_leak_check(void);
+
 typedef struct zpt_capture {
     FILE *file;
     int saved;
@@ -505,16 +512,6 @@ size_t zpt_resident_in(const void *p, size_t n);
 /* Writes every byte of a buffer so all its pages are resident. */
 void zpt_touch(void *p, size_t n, unsigned char byte);
 
-/* Whether process RSS can be held to what the pool released: not under
- * ASan, which keeps the shadow of released memory resident. */
-#if defined(ZPT_ASAN)
-#define ZPT_RSS_RELIABLE 0
-#define ZPT_RSS_WHY "ASan keeps the shadow of released memory resident"
-#else
-#define ZPT_RSS_RELIABLE 1
-#define ZPT_RSS_WHY ""
-#endif
-
 /* RSS must drop by at least this share of what the pool released. */
 #define ZPT_RSS_SHARE 0.9
 
@@ -522,8 +519,10 @@ void zpt_touch(void *p, size_t n, unsigned char byte);
 int zpt_rss_dropped(size_t peak, size_t after, uint64_t released, double share);
 
 /* Asserts that RSS dropped by ZPT_RSS_SHARE of `released` from peak to
- * after; where RSS cannot tell (ZPT_RSS_RELIABLE 0, or before is 0: statm
- * unreadable) it says so and checks nothing. */
+ * after; if before is 0 (/proc/self/statm unreadable) it says so and
+ * checks nothing. Holds under the sanitizers too: ASan keeps the shadow of
+ * released memory resident, but that shadow was resident at the peak as
+ * well, so the drop from the peak is still what the pool released. */
 #define zpt_check_rss(before, peak, after, released)                          \
     zpt_check_rss_at(__FILE__, __LINE__, (before), (peak), (after), (released))
 void zpt_check_rss_at(const char *file, int line, size_t before, size_t peak,
