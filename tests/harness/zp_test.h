@@ -13,6 +13,32 @@
  *   - everything else returns what it found and uses no cmocka, so worker
  *     threads and forked children may call it.
  *
+ * A new test is tests/test_<concern>.c plus its one line in
+ * tests/CMakeLists.txt (zp_test(test_<concern> quick 30)):
+ *
+ *     <its concern in a one-line comment>
+ *     #include "zp_test.h"
+ *
+ *     static void test_round_trip(void **state)
+ *     {
+ *         zpt_provider *pv = zpt_provider_new();
+ *         zp_pool *pool = ZPT_POOL(.max_class = ZPT_MiB, .pv = pv);
+ *         zp_stats s;
+ *         (void)state;
+ *         zp_put(pool, zp_get(pool, 4096));
+ *         s = zpt_read(pool);
+ *         zpt_assert_stats_mapped(&s, atomic_load(&pv->bytes_live));
+ *         zp_pool_destroy(pool);
+ *         assert_int_equal(atomic_load(&pv->bytes_live), 0);
+ *         zpt_provider_free(pv);
+ *     }
+ *
+ *     int main(void)
+ *     {
+ *         const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip)};
+ *         return ZPT_RUN(tests);
+ *     }
+ *
  * Sections: running and skipping; build and environment; numbers and
  * patterns; time; threads; child processes and stderr; stats; pools;
  * misuse handlers; the test provider; budgets and waiters; resident

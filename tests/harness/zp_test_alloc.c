@@ -9,7 +9,8 @@
  *
  * The wrappers run before main and in every thread: they use nothing but
  * atomics and thread-local variables (static TLS in an executable: no
- * allocation on first access).
+ * allocation on first access). The __wrap_ and __real_ names are the
+ * linker's convention, the one place our code uses a leading "__".
  */
 #include "zp_test.h"
 
