@@ -1,6 +1,6 @@
 # Thin wrapper over CMake; the build itself lives in CMakeLists.txt.
 #
-#   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L quick"]   build/ + ctest
+#   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L ^quick$"]  build/ + ctest
 #   make bench   [BENCH_ARGS=...]                             build-bench/ + bench/run.sh
 #   make asan | make tsan  [CTEST_ARGS=...]                   sanitizer builds + ctest
 #   make install [PREFIX=/usr/local]                          installs build/
