@@ -9,7 +9,7 @@
 set -euo pipefail
 
 what=${1:-test}
-test_pkgs=(cmake pkg-config libcmocka-dev valgrind)
+test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
 # the allocators the benchmark compares against, and plotting
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
 optional_pkgs=()  # installed when the archive has them, never a failure
