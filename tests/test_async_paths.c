@@ -171,8 +171,8 @@ static void setup_decay(ctx *c)
  * until decay gives the idle MiB back and the request becomes ready. */
 static int act_decay_slow_path(ctx *c, zp_loop *loop)
 {
-    while (c->nsmall < 64) {
-        if (zpt_fd_readable(zp_loop_fd(loop), 10) == 1)
+    while (c->nsmall < 64) { /* the small slab's 64 buffers: 1.6 s at least */
+        if (zpt_fd_readable(zp_loop_fd(loop), 25) == 1)
             return 1;
         c->small[c->nsmall] = zp_get(c->q, 4096);
         assert_non_null(c->small[c->nsmall++]);
