@@ -180,6 +180,35 @@ static void test_overflow(void **state)
     full_fini(&f);
 }
 
+/* The provider refuses memory while the budget has room: ENOMEM at once,
+ * as zp_get says it, and nothing queued. */
+static void test_enomem_at_once(void **state)
+{
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zpt_provider *pv = zpt_provider_new();
+    zp_pool *pool = ZPT_POOL(.budget = b, .pv = pv);
+    zp_loop *loop = zpt_loop_new();
+    zpt_async a = {.id = 1};
+    (void)state;
+    atomic_store(&pv->fail_all, 1);
+    errno = 0;
+    assert_null(zp_get(pool, ZPT_MiB));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(zpt_get_async(pool, ZPT_MiB, loop, &a));
+    assert_int_equal(errno, ENOMEM);
+    assert_int_equal(zp_cancel(&a.req), -ENOENT);
+    assert_int_equal(zpt_waiters(b), 0);
+    atomic_store(&pv->fail_all, 0);
+    assert_int_equal(zpt_dispatch(loop), 0);
+    assert_int_equal(a.calls, 0);
+    zp_loop_destroy(loop);
+    zp_pool_destroy(pool);
+    assert_int_equal(atomic_load(&pv->bytes_live), 0);
+    zpt_provider_free(pv);
+    zp_budget_destroy(b);
+}
+
 static void never_cb(void *buf, int err, void *arg)
 {
     (void)buf;
@@ -449,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_queued_then_served),
         cmocka_unit_test(test_never_fits),
         cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_enomem_at_once),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_dispatch_never_blocks),
         cmocka_unit_test(test_cancel_ready_quiets_fd),
