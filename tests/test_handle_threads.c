@@ -1,0 +1,614 @@
+/* Tests cache handles across threads: a handle migrating between owners, buffers crossing between handles and zp_put/zp_put_batch, and exact stats with handles, thread caches and batches in use at once (run under TSan too). */
+#include "handles_util.h"
+
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#if defined(ZPT_SANITIZED)
+#define SCALE 5
+#else
+#define SCALE 1
+#endif
+
+#define MIN_CLASS ((size_t)4096)
+#define MAX_CLASS ((size_t)1 << 20)
+
+static zp_pool *make_pool(int debug)
+{
+    zp_config cfg;
+    zp_pool *pool = NULL;
+    zp_config_init(&cfg);
+    cfg.max_class = MAX_CLASS;
+    cfg.debug = debug;
+    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    return pool;
+}
+
+/* A size from 1 byte to 2 x MAX_CLASS, mostly small; about 1 in 64 is
+ * oversize. */
+static size_t pick_size(uint64_t *rng)
+{
+    uint64_t r = zpt_rand(rng);
+    if (r % 64 == 0)
+        return MAX_CLASS + 1 + (size_t)(r >> 20) % MAX_CLASS;
+    return (size_t)1 + (size_t)((r >> 8) % ((MIN_CLASS << (r >> 40) % 7)));
+}
+
+/* Per-thread tally of what a thread did (plain fields: read after join). */
+typedef struct tally {
+    uint64_t gets, puts, oversize_gets, oversize_puts;
+    uint64_t class_gets[ZP_MAX_CLASSES];
+    uint64_t failures;  /* NULL gets, failed batches */
+    uint64_t corrupted; /* patterns found changed */
+} tally;
+
+static void tally_get(tally *t, size_t size)
+{
+    t->gets++;
+    if (size > MAX_CLASS)
+        t->oversize_gets++;
+    else
+        t->class_gets[hu_class_index(MIN_CLASS, size ? size : 1)]++;
+}
+
+static void tally_put(tally *t, size_t size)
+{
+    t->puts++;
+    if (size > MAX_CLASS)
+        t->oversize_puts++;
+}
+
+static void tally_add(tally *sum, const tally *t)
+{
+    int i;
+    sum->gets += t->gets;
+    sum->puts += t->puts;
+    sum->oversize_gets += t->oversize_gets;
+    sum->oversize_puts += t->oversize_puts;
+    sum->failures += t->failures;
+    sum->corrupted += t->corrupted;
+    for (i = 0; i < ZP_MAX_CLASSES; i++)
+        sum->class_gets[i] += t->class_gets[i];
+}
+
+/* What the pool must say once every thread has stopped. */
+static void expect_exact(zp_pool *pool, const tally *sum, const char *what)
+{
+    zp_stats s;
+    uint32_t c;
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    zpt_stats_print(what, &s);
+    if (sum->failures || sum->corrupted)
+        fail_msg("%s: %llu failed gets, %llu corrupted buffers", what,
+                 (unsigned long long)sum->failures,
+                 (unsigned long long)sum->corrupted);
+    if (s.gets != sum->gets || s.puts != sum->puts ||
+        s.oversize != sum->oversize_gets || s.discards != sum->oversize_puts)
+        fail_msg("%s: pool counts gets %llu puts %llu oversize %llu discards "
+                 "%llu; the threads made %llu, %llu, %llu, %llu", what,
+                 (unsigned long long)s.gets, (unsigned long long)s.puts,
+                 (unsigned long long)s.oversize, (unsigned long long)s.discards,
+                 (unsigned long long)sum->gets, (unsigned long long)sum->puts,
+                 (unsigned long long)sum->oversize_gets,
+                 (unsigned long long)sum->oversize_puts);
+    for (c = 0; c < s.nclasses; c++)
+        if (s.classes[c].gets != sum->class_gets[c])
+            fail_msg("%s: class %llu counts %llu gets, the threads made %llu",
+                     what, (unsigned long long)s.classes[c].size,
+                     (unsigned long long)s.classes[c].gets,
+                     (unsigned long long)sum->class_gets[c]);
+    if (!zpt_stats_sum_ok(&s) || !zpt_stats_classes_ok(&s))
+        fail_msg("%s: gets are not the sum of their parts", what);
+    assert_int_equal(s.bytes_outstanding, 0);
+    assert_int_equal(s.misuse, 0);
+}
+
+/* ------------------------------------------------- a migrating handle */
+
+enum { MIG_THREADS = 4, MIG_CARRY = 12 };
+
+typedef struct baton {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int turn;          /* whose turn: turn % MIG_THREADS */
+    int turns;         /* turns in all */
+    zp_pool *pool;
+    zp_cache *cache;   /* owned by whoever has the turn */
+    /* buffers the previous owner got through the handle and left for the
+       next owner to check and put */
+    void *carry[MIG_CARRY];
+    size_t carry_size[MIG_CARRY];
+    uint64_t carry_seed[MIG_CARRY];
+} baton;
+
+typedef struct mig_worker {
+    baton *b;
+    int id;
+    tally t;
+} mig_worker;
+
+static void *mig_main(void *arg)
+{
+    mig_worker *w = arg;
+    baton *b = w->b;
+    uint64_t rng = 0x1234u + (uint64_t)w->id;
+    for (;;) {
+        zp_cache *c;
+        int i, r;
+        pthread_mutex_lock(&b->lock);
+        while (b->turn < b->turns && b->turn % MIG_THREADS != w->id)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (b->turn >= b->turns) {
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        pthread_mutex_unlock(&b->lock);
+        /* the lock hand-over orders the previous owner's calls before ours */
+        c = b->cache;
+        for (i = 0; i < MIG_CARRY; i++) {
+            if (b->carry[i] == NULL)
+                continue;
+            if (zpt_check_big(b->carry[i], b->carry_size[i],
+                              b->carry_seed[i]) != SIZE_MAX)
+                w->t.corrupted++;
+            if (i % 3 == 0)
+                zp_put(b->pool, b->carry[i]); /* this thread's cache */
+            else
+                zp_cache_put(c, b->carry[i]);
+            tally_put(&w->t, b->carry_size[i]);
+            b->carry[i] = NULL;
+        }
+        for (r = 0; r < 20; r++) {
+            void *bufs[8];
+            size_t sizes[8];
+            for (i = 0; i < 8; i++) {
+                sizes[i] = pick_size(&rng);
+                bufs[i] = zp_cache_get(c, sizes[i]);
+                if (bufs[i] == NULL) {
+                    w->t.failures++;
+                    continue;
+                }
+                tally_get(&w->t, sizes[i]);
+                zpt_fill_big(bufs[i], sizes[i], (uint64_t)r * 8 + (uint64_t)i);
+            }
+            for (i = 0; i < 8; i++) {
+                if (bufs[i] == NULL)
+                    continue;
+                if (zpt_check_big(bufs[i], sizes[i],
+                                  (uint64_t)r * 8 + (uint64_t)i) != SIZE_MAX)
+                    w->t.corrupted++;
+                zp_cache_put(c, bufs[i]);
+                tally_put(&w->t, sizes[i]);
+            }
+            /* a batch through the handle */
+            if (zp_cache_get_batch(c, 32 * ZPT_KiB, bufs, 8) != 0) {
+                w->t.failures++;
+            } else {
+                for (i = 0; i < 8; i++)
+                    tally_get(&w->t, 32 * ZPT_KiB);
+                zp_cache_put_batch(c, bufs, 8);
+                for (i = 0; i < 8; i++)
+                    tally_put(&w->t, 32 * ZPT_KiB);
+            }
+        }
+        for (i = 0; i < MIG_CARRY; i++) {
+            size_t sz = pick_size(&rng);
+            void *p = zp_cache_get(c, sz);
+            if (p == NULL) {
+                w->t.failures++;
+                continue;
+            }
+            tally_get(&w->t, sz);
+            b->carry_seed[i] = zpt_rand(&rng);
+            zpt_fill_big(p, sz, b->carry_seed[i]);
+            b->carry_size[i] = sz;
+            b->carry[i] = p;
+        }
+        pthread_mutex_lock(&b->lock);
+        b->turn++;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+    }
+    return NULL;
+}
+
+static void run_migrating(int debug)
+{
+    static baton b;
+    static mig_worker w[MIG_THREADS];
+    pthread_t th[MIG_THREADS];
+    tally sum;
+    int i;
+    memset(&b, 0, sizeof(b));
+    memset(w, 0, sizeof(w));
+    memset(&sum, 0, sizeof(sum));
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_cond_init(&b.cond, NULL);
+    b.turns = 200 / SCALE;
+    b.pool = make_pool(debug);
+    assert_int_equal(zp_cache_create(b.pool, &b.cache), 0);
+    for (i = 0; i < MIG_THREADS; i++) {
+        w[i].b = &b;
+        w[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, mig_main, &w[i]), 0);
+    }
+    for (i = 0; i < MIG_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        tally_add(&sum, &w[i].t);
+    }
+    /* the handle comes back to this thread with the joins */
+    for (i = 0; i < MIG_CARRY; i++) {
+        if (b.carry[i] == NULL)
+            continue;
+        if (zpt_check_big(b.carry[i], b.carry_size[i], b.carry_seed[i]) !=
+            SIZE_MAX)
+            sum.corrupted++;
+        zp_cache_put(b.cache, b.carry[i]);
+        tally_put(&sum, b.carry_size[i]);
+    }
+    expect_exact(b.pool, &sum, "migrating handle, handle alive");
+    zp_cache_destroy(b.cache);
+    expect_exact(b.pool, &sum, "migrating handle, handle destroyed");
+    zp_pool_destroy(b.pool);
+    pthread_cond_destroy(&b.cond);
+    pthread_mutex_destroy(&b.lock);
+}
+
+static void test_migrating_handle(void **state)
+{
+    (void)state;
+    run_migrating(0);
+}
+
+static void test_migrating_handle_debug1(void **state)
+{
+    (void)state;
+    run_migrating(1);
+}
+
+/* ------------------------ buffers crossing between a handle and zp_put */
+
+enum { XN = 8 };
+
+typedef struct xmsg {
+    void *bufs[XN];
+    size_t sizes[XN];
+    uint64_t seed;
+} xmsg;
+
+typedef struct xpair {
+    zp_pool *pool;
+    hu_mailbox to_plain;  /* handle thread -> plain thread */
+    hu_mailbox to_handle; /* plain thread -> handle thread */
+    int rounds;
+    tally th, tp;         /* tallies of the handle and the plain thread */
+} xpair;
+
+static void check_msg(xmsg *m, tally *t)
+{
+    int i;
+    for (i = 0; i < XN; i++)
+        if (m->bufs[i] != NULL &&
+            zpt_check_big(m->bufs[i], m->sizes[i], m->seed + (uint64_t)i) !=
+                SIZE_MAX)
+            t->corrupted++;
+}
+
+static void fill_msg(xmsg *m, uint64_t seed)
+{
+    int i;
+    m->seed = seed;
+    for (i = 0; i < XN; i++)
+        if (m->bufs[i] != NULL)
+            zpt_fill_big(m->bufs[i], m->sizes[i], seed + (uint64_t)i);
+}
+
+static void *x_handle_main(void *arg)
+{
+    xpair *x = arg;
+    zp_cache *c = NULL;
+    uint64_t rng = 77;
+    int r, i;
+    if (zp_cache_create(x->pool, &c) != 0) {
+        x->th.failures++;
+        c = NULL; /* zp_cache_* with NULL: every get fails, counted */
+    }
+    for (r = 0; r < x->rounds; r++) {
+        xmsg *out = calloc(1, sizeof(*out)), *in;
+        if (out == NULL)
+            abort();
+        if (r % 2 == 0) {
+            for (i = 0; i < XN; i++) {
+                out->sizes[i] = pick_size(&rng);
+                out->bufs[i] = zp_cache_get(c, out->sizes[i]);
+                if (out->bufs[i] == NULL)
+                    x->th.failures++;
+                else
+                    tally_get(&x->th, out->sizes[i]);
+            }
+        } else {
+            size_t sz = (size_t)1 << (12 + r % 8); /* 4 KiB .. 512 KiB */
+            for (i = 0; i < XN; i++)
+                out->sizes[i] = sz;
+            if (zp_cache_get_batch(c, sz, out->bufs, XN) != 0) {
+                x->th.failures++;
+                memset(out->bufs, 0, sizeof(out->bufs));
+            } else {
+                for (i = 0; i < XN; i++)
+                    tally_get(&x->th, sz);
+            }
+        }
+        fill_msg(out, (uint64_t)r << 8);
+        hu_mail_send(&x->to_plain, out);
+
+        in = hu_mail_recv(&x->to_handle);
+        check_msg(in, &x->th);
+        if (r % 3 == 0) {
+            zp_cache_put_batch(c, in->bufs, XN);
+        } else {
+            for (i = 0; i < XN; i++)
+                zp_cache_put(c, in->bufs[i]);
+        }
+        for (i = 0; i < XN; i++)
+            if (in->bufs[i] != NULL)
+                tally_put(&x->th, in->sizes[i]);
+        free(in);
+    }
+    zp_cache_destroy(c);
+    return NULL;
+}
+
+static void *x_plain_main(void *arg)
+{
+    xpair *x = arg;
+    uint64_t rng = 99;
+    int r, i;
+    for (r = 0; r < x->rounds; r++) {
+        xmsg *in = hu_mail_recv(&x->to_plain), *out;
+        check_msg(in, &x->tp);
+        if (r % 2 == 0)
+            zp_put_batch(x->pool, in->bufs, XN);
+        else
+            for (i = 0; i < XN; i++)
+                zp_put(x->pool, in->bufs[i]);
+        for (i = 0; i < XN; i++)
+            if (in->bufs[i] != NULL)
+                tally_put(&x->tp, in->sizes[i]);
+        free(in);
+
+        out = calloc(1, sizeof(*out));
+        if (out == NULL)
+            abort();
+        if (r % 3 == 1) {
+            size_t sz = (size_t)1 << (12 + r % 7);
+            for (i = 0; i < XN; i++)
+                out->sizes[i] = sz;
+            if (zp_get_batch(x->pool, sz, out->bufs, XN) != 0) {
+                x->tp.failures++;
+                memset(out->bufs, 0, sizeof(out->bufs));
+            } else {
+                for (i = 0; i < XN; i++)
+                    tally_get(&x->tp, sz);
+            }
+        } else {
+            for (i = 0; i < XN; i++) {
+                out->sizes[i] = pick_size(&rng);
+                out->bufs[i] = zp_get(x->pool, out->sizes[i]);
+                if (out->bufs[i] == NULL)
+                    x->tp.failures++;
+                else
+                    tally_get(&x->tp, out->sizes[i]);
+            }
+        }
+        fill_msg(out, ((uint64_t)r << 8) | 0x80);
+        hu_mail_send(&x->to_handle, out);
+    }
+    return NULL;
+}
+
+static void test_buffers_cross(void **state)
+{
+    static xpair x;
+    pthread_t a, b;
+    tally sum;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&sum, 0, sizeof(sum));
+    x.pool = make_pool(0);
+    x.rounds = 4000 / SCALE;
+    hu_mail_init(&x.to_plain);
+    hu_mail_init(&x.to_handle);
+    assert_int_equal(pthread_create(&a, NULL, x_handle_main, &x), 0);
+    assert_int_equal(pthread_create(&b, NULL, x_plain_main, &x), 0);
+    assert_int_equal(pthread_join(a, NULL), 0);
+    assert_int_equal(pthread_join(b, NULL), 0);
+    tally_add(&sum, &x.th);
+    tally_add(&sum, &x.tp);
+    expect_exact(x.pool, &sum, "buffers crossing");
+    zp_pool_destroy(x.pool);
+    hu_mail_fini(&x.to_plain);
+    hu_mail_fini(&x.to_handle);
+}
+
+/* --------------------------- everything at once, then exact counts */
+
+enum { MIX_WORKERS = 4, STASH = 64 };
+
+typedef struct mix {
+    zp_pool *pool;
+    long ops;
+    atomic_int running;     /* workers not finished */
+    atomic_ulong reads;     /* stats reads made while they ran */
+    atomic_ulong bad_reads; /* reads whose gets were not the sum of parts */
+    pthread_mutex_t lock;   /* guards the stash */
+    void *stash[STASH];
+    size_t stash_size[STASH];
+    int nstash;
+} mix;
+
+typedef struct mix_worker {
+    mix *m;
+    int kind;        /* 0, 1: handle; 2: thread cache; 3: batches */
+    zp_cache *cache; /* handed back to main at join, still alive */
+    tally t;
+} mix_worker;
+
+/* Swaps a held buffer with one from the stash (so buffers cross threads
+ * and put styles); returns the one to put, or NULL. */
+static void *stash_swap(mix *m, void *buf, size_t size, size_t *out_size)
+{
+    void *other = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->nstash > 0 && (buf == NULL || (((uintptr_t)buf >> 12) & 1))) {
+        m->nstash--;
+        other = m->stash[m->nstash];
+        *out_size = m->stash_size[m->nstash];
+    }
+    if (buf != NULL && m->nstash < STASH) {
+        m->stash[m->nstash] = buf;
+        m->stash_size[m->nstash] = size;
+        m->nstash++;
+        buf = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (buf != NULL) { /* stash full and nothing taken: put our own */
+        *out_size = size;
+        return buf;
+    }
+    return other;
+}
+
+static void mix_put(mix_worker *w, void *buf, size_t size)
+{
+    if (w->cache != NULL)
+        zp_cache_put(w->cache, buf);
+    else
+        zp_put(w->m->pool, buf);
+    tally_put(&w->t, size);
+}
+
+static void *mix_main(void *arg)
+{
+    mix_worker *w = arg;
+    mix *m = w->m;
+    uint64_t rng = 0xABCDu + (uint64_t)w->kind;
+    long op;
+    if (w->kind != 2 && zp_cache_create(m->pool, &w->cache) != 0)
+        w->t.failures++;
+    for (op = 0; op < m->ops; op++) {
+        if (w->kind == 3 && op % 4 == 0) {
+            void *bufs[16];
+            size_t sz = (size_t)1 << (12 + op % 9);
+            int i, via_handle = (op / 4) % 2;
+            int rc = via_handle ? zp_cache_get_batch(w->cache, sz, bufs, 16)
+                                : zp_get_batch(m->pool, sz, bufs, 16);
+            if (rc != 0) {
+                w->t.failures++;
+                continue;
+            }
+            for (i = 0; i < 16; i++)
+                tally_get(&w->t, sz);
+            if ((op / 8) % 2)
+                zp_cache_put_batch(w->cache, bufs, 16);
+            else
+                zp_put_batch(m->pool, bufs, 16);
+            for (i = 0; i < 16; i++)
+                tally_put(&w->t, sz);
+        } else {
+            size_t sz = pick_size(&rng), osz = 0;
+            void *p = w->cache && w->kind != 3 ? zp_cache_get(w->cache, sz)
+                                               : zp_get(m->pool, sz), *q;
+            if (p == NULL) {
+                w->t.failures++;
+                continue;
+            }
+            tally_get(&w->t, sz);
+            *(volatile unsigned char *)p = 1;
+            if (op % 5 == 0) {
+                q = stash_swap(m, p, sz, &osz);
+                if (q != NULL)
+                    mix_put(w, q, osz);
+            } else {
+                mix_put(w, p, sz);
+            }
+        }
+    }
+    atomic_fetch_sub(&m->running, 1);
+    return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    mix *m = arg;
+    while (atomic_load(&m->running) > 0) {
+        zp_stats s;
+        if (zpt_stats(m->pool, &s) != 0 || !zpt_stats_sum_ok(&s) ||
+            !zpt_stats_classes_ok(&s))
+            atomic_fetch_add(&m->bad_reads, 1);
+        atomic_fetch_add(&m->reads, 1);
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void test_stats_exact_with_everything(void **state)
+{
+    static mix m;
+    static mix_worker w[MIX_WORKERS];
+    pthread_t th[MIX_WORKERS], rd;
+    tally sum;
+    int i;
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    memset(w, 0, sizeof(w));
+    memset(&sum, 0, sizeof(sum));
+    pthread_mutex_init(&m.lock, NULL);
+    m.pool = make_pool(0);
+    m.ops = 200000 / (SCALE * 4);
+    atomic_store(&m.running, MIX_WORKERS);
+    for (i = 0; i < MIX_WORKERS; i++) {
+        w[i].m = &m;
+        w[i].kind = i;
+        assert_int_equal(pthread_create(&th[i], NULL, mix_main, &w[i]), 0);
+    }
+    assert_int_equal(pthread_create(&rd, NULL, reader_main, &m), 0);
+    for (i = 0; i < MIX_WORKERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        tally_add(&sum, &w[i].t);
+    }
+    assert_int_equal(pthread_join(rd, NULL), 0);
+    print_message("# %lu stats reads during the run, %lu did not add up\n",
+                  atomic_load(&m.reads), atomic_load(&m.bad_reads));
+    /* what is left in the stash goes back on this thread */
+    for (i = 0; i < m.nstash; i++) {
+        zp_put(m.pool, m.stash[i]);
+        tally_put(&sum, m.stash_size[i]);
+    }
+    /* quiescent, handles still alive (owned by this thread since the
+       joins): the counts are exact */
+    expect_exact(m.pool, &sum, "everything at once, handles alive");
+    for (i = 0; i < MIX_WORKERS; i++)
+        zp_cache_destroy(w[i].cache);
+    expect_exact(m.pool, &sum, "everything at once, handles destroyed");
+    if (atomic_load(&m.bad_reads) != 0)
+        fail_msg("%lu of %lu stats reads during the run had gets != the sum "
+                 "of their parts", atomic_load(&m.bad_reads),
+                 atomic_load(&m.reads));
+    zp_pool_destroy(m.pool);
+    pthread_mutex_destroy(&m.lock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrating_handle),
+        cmocka_unit_test(test_migrating_handle_debug1),
+        cmocka_unit_test(test_buffers_cross),
+        cmocka_unit_test(test_stats_exact_with_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,175 @@
+/* Regression (defect 2): at debug 1 and 2 an oversize buffer put twice is reported as ZP_MISUSE_DOUBLE_PUT, even after many other oversize gets and puts. */
+#include "handles_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#define MAX_CLASS ZPT_MiB
+
+static zpt_misuse_log g_log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int setup(void **state)
+{
+    (void)state;
+    zpt_misuse_reset(&g_log);
+    zp_set_misuse_handler(zpt_misuse_record, &g_log);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    zp_set_misuse_handler(NULL, NULL);
+    return 0;
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case ZP_MISUSE_FOREIGN: return "FOREIGN";
+    case ZP_MISUSE_DOUBLE_PUT: return "DOUBLE_PUT";
+    case ZP_MISUSE_WRONG_POOL: return "WRONG_POOL";
+    case ZP_MISUSE_CORRUPTED: return "CORRUPTED";
+    default: return "none";
+    }
+}
+
+static void expect_double_put(int n, const void *ptr, zp_pool *pool,
+                              const char *what)
+{
+    zpt_misuse_log got = zpt_misuse_get(&g_log);
+    if (got.count != n || got.kind != ZP_MISUSE_DOUBLE_PUT || got.ptr != ptr ||
+        got.pool != pool)
+        fail_msg("%s: %d reports, the last %s for %p (\"%s\"); expected %d, "
+                 "the last DOUBLE_PUT for %p", what, got.count,
+                 kind_name(got.kind), got.ptr, got.msg, n, ptr);
+}
+
+static zp_pool *make_pool(int debug)
+{
+    zp_config cfg;
+    zp_pool *pool = NULL;
+    zp_config_init(&cfg);
+    cfg.max_class = MAX_CLASS;
+    cfg.debug = debug;
+    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    return pool;
+}
+
+static void run_immediate(int debug)
+{
+    zp_pool *pool = make_pool(debug);
+    void *x;
+    zp_stats s;
+    x = zp_get(pool, 3 * MAX_CLASS);
+    assert_non_null(x);
+    memset(x, 7, 3 * MAX_CLASS);
+    zp_put(pool, x);
+    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    zp_put(pool, x);
+    expect_double_put(1, x, pool, "oversize put twice");
+    /* through zp_put_batch too */
+    x = zp_get(pool, MAX_CLASS + 1);
+    assert_non_null(x);
+    zp_put_batch(pool, &x, 1);
+    zp_put_batch(pool, &x, 1);
+    expect_double_put(2, x, pool, "oversize put twice by zp_put_batch");
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.misuse, 2);
+    assert_int_equal(s.oversize, 2);
+    assert_int_equal(s.discards, 2);
+    assert_int_equal(s.puts, 2);
+    assert_int_equal(s.bytes_outstanding, 0);
+    zp_pool_destroy(pool);
+}
+
+static void test_immediate_debug1(void **state)
+{
+    (void)state;
+    run_immediate(1);
+}
+
+static void test_immediate_debug2(void **state)
+{
+    (void)state;
+    run_immediate(2);
+}
+
+/* x is put, then 1000 other oversize buffers of various sizes come and go
+ * (some at x's old address, as the OS reuses it), some still held; then x
+ * is put again. */
+static void run_after_churn(int debug)
+{
+    enum { CHURN = 1000, HOLD = 8 };
+    zp_pool *pool = make_pool(debug);
+    void *x, *held[HOLD];
+    zp_stats s;
+    int i, reused = 0;
+    x = zp_get(pool, 2 * MAX_CLASS);
+    assert_non_null(x);
+    zp_put(pool, x);
+    for (i = 0; i < CHURN; i++) {
+        size_t sz = MAX_CLASS + 1 + (size_t)(i % 7) * 300000;
+        void *y = zp_get(pool, sz);
+        assert_non_null(y);
+        reused += y == x;
+        ((unsigned char *)y)[0] = 1;
+        zp_put(pool, y);
+    }
+    for (i = 0; i < HOLD; i++) {
+        held[i] = zp_get(pool, MAX_CLASS + 4096 * (size_t)(i + 1));
+        assert_non_null(held[i]);
+    }
+    /* one of the held ones may now live at x's address: put it first, so
+       that the put of x below is a double put whichever buffer it names */
+    for (i = 0; i < HOLD; i++)
+        if (held[i] == x) {
+            zp_put(pool, held[i]);
+            held[i] = NULL;
+        }
+    print_message("# %d of %d later oversize buffers reused x's address\n",
+                  reused, CHURN);
+    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    zp_put(pool, x);
+    expect_double_put(1, x, pool, "oversize put again after churn");
+    for (i = 0; i < HOLD; i++)
+        zp_put(pool, held[i]); /* NULL: already put above */
+    assert_int_equal(zpt_misuse_get(&g_log).count, 1);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.misuse, 1);
+    assert_int_equal(s.oversize, 1 + CHURN + HOLD);
+    assert_int_equal(s.puts, 1 + CHURN + HOLD);
+    assert_int_equal(s.bytes_outstanding, 0);
+    zp_pool_destroy(pool);
+}
+
+static void test_after_churn_debug1(void **state)
+{
+    (void)state;
+    run_after_churn(1);
+}
+
+static void test_after_churn_debug2(void **state)
+{
+    (void)state;
+    run_after_churn(2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_immediate_debug1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_immediate_debug2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_after_churn_debug1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_after_churn_debug2, setup, teardown),
+    };
+    if (zpt_env_debug() != 0) {
+        fprintf(stderr, "ZEROPOOL_DEBUG overrides the debug levels this test "
+                        "sets\n");
+        return 77;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
