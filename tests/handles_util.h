@@ -81,6 +81,7 @@ typedef struct hu_capture {
 static inline int hu_capture_begin(hu_capture *c)
 {
     fflush(stderr);
+    c->saved = -1;
     c->file = tmpfile();
     if (c->file == NULL)
         return -1;
@@ -99,8 +100,10 @@ static inline char *hu_capture_end(hu_capture *c)
     long n;
     char *text;
     fflush(stderr);
-    dup2(c->saved, 2);
-    close(c->saved);
+    if (c->saved >= 0) {
+        dup2(c->saved, 2);
+        close(c->saved);
+    }
     n = (long)lseek(fileno(c->file), 0, SEEK_END);
     if (n < 0)
         n = 0;
@@ -179,6 +182,42 @@ static inline void *hu_mail_recv(hu_mailbox *m)
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     return item;
+}
+
+/* ----------------------------------------------------------- light marks */
+
+/* A cheap pattern for stress loops: the first and last 64 bytes and 16
+ * bytes at every 64 KiB of a buffer. Enough to catch a buffer handed out
+ * twice or overlapping another, at a fraction of a full fill (and without
+ * faulting in every page of a fresh oversize mapping). */
+static inline void hu_mark(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *b = (unsigned char *)p;
+    size_t off;
+    if (n <= 128) {
+        zpt_fill(b, n, seed);
+        return;
+    }
+    zpt_fill(b, 64, seed);
+    zpt_fill(b + n - 64, 64, ~seed);
+    for (off = 65536; off + 16 <= n - 64; off += 65536)
+        zpt_fill(b + off, 16, seed ^ off);
+}
+
+/* 1 if the marks of hu_mark(p, n, seed) are intact. */
+static inline int hu_marked(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t off;
+    if (n <= 128)
+        return zpt_check(b, n, seed) == SIZE_MAX;
+    if (zpt_check(b, 64, seed) != SIZE_MAX ||
+        zpt_check(b + n - 64, 64, ~seed) != SIZE_MAX)
+        return 0;
+    for (off = 65536; off + 16 <= n - 64; off += 65536)
+        if (zpt_check(b + off, 16, seed ^ off) != SIZE_MAX)
+            return 0;
+    return 1;
 }
 
 /* ------------------------------------------------------------- stats */

@@ -7,6 +7,19 @@
 
 #include <cmocka.h>
 
+/* 1 if the report mentions handles. This program's own name (which the
+ * debug 2 leak report prints beside each call site) is blanked first: it
+ * contains the word too. */
+static int mentions_handle(char *out)
+{
+    const char *self = program_invocation_short_name;
+    size_t n = strlen(self);
+    char *at;
+    while (n > 0 && (at = strstr(out, self)) != NULL)
+        memset(at, '_', n);
+    return hu_contains_nocase(out, "handle");
+}
+
 static zp_pool *make_pool(zpt_provider *pv, int debug)
 {
     zp_config cfg;
@@ -55,7 +68,7 @@ static void run_destroy_with_live_handles(int debug, int held)
     assert_non_null(out);
     print_message("# stderr of zp_pool_destroy (debug %d, %d held):\n%s",
                   debug, held, out);
-    if (!hu_contains_nocase(out, "handle"))
+    if (!mentions_handle(out))
         fail_msg("zp_pool_destroy with two live cache handles did not "
                  "mention them on stderr; it printed:\n%s", out);
     free(out);
@@ -131,7 +144,7 @@ static void test_live_handle_of_other_thread(void **state)
     zp_pool_destroy(o.pool);
     out = hu_capture_end(&cap);
     assert_non_null(out);
-    if (!hu_contains_nocase(out, "handle"))
+    if (!mentions_handle(out))
         fail_msg("destroy with another thread's live handle did not mention "
                  "it:\n%s", out);
     free(out);

@@ -152,8 +152,8 @@ static void *mig_main(void *arg)
         for (i = 0; i < MIG_CARRY; i++) {
             if (b->carry[i] == NULL)
                 continue;
-            if (zpt_check_big(b->carry[i], b->carry_size[i],
-                              b->carry_seed[i]) != SIZE_MAX)
+            if (!hu_marked(b->carry[i], b->carry_size[i],
+                              b->carry_seed[i]))
                 w->t.corrupted++;
             if (i % 3 == 0)
                 zp_put(b->pool, b->carry[i]); /* this thread's cache */
@@ -173,13 +173,13 @@ static void *mig_main(void *arg)
                     continue;
                 }
                 tally_get(&w->t, sizes[i]);
-                zpt_fill_big(bufs[i], sizes[i], (uint64_t)r * 8 + (uint64_t)i);
+                hu_mark(bufs[i], sizes[i], (uint64_t)r * 8 + (uint64_t)i);
             }
             for (i = 0; i < 8; i++) {
                 if (bufs[i] == NULL)
                     continue;
-                if (zpt_check_big(bufs[i], sizes[i],
-                                  (uint64_t)r * 8 + (uint64_t)i) != SIZE_MAX)
+                if (!hu_marked(bufs[i], sizes[i],
+                                  (uint64_t)r * 8 + (uint64_t)i))
                     w->t.corrupted++;
                 zp_cache_put(c, bufs[i]);
                 tally_put(&w->t, sizes[i]);
@@ -204,7 +204,7 @@ static void *mig_main(void *arg)
             }
             tally_get(&w->t, sz);
             b->carry_seed[i] = zpt_rand(&rng);
-            zpt_fill_big(p, sz, b->carry_seed[i]);
+            hu_mark(p, sz, b->carry_seed[i]);
             b->carry_size[i] = sz;
             b->carry[i] = p;
         }
@@ -244,8 +244,7 @@ static void run_migrating(int debug)
     for (i = 0; i < MIG_CARRY; i++) {
         if (b.carry[i] == NULL)
             continue;
-        if (zpt_check_big(b.carry[i], b.carry_size[i], b.carry_seed[i]) !=
-            SIZE_MAX)
+        if (!hu_marked(b.carry[i], b.carry_size[i], b.carry_seed[i]))
             sum.corrupted++;
         zp_cache_put(b.cache, b.carry[i]);
         tally_put(&sum, b.carry_size[i]);
@@ -293,8 +292,7 @@ static void check_msg(xmsg *m, tally *t)
     int i;
     for (i = 0; i < XN; i++)
         if (m->bufs[i] != NULL &&
-            zpt_check_big(m->bufs[i], m->sizes[i], m->seed + (uint64_t)i) !=
-                SIZE_MAX)
+            !hu_marked(m->bufs[i], m->sizes[i], m->seed + (uint64_t)i))
             t->corrupted++;
 }
 
@@ -304,7 +302,7 @@ static void fill_msg(xmsg *m, uint64_t seed)
     m->seed = seed;
     for (i = 0; i < XN; i++)
         if (m->bufs[i] != NULL)
-            zpt_fill_big(m->bufs[i], m->sizes[i], seed + (uint64_t)i);
+            hu_mark(m->bufs[i], m->sizes[i], seed + (uint64_t)i);
 }
 
 static void *x_handle_main(void *arg)

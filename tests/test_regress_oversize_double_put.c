@@ -123,13 +123,17 @@ static void run_after_churn(int debug)
         held[i] = zp_get(pool, MAX_CLASS + 4096 * (size_t)(i + 1));
         assert_non_null(held[i]);
     }
-    /* one of the held ones may now live at x's address: put it first, so
-       that the put of x below is a double put whichever buffer it names */
-    for (i = 0; i < HOLD; i++)
-        if (held[i] == x) {
+    /* a held one may now cover x's address (the OS reuses it): then x
+       would be that live buffer, or a pointer into it. Put such a buffer
+       first, so x names no live buffer and its put is a double put. */
+    for (i = 0; i < HOLD; i++) {
+        uintptr_t lo = (uintptr_t)held[i];
+        uintptr_t hi = lo + zp_capacity(pool, held[i]);
+        if ((uintptr_t)x >= lo && (uintptr_t)x < hi) {
             zp_put(pool, held[i]);
             held[i] = NULL;
         }
+    }
     print_message("# %d of %d later oversize buffers reused x's address\n",
                   reused, CHURN);
     assert_int_equal(zpt_misuse_get(&g_log).count, 0);
