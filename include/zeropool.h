@@ -107,7 +107,9 @@ typedef struct zp_provider {
  *      like a buffer put twice, is only caught from level 1.
  *   1  also: a buffer put while not handed out (put twice, or carved but
  *      never got) is ZP_MISUSE_DOUBLE_PUT, using one bit of per-buffer state
- *      in the slab metadata; another pool's buffer is ZP_MISUSE_WRONG_POOL.
+ *      in the slab metadata; an oversize buffer put twice is DOUBLE_PUT too
+ *      (the pool remembers the last 1024 oversize buffers it released);
+ *      another pool's buffer is ZP_MISUSE_WRONG_POOL.
  *      Gets and puts take the checked path (one atomic bit operation each).
  *      At level 0 a double put is NOT detected: the buffer would later be
  *      handed out twice.
@@ -179,6 +181,17 @@ ZP_API void zp_config_init(zp_config *cfg);
  * zp_config_init(). Returns 0 and sets *out, or -EINVAL (invalid config: the
  * reason is in zp_strerror(-EINVAL) on this thread; nothing is silently
  * adjusted) or -ENOMEM. Thread-safe. The caller owns the pool.
+ *
+ * cfg->struct_size must be the size of a zp_config this library knows: the
+ * current one, or an older header's (which ends after provider, name,
+ * budget, max_bytes, max_cached_bytes or decay_ms; the fields after it take
+ * their defaults), or a newer header's whose extra fields are all zero.
+ * Any other size (one ending inside a field) is -EINVAL.
+ *
+ * At most 65536 pools with thread caches (cache_depth > 0) can be live at
+ * once in a process (each takes a slot in every thread's cache table);
+ * beyond that zp_pool_create returns -ENOMEM and zp_strerror says so.
+ * Destroying a pool frees its slot. Pools with cache_depth 0 do not count.
  */
 ZP_API int zp_pool_create(const zp_config *cfg, zp_pool **out);
 
@@ -224,9 +237,9 @@ ZP_API int zp_budget_read(zp_budget *budget, zp_budget_stats *out);
  * Returns a buffer of capacity >= size (size 0: the smallest class), aligned
  * to min(capacity, page size) at least. Sizes above max_class are served as
  * oversize straight from the provider. On failure returns NULL with errno
- * ENOMEM or EOVERFLOW. Thread-safe; no malloc and no system call once the
- * thread's cache and the depot are warm. The caller owns the buffer until
- * zp_put().
+ * ENOMEM, EOVERFLOW, ENOBUFS (budget) or EINVAL (pool NULL). Thread-safe;
+ * no malloc and no system call once the thread's cache and the depot are
+ * warm. The caller owns the buffer until zp_put().
  */
 ZP_API void *zp_get(zp_pool *pool, size_t size);
 
