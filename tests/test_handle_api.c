@@ -174,6 +174,58 @@ static void test_zero_on_get_through_handle(void **state)
     zp_pool_destroy(pool);
 }
 
+/* ZP_WIPE_ON_PUT applies to a handle's puts: the buffer comes back (LIFO)
+ * wiped. */
+static void test_wipe_on_put_through_handle(void **state)
+{
+    zp_config cfg;
+    zp_pool *pool = NULL;
+    zp_cache *c;
+    unsigned char *a, *b;
+    (void)state;
+    zp_config_init(&cfg);
+    cfg.flags = ZP_WIPE_ON_PUT;
+    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    c = make_cache(pool);
+    a = zp_cache_get(c, 16384);
+    assert_non_null(a);
+    memset(a, 0x5A, 16384);
+    zp_cache_put(c, a);
+    b = zp_cache_get(c, 16384);
+    assert_ptr_equal(a, b);
+    if (!zpt_all_zero(b, 16384))
+        fail_msg("ZP_WIPE_ON_PUT: a buffer put through a handle was not wiped");
+    zp_cache_put(c, b);
+    zp_cache_destroy(c);
+    expect_balanced(pool, "wipe on put");
+    zp_pool_destroy(pool);
+}
+
+/* Sizes that can never be served fail as zp_get fails: EOVERFLOW. */
+static void test_errors_as_zp_get(void **state)
+{
+    zp_pool *pool = make_pool(4096, ZPT_MiB, 32, NULL);
+    zp_cache *c = make_cache(pool);
+    void *bufs[2];
+    zp_stats s;
+    (void)state;
+    errno = 0;
+    assert_null(zp_get(pool, SIZE_MAX));
+    assert_int_equal(errno, EOVERFLOW);
+    errno = 0;
+    assert_null(zp_cache_get(c, SIZE_MAX));
+    assert_int_equal(errno, EOVERFLOW);
+    errno = 0;
+    assert_null(zp_cache_get(c, SIZE_MAX / 2));
+    assert_int_equal(errno, EOVERFLOW);
+    assert_int_equal(zp_cache_get_batch(c, SIZE_MAX, bufs, 2), -EOVERFLOW);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.bytes_outstanding, 0);
+    assert_true(zpt_stats_sum_ok(&s));
+    zp_cache_destroy(c);
+    zp_pool_destroy(pool);
+}
+
 /* ------------------------------------------------------------- batches */
 
 /* A batch larger than the budget, or than the room left in it, takes
@@ -509,6 +561,8 @@ int main(void)
         cmocka_unit_test(test_edges_small_classes),
         cmocka_unit_test(test_edges_default_min_class),
         cmocka_unit_test(test_zero_on_get_through_handle),
+        cmocka_unit_test(test_wipe_on_put_through_handle),
+        cmocka_unit_test(test_errors_as_zp_get),
         cmocka_unit_test(test_batch_budget_all_or_nothing),
         cmocka_unit_test(test_batch_map_failure_all_or_nothing),
         cmocka_unit_test(test_batch_arguments),

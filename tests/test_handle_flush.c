@@ -374,7 +374,8 @@ static void test_cache_bytes_caps_handle(void **state)
 
 /* Retention (max_cached_bytes) applies to what a handle flushes: after a
  * burst of 16 x 1 MiB put through a handle keeping one, at most the cap
- * stays in the depot (plus the handle's one), and the cap is kept. */
+ * stays in the depot (plus the handle's one), and the cap is kept; once
+ * the handle is flushed, the depot holds no more than the cap. */
 static void test_retention_with_handle(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
@@ -405,6 +406,13 @@ static void test_retention_with_handle(void **state)
         fail_msg("retention cap 4 MiB + one 1 MiB buffer in the handle: %llu "
                  "bytes still reserved", (unsigned long long)s.bytes_reserved);
     assert_true(s.bytes_reserved >= 4 * ZPT_MiB);
+    /* the flush adds the handle's one to the depot: the cap still holds */
+    zp_cache_flush(c);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    if (s.bytes_reserved > 4 * ZPT_MiB)
+        fail_msg("after zp_cache_flush %llu bytes reserved, all idle in the "
+                 "depot, above max_cached_bytes 4 MiB",
+                 (unsigned long long)s.bytes_reserved);
     assert_int_equal(atomic_load(&pv->bytes_live), s.bytes_reserved);
     zp_cache_destroy(c);
     zp_pool_destroy(pool);

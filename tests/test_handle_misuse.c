@@ -148,6 +148,45 @@ static void test_double_put_debug1_large_class(void **state)
     run_double_put(ZPT_MiB);
 }
 
+/* An oversize buffer got through a handle and put twice through it. */
+static void run_oversize_double_put(int debug)
+{
+    zp_pool *pool = make_pool(debug);
+    zp_cache *c = make_cache(pool);
+    void *x;
+    zp_stats s;
+    x = zp_cache_get(c, 5 * ZPT_MiB);
+    assert_non_null(x);
+    zp_cache_put(c, x);
+    zp_cache_put(c, x);
+    expect_reports(1, ZP_MISUSE_DOUBLE_PUT, x, pool, "oversize handle put twice");
+    x = zp_cache_get(c, 6 * ZPT_MiB);
+    assert_non_null(x);
+    zp_put(pool, x);
+    zp_cache_put_batch(c, &x, 1);
+    expect_reports(2, ZP_MISUSE_DOUBLE_PUT, x, pool,
+                   "oversize zp_put then handle put batch");
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.misuse, 2);
+    assert_int_equal(s.oversize, 2);
+    assert_int_equal(s.discards, 2);
+    assert_int_equal(s.bytes_outstanding, 0);
+    zp_cache_destroy(c);
+    zp_pool_destroy(pool);
+}
+
+static void test_oversize_double_put_debug1(void **state)
+{
+    (void)state;
+    run_oversize_double_put(1);
+}
+
+static void test_oversize_double_put_debug2(void **state)
+{
+    (void)state;
+    run_oversize_double_put(2);
+}
+
 /* A buffer of pool B put into a handle of pool A. */
 static void run_wrong_pool(int debug, int expected_kind)
 {
@@ -252,6 +291,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_double_put_debug1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_double_put_debug1_large_class,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_double_put_debug1, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_double_put_debug2, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wrong_pool_debug1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_pool_debug0_is_foreign,
                                         setup, teardown),

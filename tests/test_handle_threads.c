@@ -269,6 +269,81 @@ static void test_migrating_handle_debug1(void **state)
     run_migrating(1);
 }
 
+/* ------------------------------------ a handle outlives its creator */
+
+typedef struct creator {
+    zp_pool *pool;
+    zp_cache *cache;
+    void *held[16];  /* got through the handle, still out */
+    int failures;
+} creator;
+
+static void *creator_main(void *arg)
+{
+    creator *cr = arg;
+    void *bufs[16];
+    int i;
+    if (zp_cache_create(cr->pool, &cr->cache) != 0) {
+        cr->failures++;
+        return NULL;
+    }
+    for (i = 0; i < 16; i++) {
+        bufs[i] = zp_cache_get(cr->cache, 8192);
+        cr->held[i] = zp_cache_get(cr->cache, 16384);
+        if (bufs[i] == NULL || cr->held[i] == NULL) {
+            cr->failures++;
+            return NULL;
+        }
+        hu_mark(cr->held[i], 16384, (uint64_t)i);
+    }
+    for (i = 0; i < 16; i++)
+        zp_cache_put(cr->cache, bufs[i]); /* cached in the handle */
+    return NULL; /* the thread exits; the handle is not its cache */
+}
+
+/* A handle created (and filled) on a thread that then exits keeps its
+ * cache: the next owner's gets are hits on it. */
+static void test_handle_outlives_creator(void **state)
+{
+    static creator cr;
+    pthread_t t;
+    void *bufs[16];
+    zp_stats s0, s1;
+    int i, j;
+    (void)state;
+    memset(&cr, 0, sizeof(cr));
+    cr.pool = make_pool(0);
+    assert_int_equal(pthread_create(&t, NULL, creator_main, &cr), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(cr.failures, 0);
+    assert_int_equal(zpt_stats(cr.pool, &s0), 0);
+    assert_true(s0.bytes_cached >= 16 * 8192);
+    for (i = 0; i < 16; i++) {
+        bufs[i] = zp_cache_get(cr.cache, 8192);
+        assert_non_null(bufs[i]);
+        for (j = 0; j < 16; j++)
+            assert_ptr_not_equal(bufs[i], cr.held[j]);
+    }
+    assert_int_equal(zpt_stats(cr.pool, &s1), 0);
+    if (s1.cache_hits - s0.cache_hits != 16)
+        fail_msg("after its creator thread exited, 16 gets through the handle "
+                 "made %llu cache hits (expected 16): the handle lost its "
+                 "cache with the thread",
+                 (unsigned long long)(s1.cache_hits - s0.cache_hits));
+    for (i = 0; i < 16; i++) {
+        assert_true(hu_marked(cr.held[i], 16384, (uint64_t)i));
+        zp_cache_put(cr.cache, bufs[i]);
+        zp_put(cr.pool, cr.held[i]);
+    }
+    zp_cache_destroy(cr.cache);
+    assert_int_equal(zpt_stats(cr.pool, &s1), 0);
+    assert_int_equal(s1.gets, 48);
+    assert_int_equal(s1.puts, 48);
+    assert_int_equal(s1.bytes_outstanding, 0);
+    assert_true(zpt_stats_sum_ok(&s1) && zpt_stats_classes_ok(&s1));
+    zp_pool_destroy(cr.pool);
+}
+
 /* ------------------------ buffers crossing between a handle and zp_put */
 
 enum { XN = 8 };
@@ -605,6 +680,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrating_handle),
         cmocka_unit_test(test_migrating_handle_debug1),
+        cmocka_unit_test(test_handle_outlives_creator),
         cmocka_unit_test(test_buffers_cross),
         cmocka_unit_test(test_stats_exact_with_everything),
     };
