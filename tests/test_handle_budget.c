@@ -1,4 +1,4 @@
-/* Tests budgets with cache handles: a zp_get_timed waiter is woken when a handle holding the budget's bytes is flushed or destroyed; a handle's own cache is given back when its get needs room. */
+/* Tests budgets with cache handles: a zp_get_timed waiter is woken when a handle holding the budget's bytes puts, flushes or is destroyed; a handle's own cache is given back when its get needs room. */
 #include "handles_util.h"
 
 #include <setjmp.h>
@@ -10,9 +10,10 @@
 #define CLS ((size_t)256 * 1024) /* a class whose slab is one buffer */
 #define WAKE_BOUND_MS 1500.0     /* generous: the wake should take < 1 ms */
 
-/* A thread in zp_get_timed(pool, CLS, timeout). */
+/* A thread in zp_get_timed(pool, size, timeout). */
 typedef struct waiter {
     zp_pool *pool;
+    size_t size;
     int timeout_ms;
     atomic_int started;
     atomic_int done;
@@ -26,21 +27,32 @@ static void *waiter_main(void *arg)
     waiter *w = arg;
     atomic_store(&w->started, 1);
     errno = 0;
-    w->buf = zp_get_timed(w->pool, CLS, w->timeout_ms);
+    w->buf = zp_get_timed(w->pool, w->size, w->timeout_ms);
     w->err = errno;
     w->returned_ns = hu_now_ns();
     atomic_store(&w->done, 1);
     return NULL;
 }
 
-enum { WAKE_FLUSH, WAKE_DESTROY };
+/* How the handle gives the budget's only buffer back. PUT and PUT_BATCH:
+ * the buffer is out (got through the handle) and is put through it;
+ * FLUSH and DESTROY: it is idle in the handle's cache. */
+enum { WAKE_PUT, WAKE_PUT_BATCH, WAKE_FLUSH, WAKE_DESTROY };
 
-/* Budget of exactly one slab; a handle holds its only buffer (got and put
- * back through it); another thread waits in zp_get_timed; the handle is
- * flushed or destroyed: the waiter gets the buffer well before its
- * timeout. shared: the budget is a zp_budget (whose waiters the test can
- * read), else the pool's private max_bytes. */
-static void run_wake(int how, int shared, int timeout_ms)
+static const char *wake_name(int how)
+{
+    static const char *names[] = {"zp_cache_put", "zp_cache_put_batch",
+                                  "zp_cache_flush", "zp_cache_destroy"};
+    return names[how];
+}
+
+/* Budget of exactly one slab, taken by a buffer of the handle; another
+ * thread waits in zp_get_timed for wsize (the same class, or a smaller
+ * one that needs the slab unmapped first); the handle gives the buffer
+ * back: the waiter succeeds well before its timeout. shared: the budget is
+ * a zp_budget (whose waiters the test can read), else the pool's private
+ * max_bytes. */
+static void run_wake(int how, int shared, int timeout_ms, size_t wsize)
 {
     zp_config cfg;
     zp_pool *pool = NULL;
@@ -65,19 +77,21 @@ static void run_wake(int how, int shared, int timeout_ms)
     assert_int_equal(zp_cache_create(pool, &c), 0);
     held = zp_cache_get(c, CLS);
     assert_non_null(held);
-    zp_cache_put(c, held); /* cached in the handle: the budget is full */
+    if (how == WAKE_FLUSH || how == WAKE_DESTROY)
+        zp_cache_put(c, held); /* cached in the handle: the budget is full */
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.bytes_reserved, CLS);
     /* a plain get on this thread cannot make room: ENOBUFS */
     errno = 0;
-    assert_null(zp_get(pool, CLS));
+    assert_null(zp_get(pool, wsize));
     assert_int_equal(errno, ENOBUFS);
 
     memset(&w, 0, sizeof(w));
     w.pool = pool;
+    w.size = wsize;
     w.timeout_ms = timeout_ms;
-    hu_watchdog_arm(20, "a zp_get_timed waiter never woke after the handle "
-                        "holding the budget was flushed or destroyed");
+    hu_watchdog_arm(20, "a zp_get_timed waiter never woke after a cache "
+                        "handle gave the budget's bytes back");
     assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
     if (shared) {
         uint64_t t0 = hu_now_ns();
@@ -99,34 +113,42 @@ static void run_wake(int how, int shared, int timeout_ms)
     }
     if (atomic_load(&w.done))
         fail_msg("zp_get_timed returned (%p, errno %d) while the only "
-                 "buffer of the budget was cached in a handle", w.buf, w.err);
+                 "buffer of the budget was the handle's", w.buf, w.err);
 
     woke = hu_now_ns();
-    if (how == WAKE_FLUSH)
+    switch (how) {
+    case WAKE_PUT:
+        zp_cache_put(c, held);
+        break;
+    case WAKE_PUT_BATCH:
+        zp_cache_put_batch(c, &held, 1);
+        break;
+    case WAKE_FLUSH:
         zp_cache_flush(c);
-    else
+        break;
+    default:
         zp_cache_destroy(c);
+        c = NULL;
+    }
     assert_int_equal(pthread_join(t, NULL), 0);
     hu_watchdog_disarm();
     ms = (double)(w.returned_ns - woke) / 1e6;
-    print_message("# %s, %s budget, timeout %d: waiter returned %s %.2f ms "
-                  "after\n", how == WAKE_FLUSH ? "flush" : "destroy",
-                  shared ? "shared" : "private", timeout_ms,
+    print_message("# %s, %s budget, timeout %d, waiter for %zu: returned %s "
+                  "%.2f ms after\n", wake_name(how),
+                  shared ? "shared" : "private", timeout_ms, wsize,
                   w.buf ? "a buffer" : "NULL", ms);
     if (w.buf == NULL)
-        fail_msg("zp_get_timed(%d ms) failed with errno %d (%s) after the "
-                 "handle was %s", timeout_ms, w.err, strerror(w.err),
-                 how == WAKE_FLUSH ? "flushed" : "destroyed");
+        fail_msg("zp_get_timed(%zu, %d ms) failed with errno %d (%s) after "
+                 "%s gave the budget's bytes back", wsize, timeout_ms, w.err,
+                 strerror(w.err), wake_name(how));
     if (ms > WAKE_BOUND_MS)
-        fail_msg("zp_get_timed returned %.0f ms after the handle was %s "
-                 "(timeout %d ms): it was not woken by it", ms,
-                 how == WAKE_FLUSH ? "flushed" : "destroyed", timeout_ms);
-    assert_int_equal(zp_capacity(pool, w.buf), CLS);
-    zpt_fill(w.buf, CLS, 5);
-    assert_int_equal(zpt_check(w.buf, CLS, 5), SIZE_MAX);
+        fail_msg("zp_get_timed(%zu, %d ms) returned %.0f ms after %s: it was "
+                 "not woken by it", wsize, timeout_ms, ms, wake_name(how));
+    assert_int_equal(zp_capacity(pool, w.buf), wsize);
+    zpt_fill(w.buf, wsize, 5);
+    assert_int_equal(zpt_check(w.buf, wsize, 5), SIZE_MAX);
     zp_put(pool, w.buf);
-    if (how == WAKE_FLUSH)
-        zp_cache_destroy(c);
+    zp_cache_destroy(c);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(s.bytes_reserved <= CLS);
@@ -138,37 +160,56 @@ static void run_wake(int how, int shared, int timeout_ms)
 static void test_flush_wakes_waiter(void **state)
 {
     (void)state;
-    run_wake(WAKE_FLUSH, 1, 3000);
+    run_wake(WAKE_FLUSH, 1, 3000, CLS);
 }
 
 static void test_destroy_wakes_waiter(void **state)
 {
     (void)state;
-    run_wake(WAKE_DESTROY, 1, 3000);
+    run_wake(WAKE_DESTROY, 1, 3000, CLS);
 }
 
 static void test_flush_wakes_waiter_forever(void **state)
 {
     (void)state;
-    run_wake(WAKE_FLUSH, 1, -1);
+    run_wake(WAKE_FLUSH, 1, -1, CLS);
 }
 
 static void test_destroy_wakes_waiter_forever(void **state)
 {
     (void)state;
-    run_wake(WAKE_DESTROY, 1, -1);
+    run_wake(WAKE_DESTROY, 1, -1, CLS);
 }
 
 static void test_flush_wakes_waiter_private_budget(void **state)
 {
     (void)state;
-    run_wake(WAKE_FLUSH, 0, 3000);
+    run_wake(WAKE_FLUSH, 0, 3000, CLS);
 }
 
 static void test_destroy_wakes_waiter_private_budget(void **state)
 {
     (void)state;
-    run_wake(WAKE_DESTROY, 0, -1);
+    run_wake(WAKE_DESTROY, 0, -1, CLS);
+}
+
+/* a put through a handle is a put: it wakes the waiter as zp_put does */
+static void test_put_wakes_waiter(void **state)
+{
+    (void)state;
+    run_wake(WAKE_PUT, 1, 3000, CLS);
+    run_wake(WAKE_PUT_BATCH, 0, 3000, CLS);
+}
+
+/* a waiter for another class needs the slab unmapped: a handle's put,
+ * flush or destroy makes that room as any put does */
+static void test_other_class_waiter(void **state)
+{
+    (void)state;
+    run_wake(WAKE_PUT, 1, 3000, 64 * ZPT_KiB);
+    run_wake(WAKE_PUT_BATCH, 1, 3000, 64 * ZPT_KiB);
+    run_wake(WAKE_FLUSH, 0, 3000, 64 * ZPT_KiB);
+    run_wake(WAKE_DESTROY, 0, 3000, 64 * ZPT_KiB);
 }
 
 /* The budget is full of buffers idle in the handle; a get of another
@@ -222,6 +263,8 @@ int main(void)
         cmocka_unit_test(test_destroy_wakes_waiter_forever),
         cmocka_unit_test(test_flush_wakes_waiter_private_budget),
         cmocka_unit_test(test_destroy_wakes_waiter_private_budget),
+        cmocka_unit_test(test_put_wakes_waiter),
+        cmocka_unit_test(test_other_class_waiter),
         cmocka_unit_test(test_handle_get_reclaims_own_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
