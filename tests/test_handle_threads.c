@@ -1,7 +1,6 @@
 /* Tests cache handles across threads: a handle migrating between owners, buffers crossing between handles and zp_put/zp_put_batch, and exact stats with handles, thread caches and batches in use at once (run under TSan too). */
 #include "handles_util.h"
 
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -623,7 +622,6 @@ static void *reader_main(void *arg)
             !zpt_stats_classes_ok(&s))
             atomic_fetch_add(&m->bad_reads, 1);
         atomic_fetch_add(&m->reads, 1);
-        sched_yield();
     }
     return NULL;
 }
@@ -675,6 +673,107 @@ static void test_stats_exact_with_everything(void **state)
     pthread_mutex_destroy(&m.lock);
 }
 
+/* ------------------------------- short-lived handles, folded on destroy */
+
+typedef struct churn {
+    zp_pool *pool;
+    int cycles;
+    atomic_int running;
+    atomic_ulong reads, bad_reads;
+} churn;
+
+typedef struct churn_worker {
+    churn *ch;
+    int id;
+    tally t;
+} churn_worker;
+
+static void *churn_main(void *arg)
+{
+    churn_worker *w = arg;
+    uint64_t rng = 0x5EEDu + (uint64_t)w->id;
+    int cycle, k, i;
+    for (cycle = 0; cycle < w->ch->cycles; cycle++) {
+        zp_cache *c = NULL;
+        if (zp_cache_create(w->ch->pool, &c) != 0) {
+            w->t.failures++;
+            continue;
+        }
+        for (k = 0; k < 20; k++) {
+            void *b[8];
+            size_t sz[8];
+            for (i = 0; i < 8; i++) {
+                sz[i] = (size_t)4096 << (zpt_rand(&rng) % 5);
+                b[i] = zp_cache_get(c, sz[i]);
+                if (b[i] == NULL)
+                    w->t.failures++;
+                else
+                    tally_get(&w->t, sz[i]);
+            }
+            for (i = 0; i < 8; i++)
+                if (b[i] != NULL) {
+                    zp_cache_put(c, b[i]);
+                    tally_put(&w->t, sz[i]);
+                }
+        }
+        zp_cache_destroy(c); /* its counts fold into the pool */
+    }
+    atomic_fetch_sub(&w->ch->running, 1);
+    return NULL;
+}
+
+static void *churn_reader(void *arg)
+{
+    churn *ch = arg;
+    while (atomic_load(&ch->running) > 0) {
+        zp_stats s;
+        if (zpt_stats(ch->pool, &s) != 0 || !zpt_stats_sum_ok(&s) ||
+            !zpt_stats_classes_ok(&s))
+            atomic_fetch_add(&ch->bad_reads, 1);
+        atomic_fetch_add(&ch->reads, 1);
+    }
+    return NULL;
+}
+
+/* Threads create a handle, use it briefly and destroy it, over and over,
+ * while another reads the stats: every read adds up, and at the end every
+ * destroyed handle's counts are in the pool, exactly. */
+static void test_short_lived_handles(void **state)
+{
+    enum { NW = 3 };
+    static churn ch;
+    static churn_worker w[NW];
+    pthread_t th[NW], rd;
+    tally sum;
+    int i;
+    (void)state;
+    memset(&ch, 0, sizeof(ch));
+    memset(w, 0, sizeof(w));
+    memset(&sum, 0, sizeof(sum));
+    ch.pool = make_pool(0);
+    ch.cycles = 2000 / SCALE;
+    atomic_store(&ch.running, NW);
+    for (i = 0; i < NW; i++) {
+        w[i].ch = &ch;
+        w[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, churn_main, &w[i]), 0);
+    }
+    assert_int_equal(pthread_create(&rd, NULL, churn_reader, &ch), 0);
+    for (i = 0; i < NW; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        tally_add(&sum, &w[i].t);
+    }
+    assert_int_equal(pthread_join(rd, NULL), 0);
+    print_message("# %lu stats reads during the run, %lu did not add up\n",
+                  atomic_load(&ch.reads), atomic_load(&ch.bad_reads));
+    expect_exact(ch.pool, &sum, "short-lived handles");
+    if (atomic_load(&ch.bad_reads) != 0)
+        fail_msg("%lu of %lu stats reads while handles were created and "
+                 "destroyed had gets != the sum of their parts",
+                 atomic_load(&ch.bad_reads), atomic_load(&ch.reads));
+    zp_pool_destroy(ch.pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_handle_outlives_creator),
         cmocka_unit_test(test_buffers_cross),
         cmocka_unit_test(test_stats_exact_with_everything),
+        cmocka_unit_test(test_short_lived_handles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
