@@ -253,6 +253,42 @@ static void test_destroy_loses_nothing(void **state)
     zpt_provider_free(pv);
 }
 
+/* Buffers got through a handle stay valid after the handle is destroyed
+ * and go back with zp_put, zp_put_batch or another handle. */
+static void test_buffers_outlive_handle(void **state)
+{
+    zp_pool *pool = make_pool(NULL, 32, 64 * ZPT_MiB);
+    zp_cache *c = make_cache(pool), *c2;
+    void *bufs[12];
+    zp_stats s;
+    int i;
+    (void)state;
+    for (i = 0; i < 12; i++) {
+        bufs[i] = zp_cache_get(c, (size_t)8192 << (i % 3));
+        assert_non_null(bufs[i]);
+        zpt_fill(bufs[i], (size_t)8192 << (i % 3), (uint64_t)i);
+    }
+    zp_cache_destroy(c);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.bytes_outstanding, 4 * (8192 + 16384 + 32768));
+    for (i = 0; i < 12; i++)
+        assert_int_equal(
+            zpt_check(bufs[i], (size_t)8192 << (i % 3), (uint64_t)i), SIZE_MAX);
+    c2 = make_cache(pool);
+    for (i = 0; i < 4; i++)
+        zp_put(pool, bufs[i]);
+    zp_put_batch(pool, bufs + 4, 4);
+    zp_cache_put_batch(c2, bufs + 8, 4);
+    zp_cache_destroy(c2);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.bytes_outstanding, 0);
+    assert_int_equal(s.gets, 12);
+    assert_int_equal(s.puts, 12);
+    assert_int_equal(s.misuse, 0);
+    assert_true(zpt_stats_sum_ok(&s) && zpt_stats_classes_ok(&s));
+    zp_pool_destroy(pool);
+}
+
 /* zp_stats_reset covers a live handle's counters; destroying the handle
  * afterwards folds only what came after the reset. */
 static void test_reset_with_live_handle(void **state)
@@ -426,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_flush_feeds_other_thread),
         cmocka_unit_test(test_flush_feeds_other_threads_handle),
         cmocka_unit_test(test_destroy_loses_nothing),
+        cmocka_unit_test(test_buffers_outlive_handle),
         cmocka_unit_test(test_reset_with_live_handle),
         cmocka_unit_test(test_trim_needs_flush),
         cmocka_unit_test(test_cache_bytes_caps_handle),
