@@ -58,8 +58,7 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
 
     p->gate.word = &p->hot_classes;
     p->gate.open = p->hot_default;
-    if (cfg.debug >= 1 && cfg.max_class < ZP__MAX_REQUEST &&
-        (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
+    if (cfg.debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
         free(p);
         return zp__error(-ENOMEM, "zp_pool_create: out of memory for the debug records");
     }

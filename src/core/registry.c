@@ -87,7 +87,8 @@ void zp__registry_retire(zp__cache *c)
     if (p == NULL)
         return; /* pool already destroyed */
     /* (the retention cap applies to what came back on the pool's next slow
-     * path: trimming here would unmap under the registry lock) */
+     * path, not here under the registry lock; only budget waiters make the
+     * drain unmap idle slabs at once) */
     zp__cache_drain(p, c);
     fold_counters(p, c);
     unlink_cache(p, c);
