@@ -212,46 +212,86 @@ static void test_other_class_waiter(void **state)
     run_wake(WAKE_DESTROY, 0, 3000, 64 * ZPT_KiB);
 }
 
+/* Fills the 1 MiB budget with 64 KiB buffers idle in handle c. */
+static void fill_handle(zp_pool *pool, zp_cache *c)
+{
+    void *bufs[16];
+    zp_stats s;
+    int i;
+    for (i = 0; i < 16; i++) {
+        bufs[i] = zp_cache_get(c, 64 * ZPT_KiB);
+        assert_non_null(bufs[i]);
+    }
+    for (i = 0; i < 16; i++)
+        zp_cache_put(c, bufs[i]);
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    assert_int_equal(s.bytes_reserved, ZPT_MiB);
+    assert_int_equal(s.bytes_outstanding, 0);
+}
+
 /* The budget is full of buffers idle in the handle; a get of another
- * class through the same handle gives the handle's idle memory back first
- * and succeeds (as a thread's own cache is given back for its zp_get). */
-static void test_handle_get_reclaims_own_cache(void **state)
+ * class through the same handle (single, batch, oversize) gives the
+ * handle's idle memory back first and succeeds, as a thread's own cache
+ * is given back for its zp_get. */
+static void run_reclaims_own_cache(size_t max_class)
 {
     zp_config cfg;
     zp_pool *pool = NULL;
     zp_cache *c = NULL;
-    void *bufs[4], *big;
+    void *big, *two[2];
     zp_stats s;
-    int i;
-    (void)state;
+    int rc, i;
     zp_config_init(&cfg);
-    cfg.max_class = ZPT_MiB;
+    cfg.max_class = max_class;
     cfg.max_bytes = ZPT_MiB;
     assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     assert_int_equal(zp_cache_create(pool, &c), 0);
-    for (i = 0; i < 4; i++) {
-        bufs[i] = zp_cache_get(c, CLS);
-        assert_non_null(bufs[i]);
-    }
-    for (i = 0; i < 4; i++)
-        zp_cache_put(c, bufs[i]); /* 1 MiB idle in the handle: budget full */
-    assert_int_equal(zpt_stats(pool, &s), 0);
-    assert_int_equal(s.bytes_reserved, ZPT_MiB);
+
+    fill_handle(pool, c);
     errno = 0;
-    big = zp_cache_get(c, ZPT_MiB);
+    big = zp_cache_get(c, 512 * ZPT_KiB); /* a class, or oversize */
     if (big == NULL)
-        fail_msg("zp_cache_get(1 MiB) with the whole budget idle in the same "
-                 "handle failed (errno %d): the handle's cache should be "
-                 "given back first, as a thread's own cache is", errno);
-    assert_int_equal(zp_capacity(pool, big), ZPT_MiB);
-    zpt_fill(big, ZPT_MiB, 9);
-    assert_int_equal(zpt_check(big, ZPT_MiB, 9), SIZE_MAX);
+        fail_msg("zp_cache_get(512 KiB, max_class %zu) with the whole budget "
+                 "idle in the same handle failed (errno %d): the handle's "
+                 "cache should be given back first", max_class, errno);
+    assert_true(zp_capacity(pool, big) >= 512 * ZPT_KiB);
+    zpt_fill(big, 512 * ZPT_KiB, 9);
+    assert_int_equal(zpt_check(big, 512 * ZPT_KiB, 9), SIZE_MAX);
     zp_cache_put(c, big);
+
+    fill_handle(pool, c);
+    rc = zp_cache_get_batch(c, 400 * ZPT_KiB, two, 2);
+    if (rc != 0)
+        fail_msg("zp_cache_get_batch(2 x 400 KiB, max_class %zu) with the "
+                 "whole budget idle in the same handle: %d (%s)", max_class,
+                 rc, zp_strerror(rc));
+    for (i = 0; i < 2; i++) {
+        assert_true(zp_capacity(pool, two[i]) >= 400 * ZPT_KiB);
+        zpt_fill(two[i], 400 * ZPT_KiB, (uint64_t)i);
+    }
+    for (i = 0; i < 2; i++)
+        assert_int_equal(zpt_check(two[i], 400 * ZPT_KiB, (uint64_t)i),
+                         SIZE_MAX);
+    zp_cache_put_batch(c, two, 2);
+
     zp_cache_destroy(c);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_true(s.bytes_reserved <= ZPT_MiB);
     assert_int_equal(s.bytes_outstanding, 0);
+    assert_true(zpt_stats_sum_ok(&s) && zpt_stats_classes_ok(&s));
     zp_pool_destroy(pool);
+}
+
+static void test_handle_get_reclaims_own_cache(void **state)
+{
+    (void)state;
+    run_reclaims_own_cache(ZPT_MiB); /* 512 and 400 KiB are classes */
+}
+
+static void test_handle_oversize_reclaims_own_cache(void **state)
+{
+    (void)state;
+    run_reclaims_own_cache(256 * ZPT_KiB); /* both are oversize */
 }
 
 int main(void)
@@ -266,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_put_wakes_waiter),
         cmocka_unit_test(test_other_class_waiter),
         cmocka_unit_test(test_handle_get_reclaims_own_cache),
+        cmocka_unit_test(test_handle_oversize_reclaims_own_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

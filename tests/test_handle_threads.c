@@ -516,6 +516,7 @@ typedef struct mix {
     atomic_int running;     /* workers not finished */
     atomic_ulong reads;     /* stats reads made while they ran */
     atomic_ulong bad_reads; /* reads whose gets were not the sum of parts */
+    int trim;               /* the reader also trims every 64 reads */
     pthread_mutex_t lock;   /* guards the stash */
     void *stash[STASH];
     size_t stash_size[STASH];
@@ -621,24 +622,39 @@ static void *reader_main(void *arg)
         if (zpt_stats(m->pool, &s) != 0 || !zpt_stats_sum_ok(&s) ||
             !zpt_stats_classes_ok(&s))
             atomic_fetch_add(&m->bad_reads, 1);
-        atomic_fetch_add(&m->reads, 1);
+        if (m->trim && atomic_fetch_add(&m->reads, 1) % 64 == 0)
+            (void)zp_trim(m->pool, 0);
+        else if (!m->trim)
+            atomic_fetch_add(&m->reads, 1);
     }
     return NULL;
 }
 
-static void test_stats_exact_with_everything(void **state)
+/* Several handles, a thread cache and batches at once, buffers swapped
+ * between them, stats read all along; with `busy`, the reader also trims
+ * and a decay thread gives idle memory back meanwhile. */
+static void run_everything(int busy)
 {
     static mix m;
     static mix_worker w[MIX_WORKERS];
     pthread_t th[MIX_WORKERS], rd;
     tally sum;
     int i;
-    (void)state;
     memset(&m, 0, sizeof(m));
     memset(w, 0, sizeof(w));
     memset(&sum, 0, sizeof(sum));
     pthread_mutex_init(&m.lock, NULL);
-    m.pool = make_pool(0);
+    if (busy) {
+        zp_config cfg;
+        zp_config_init(&cfg);
+        cfg.max_class = MAX_CLASS;
+        cfg.decay_ms = 1;
+        cfg.flags = ZP_DECAY_THREAD;
+        assert_int_equal(zp_pool_create(&cfg, &m.pool), 0);
+        m.trim = 1;
+    } else {
+        m.pool = make_pool(0);
+    }
     m.ops = 200000 / (SCALE * 4);
     atomic_store(&m.running, MIX_WORKERS);
     for (i = 0; i < MIX_WORKERS; i++) {
@@ -671,6 +687,18 @@ static void test_stats_exact_with_everything(void **state)
                  atomic_load(&m.reads));
     zp_pool_destroy(m.pool);
     pthread_mutex_destroy(&m.lock);
+}
+
+static void test_stats_exact_with_everything(void **state)
+{
+    (void)state;
+    run_everything(0);
+}
+
+static void test_everything_with_trim_and_decay(void **state)
+{
+    (void)state;
+    run_everything(1);
 }
 
 /* ------------------------------- short-lived handles, folded on destroy */
@@ -782,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_handle_outlives_creator),
         cmocka_unit_test(test_buffers_cross),
         cmocka_unit_test(test_stats_exact_with_everything),
+        cmocka_unit_test(test_everything_with_trim_and_decay),
         cmocka_unit_test(test_short_lived_handles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
