@@ -15,9 +15,3 @@ zp_test(test_regress_oversize_double_put quick 60)
 zp_test(test_regress_pool_cap           quick 120)
 zp_test(test_regress_null_args          quick 30)
 zp_test(test_regress_struct_size        quick 30)
-
-# Not under valgrind memcheck:
-#   test_handle_zero_alloc  interposes malloc, which valgrind replaces.
-#   test_regress_pool_cap   creates 65,536 pools: minutes under memcheck.
-set_property(TEST test_handle_zero_alloc test_regress_pool_cap
-             APPEND PROPERTY LABELS novalgrind)
