@@ -1,6 +1,6 @@
 # Thin wrapper over CMake; the build itself lives in CMakeLists.txt.
 #
-#   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L quick"]   build/ + ctest
+#   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L ^quick$"]  build/ + ctest
 #   make bench   [BENCH_ARGS=...]                             build-bench/ + bench/run.sh
 #   make asan | make tsan  [CTEST_ARGS=...]                   sanitizer builds + ctest
 #   make install [PREFIX=/usr/local]                          installs build/
@@ -16,8 +16,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 MAKEFLAGS += --no-print-directory
 
-# Sanitizer builds cannot run under valgrind: skip tests labelled so.
-SAN_CTEST_ARGS = -LE valgrind
+# Under a sanitizer every test runs but those labelled no_asan / no_tsan
+# (each says why in tests/CMakeLists.txt). Anchored: -L and -LE take
+# regular expressions.
+SAN_CTEST_ARGS_asan = -LE '^no_asan$$'
+SAN_CTEST_ARGS_tsan = -LE '^no_tsan$$'
 
 .PHONY: all build test bench asan tsan install clean fuzz valgrind
 
@@ -46,7 +49,7 @@ asan tsan:
 	cmake -S . -B build-$@ -DZP_BUILD_TESTS=ON \
 		-DZP_SANITIZE=$(if $(filter asan,$@),address,thread) $(CMAKE_FLAGS)
 	cmake --build build-$@ -j$(JOBS)
-	ctest --test-dir build-$@ --output-on-failure -j2 $(SAN_CTEST_ARGS) $(CTEST_ARGS)
+	ctest --test-dir build-$@ --output-on-failure -j2 $(SAN_CTEST_ARGS_$@) $(CTEST_ARGS)
 
 # The libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS, from the
 # committed corpus (fuzz/run.sh; fuzz/README.md for longer runs).
@@ -54,7 +57,7 @@ fuzz:
 	scripts/deps.sh fuzz
 	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
-# The quick tests under valgrind memcheck (tests labelled novalgrind skipped).
+# The quick tests under valgrind memcheck (those labelled no_valgrind skipped).
 valgrind:
 	scripts/deps.sh test
 	cmake -S . -B build -DZP_BUILD_TESTS=ON $(CMAKE_FLAGS)

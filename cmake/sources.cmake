@@ -21,6 +21,7 @@ function(zp_core_sources out root)
     src/core/depot.c
     src/core/slab.c
     src/core/oversize.c
+    src/core/object.c
     src/core/radix.c
     src/core/provider.c
     # policies: trim/retention/decay, budgets and their waiter queue

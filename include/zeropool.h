@@ -476,6 +476,92 @@ ZP_API void zp_cache_put_batch(zp_cache *cache, void *const *bufs, size_t n);
  * only. */
 ZP_API void zp_cache_flush(zp_cache *cache);
 
+/* --------------------------------------------------------- object pools
+ *
+ * A pool of objects of one type, with a constructor and destructors: the
+ * same engine as a buffer pool (caches, handles, depot, budgets, trim,
+ * stats, debug levels), configured with one class whose size is the
+ * object's. An object pool IS a zp_pool: every function taking a zp_pool
+ * works on it unchanged.
+ *
+ *   zp_get(pool, size)   one object, for any 1 <= size <= type->size (a
+ *                        larger size: NULL, errno EOVERFLOW); likewise
+ *                        zp_get_batch, zp_get_timed, zp_cache_get;
+ *   zp_put(pool, obj)    and every other put: the object goes back;
+ *   zp_capacity          type->size;  stats: one class of type->size (its
+ *                        byte gauges count the stride, see below).
+ *
+ * Lifetimes, each exact:
+ *   init   runs exactly once on memory before it is first handed out as an
+ *          object, on the thread that gets it, with no library lock held
+ *          (it may use other pools). A non-zero return fails that get: NULL
+ *          with errno set to the value returned (a batch get fails whole,
+ *          and objects it already initialised stay pooled, initialised);
+ *          the memory stays in the pool and is offered to init again later.
+ *          An object put and got again is NOT initialised again.
+ *   reset  runs on every put (single, batch, any thread, through a handle),
+ *          before the object can be handed out again, with no library lock
+ *          held. Pools with a reset take the checked path on every put.
+ *   fini   runs exactly once for every successfully initialised object,
+ *          before its memory goes back to the provider: when trim, decay or
+ *          the retention cap release a slab whose objects are all idle, and
+ *          at zp_pool_destroy for every idle object (cached by any thread
+ *          or handle, or in the depot), with no library lock held. Objects
+ *          still outstanding at destroy are reported (as buffers are) and
+ *          are not finalised. Over a pool's life: successful inits == finis
+ *          + objects outstanding at destroy. (With init NULL, every object
+ *          the pool has made ready — handed out, or cached for that — counts
+ *          as initialised.)
+ * Memory: objects are packed at type->size rounded up to align (the
+ * stride), in slabs of at least 256 KiB; every object address is a multiple
+ * of align. Idle objects' pages are never released while they hold state
+ * (pools with init or fini only give memory back by whole slabs).
+ * Debug levels: 1 as for buffers (double put, wrong pool; an interior
+ * pointer of an object is FOREIGN). Level 2 never poisons an object that
+ * has (or will get) constructed state: for a type with init, reset or fini
+ * it adds only the leak report by call site; without them it poisons idle
+ * objects as it does buffers.
+ * Flags: ZP_ZERO_ON_GET and ZP_WIPE_ON_PUT would destroy constructed state:
+ * with init, reset or fini they are -EINVAL.
+ */
+typedef struct zp_obj_type {
+    size_t struct_size;                 /* sizeof(zp_obj_type): lets the struct grow */
+    size_t size;                        /* bytes per object, 1 .. 1 GiB */
+    size_t align;                       /* power of two up to the page size;
+                                           0: alignof(max_align_t) */
+    int (*init)(void *obj, void *arg);  /* NULL, or makes fresh memory into an
+                                           object: 0 or a positive errno */
+    void (*reset)(void *obj, void *arg); /* NULL, or runs on every put */
+    void (*fini)(void *obj, void *arg); /* NULL, or runs once before an object's
+                                           memory is released */
+    void *arg;                          /* passed to the three */
+} zp_obj_type;
+
+/*
+ * Creates an object pool. cfg: the pool's tuning as for zp_pool_create
+ * (cache_depth, cache_bytes, budget or max_bytes, max_cached_bytes,
+ * decay_ms, debug, name, provider, flags); NULL: defaults; min_class and
+ * max_class are ignored. The type is copied. Returns 0 and sets *out, or
+ * -EINVAL (invalid cfg or type: the reason is in zp_strerror(-EINVAL)) or
+ * -ENOMEM. Thread-safe. The caller owns the pool (zp_pool_destroy).
+ */
+ZP_API int zp_objpool_create(const zp_config *cfg, const zp_obj_type *type, zp_pool **out);
+
+/*
+ * Typed wrappers: ZP_OBJPOOL_DEFINE(conn, struct conn) defines
+ *   static inline struct conn *conn_get(zp_pool *pool);
+ *   static inline void conn_put(zp_pool *pool, struct conn *obj);
+ */
+#define ZP_OBJPOOL_DEFINE(prefix, type)                                             \
+    static inline type *prefix##_get(zp_pool *pool)                                \
+    {                                                                              \
+        return (type *)zp_get(pool, sizeof(type));                                 \
+    }                                                                              \
+    static inline void prefix##_put(zp_pool *pool, type *obj)                      \
+    {                                                                              \
+        zp_put(pool, (void *)obj);                                                 \
+    }
+
 #ifdef __cplusplus
 }
 #endif

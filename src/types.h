@@ -20,12 +20,17 @@ typedef struct zp__slab {
     /* read on every put (hot), written only when the slab is set up */
     zp_pool *pool;
     uintptr_t base;
-    uintptr_t mask;             /* class size - 1 (oversize: 0) */
+    uintptr_t mask;             /* for the hot path: stride - 1 when the
+                                   stride is a power of two; UINTPTR_MAX
+                                   otherwise (then only base passes, and
+                                   such pools' puts take the checked path);
+                                   oversize: 0 */
     _Atomic uintptr_t carve_end; /* buffers below this were handed out by
                                     the depot at least once */
     uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
     uint32_t nbufs;
     size_t size;                /* bytes mapped */
+    size_t stride;              /* bytes between buffers (oversize: size) */
     /* the depot's slab list (depot lock) or the pool's oversize and spare
      * lists (pool lock) */
     struct zp__slab *next, *prev;
@@ -36,6 +41,9 @@ typedef struct zp__slab {
     _Atomic uint64_t *state;
     /* debug >= 2: per buffer, the code address that got it */
     _Atomic uintptr_t *getters;
+    /* object pools with init or fini: one bit per object, set while it is
+     * constructed (init succeeded, fini not run) */
+    _Atomic uint64_t *built;
 } zp__slab;
 
 /* ---------------------------------------------------------------- depot */
@@ -60,6 +68,11 @@ typedef struct zp__mag {
  * always find room without allocating. */
 typedef struct zp__depot {
     alignas(ZP_CACHELINE) pthread_mutex_t lock;
+    /* geometry, fixed at creation: a class is a table row, not a power of
+     * two (object pools pack objects at their size rounded up to their
+     * alignment) */
+    size_t stride;       /* bytes per buffer, and between buffers */
+    size_t slab_len;     /* bytes of one slab */
     zp__mag *full;
     zp__mag *partial;
     zp__mag *empty;
@@ -116,15 +129,29 @@ typedef struct zp_cache zp__cache;
 
 /* ----------------------------------------------------------------- pool */
 
+/* What an object pool does with its objects (all NULL for a buffer pool). */
+typedef struct zp__objtype {
+    size_t size;              /* bytes per object (0: a buffer pool) */
+    int (*init)(void *obj, void *arg);
+    void (*reset)(void *obj, void *arg);
+    void (*fini)(void *obj, void *arg);
+    void *arg;
+    bool built;               /* init or fini: slabs track constructed
+                                 objects, idle pages are never purged */
+} zp__objtype;
+
 struct zp_pool {
     /* read-only after creation (but hot_classes); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
-    _Atomic uint32_t hot_classes; /* classes the bare hit path may serve:
-                              hot_default, or 0 while budget waiters need
-                              every put to reach the slow path (the
-                              budget closes this gate, see gate below) */
-    uint32_t hot_default;  /* nclasses, or 0 when flags/debug need the
-                              checked path always */
+    _Atomic uint32_t hot_put; /* classes whose puts may take the bare path:
+                              hot_put_open, or 0 while budget waiters need
+                              every put to reach the slow path (the budget
+                              closes this gate, see gate below) */
+    uint32_t hot_put_open; /* nclasses, or 0 when flags, debug or an object
+                              type's reset need the checked path always */
+    size_t hot_get;        /* gets of 1 .. hot_get bytes may take the bare
+                              path: max_class, or 0 when flags or debug
+                              need the checked path always */
     uint32_t min_shift;
     uint32_t nclasses;
     size_t min_mask;       /* min_class - 1 */
@@ -136,9 +163,11 @@ struct zp_pool {
     zp_provider provider;
     uint64_t id;           /* unique per process, for messages */
     char name[ZP_NAME_MAX];
+    zp__objtype obj;       /* object pools: the type */
     zp_budget *budget;     /* shared or private, or NULL */
-    zp__gate gate;         /* hot_classes, as the budget sees it */
-    struct zp_pool *live_next; /* registry's live list (registry lock) */
+    zp__gate gate;         /* hot_put, as the budget sees it */
+    struct zp_pool *live_next, *live_prev; /* registry's live list (registry
+                                              lock) */
     size_t max_cached;     /* retention cap, bytes */
     unsigned decay_ms;
 
@@ -181,20 +210,20 @@ struct zp_pool {
 
 #define ZP__RELEASED_MAX 1024u
 
+/* Bytes per buffer of class cls (its stride). */
 static inline size_t zp__class_size(const zp_pool *p, unsigned cls)
 {
-    return (size_t)1 << (p->min_shift + cls);
+    return p->depot[cls].stride;
 }
 
 /* Bytes of one slab of class cls. */
 static inline size_t zp__slab_bytes(const zp_pool *p, unsigned cls)
 {
-    size_t csize = zp__class_size(p, cls);
-    return csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+    return p->depot[cls].slab_len;
 }
 
-/* Class index for size >= 1; size 0 (and anything above max_class) yields
- * an index >= nclasses, which the hot path leaves to the slow path. */
+/* Class index for 1 <= size <= max_class (the hot path checks the size
+ * against hot_get first). */
 static inline unsigned zp__class_of(const zp_pool *p, size_t size)
 {
     size_t s = (size - 1) | p->min_mask;

@@ -1,13 +1,5 @@
 /* Tests zp_get_batch / zp_put_batch: all or nothing, mixed classes, misuse, cross-thread, exact stats. */
-#include "obs_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "obs_check.h"
+#include "zp_test.h"
 
 /*
  * Facts of the engine these tests rely on (pools here: min_class 4 KiB,
@@ -30,49 +22,26 @@
 #define BATCH 16
 #define SLAB (256 * ZPT_KiB)
 
-typedef struct pool_opts {
-    zpt_provider *pv;
-    size_t max_bytes;
-    zp_budget *budget;
-    int debug;
-    unsigned flags;
-} pool_opts;
-
-static zp_pool *make_pool(const pool_opts *o)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    if (o) {
-        if (o->pv)
-            zpt_provider_attach(&cfg, o->pv);
-        cfg.max_bytes = o->max_bytes;
-        cfg.budget = o->budget;
-        cfg.debug = o->debug;
-        cfg.flags = o->flags;
-    }
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
+/* The pools here: max_class MAXC, and whatever a test adds. */
+#define POOL(...) ZPT_POOL(.max_class = MAXC, __VA_ARGS__)
 
 /* Checks a snapshot's figures for one class against expectations. */
 static void expect_class(const zp_stats *s, size_t size, uint64_t gets, uint64_t puts,
                          uint64_t hits, uint64_t depot, uint64_t alloc)
 {
-    int c = zpo_class(s, size);
+    int c = zpt_class(s, size);
     assert_true(c >= 0);
     const zp_class_stats *k = &s->classes[c];
     if (k->gets != gets || k->puts != puts || k->cache_hits != hits ||
         k->depot_hits != depot || k->allocations != alloc) {
-        zpo_print_classes("stats", s);
+        zpt_stats_print_classes("stats", s);
         fail_msg("class %zu: expected gets %llu puts %llu cache_hits %llu depot_hits %llu "
                  "allocations %llu",
                  size, (unsigned long long)gets, (unsigned long long)puts,
                  (unsigned long long)hits, (unsigned long long)depot,
                  (unsigned long long)alloc);
     }
-    check(s);
+    zpt_assert_stats(s);
 }
 
 /* bufs[0..n) are distinct, of class `size`, aligned, non-overlapping, and
@@ -105,7 +74,7 @@ static void check_bufs(zp_pool *pool, void **bufs, size_t n, size_t size, uint64
 
 static void test_arguments(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = POOL();
     void *bufs[4] = {NULL, NULL, NULL, NULL};
     zp_stats s;
     (void)state;
@@ -119,20 +88,20 @@ static void test_arguments(void **state)
     zp_put_batch(pool, bufs, 0);
     zp_put_batch(pool, bufs, 4); /* all NULL: skipped */
     zp_put_batch(NULL, bufs, 4);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.puts, 0);
     assert_int_equal(s.oversize, 0);
     assert_int_equal(s.misuse, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_reserved, 0);
-    check(&s);
+    zpt_assert_stats(&s);
 
     /* size 0 means the smallest class */
     assert_int_equal(zp_get_batch(pool, 0, bufs, 4), 0);
     check_bufs(pool, bufs, 4, 4096, 1);
     zp_put_batch(pool, bufs, 4);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 4, 4, 0, 0, 4);
     zp_pool_destroy(pool);
 }
@@ -142,8 +111,7 @@ static void test_arguments(void **state)
 static void test_cached_exact(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *a[CAP], *b[CAP];
     zp_stats s;
     (void)state;
@@ -151,7 +119,7 @@ static void test_cached_exact(void **state)
     /* empty cache: one refill of BATCH fresh buffers serves all 10 */
     assert_int_equal(zp_get_batch(pool, 3000, a, 10), 0);
     check_bufs(pool, a, 10, 4096, 100);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 10, 0, 0, 0, 10);
     assert_int_equal(s.gets, 10);
     assert_int_equal(s.allocations, 10);
@@ -163,7 +131,7 @@ static void test_cached_exact(void **state)
     /* 6 left in the cache: 6 hits, and one more refill for the other 4 */
     assert_int_equal(zp_get_batch(pool, 4096, b, 10), 0);
     check_bufs(pool, b, 10, 4096, 200);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 20, 0, 6, 0, 14);
     assert_int_equal(s.bytes_outstanding, 20 * 4096);
     assert_int_equal(s.bytes_cached, 12 * 4096);
@@ -172,7 +140,7 @@ static void test_cached_exact(void **state)
     /* back into the cache (12 + 20 = CAP: no depot exchange needed) */
     zp_put_batch(pool, a, 10);
     zp_put_batch(pool, b, 10);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 20, 20, 6, 0, 14);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_cached, 32 * 4096);
@@ -180,12 +148,12 @@ static void test_cached_exact(void **state)
     /* the whole cache in one batch: CAP hits, no new memory */
     assert_int_equal(zp_get_batch(pool, 4096, a, CAP), 0);
     check_bufs(pool, a, CAP, 4096, 300);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 52, 20, 38, 0, 14);
     assert_int_equal(s.bytes_outstanding, CAP * 4096);
     assert_int_equal(atomic_load(&pv->maps), 1);
     zp_put_batch(pool, a, CAP);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 52, 52, 38, 0, 14);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.contention, 0);
@@ -202,8 +170,7 @@ static void test_larger_than_cache(void **state)
 {
     enum { N = 100 };
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *big[N], *warm[5], *again[5];
     zp_stats s;
     int i;
@@ -216,7 +183,7 @@ static void test_larger_than_cache(void **state)
         warm[i] = zp_get(pool, 4096);
     for (i = 0; i < 5; i++)
         zp_put(pool, warm[i]);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 5, 5, 2, 0, 3);
     assert_int_equal(s.bytes_cached, 7 * 4096);
     assert_int_equal(atomic_load(&pv->maps), 1);
@@ -229,7 +196,7 @@ static void test_larger_than_cache(void **state)
             if (big[i] == warm[j])
                 fail_msg("the big batch took buffer %p from the thread cache", big[i]);
     }
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     /* fresh: 57 left in the first slab, then new slabs */
     expect_class(&s, 4096, 5 + N, 5, 2, 0, 3 + N);
     assert_int_equal(s.bytes_outstanding, N * 4096);
@@ -239,7 +206,7 @@ static void test_larger_than_cache(void **state)
         again[i] = zp_get(pool, 4096);
     for (i = 0; i < 5; i++)
         assert_ptr_equal(again[i], warm[4 - i]);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 10 + N, 5, 7, 0, 3 + N);
     for (i = 0; i < 5; i++)
         zp_put(pool, again[i]);
@@ -247,17 +214,17 @@ static void test_larger_than_cache(void **state)
     /* a big put_batch goes to the depot; the next big batch comes back
      * from it, one depot hit per buffer, nothing fresh */
     zp_put_batch(pool, big, N);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 10 + N, 10 + N, 7, 0, 3 + N);
     assert_int_equal(s.bytes_outstanding, 0);
     size_t maps = atomic_load(&pv->maps);
     assert_int_equal(zp_get_batch(pool, 4096, big, N), 0);
     check_bufs(pool, big, N, 4096, 500);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 10 + 2 * N, 10 + N, 7, N, 3 + N);
     assert_int_equal(atomic_load(&pv->maps), maps);
     zp_put_batch(pool, big, N);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.puts, s.gets);
     zp_pool_destroy(pool);
@@ -269,7 +236,7 @@ static void test_larger_than_cache(void **state)
  * (the oldest buffers) to the depot; nothing is lost or counted twice. */
 static void test_put_into_full_cache(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = POOL();
     void *a[30], *b[10];
     zp_stats s;
     int i;
@@ -280,13 +247,13 @@ static void test_put_into_full_cache(void **state)
     zp_put_batch(pool, a, 30);
     /* cache 30: 30 + 10 > CAP, so one magazine (16 oldest) goes */
     zp_put_batch(pool, b, 10);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 40, 40, 0, 0, 40);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_cached, 46 * 4096); /* every buffer carved */
     /* 24 in the cache, the 10 put last among them */
     assert_int_equal(zp_get_batch(pool, 4096, a, 24), 0);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 64, 40, 24, 0, 40);
     for (i = 0; i < 10; i++) {
         int j, found = 0;
@@ -297,11 +264,11 @@ static void test_put_into_full_cache(void **state)
     }
     /* the next ones come from the depot, not from fresh memory */
     assert_int_equal(zp_get_batch(pool, 4096, b, 10), 0);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 74, 40, 24, 10, 40);
     zp_put_batch(pool, a, 24);
     zp_put_batch(pool, b, 10);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_cached, 46 * 4096);
     zp_pool_destroy(pool);
@@ -315,15 +282,14 @@ static void test_provider_fails_direct(void **state)
 {
     enum { N = 100 };
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *bufs[N];
     zp_stats s;
     (void)state;
     atomic_store(&pv->fail_nth, 2); /* the first slab maps, the second not */
     assert_int_equal(zp_get_batch(pool, 4096, bufs, N), -ENOMEM);
     assert_int_equal(atomic_load(&pv->injected), 1);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 0, 0, 0, 0, 0);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -333,7 +299,7 @@ static void test_provider_fails_direct(void **state)
     /* served now: the 64 idle ones from the depot, 36 fresh */
     assert_int_equal(zp_get_batch(pool, 4096, bufs, N), 0);
     check_bufs(pool, bufs, N, 4096, 600);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, N, 0, 0, 64, N - 64);
     zp_put_batch(pool, bufs, N);
     zp_pool_destroy(pool);
@@ -348,14 +314,13 @@ static void test_provider_fails_cached(void **state)
 {
     const size_t sz = 256 * ZPT_KiB;
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *bufs[5];
     zp_stats s;
     (void)state;
     atomic_store(&pv->fail_nth, 3);
     assert_int_equal(zp_get_batch(pool, sz, bufs, 4), -ENOMEM);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, sz, 0, 0, 0, 0, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_reserved, 2 * sz);
@@ -364,7 +329,7 @@ static void test_provider_fails_cached(void **state)
     /* the two refilled ones are still there: 2 hits, 2 fresh */
     assert_int_equal(zp_get_batch(pool, sz, bufs, 4), 0);
     check_bufs(pool, bufs, 4, sz, 700);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, sz, 4, 0, 2, 0, 2);
     assert_int_equal(s.bytes_outstanding, 4 * sz);
 
@@ -372,12 +337,12 @@ static void test_provider_fails_cached(void **state)
     atomic_store(&pv->fail_all, 1);
     assert_int_equal(zp_get_batch(pool, sz, bufs + 4, 1), -ENOMEM);
     assert_int_equal(zp_get_batch(pool, 4096, bufs + 4, 1), -ENOMEM);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 4);
     assert_int_equal(s.bytes_outstanding, 4 * sz);
     atomic_store(&pv->fail_all, 0);
     zp_put_batch(pool, bufs, 4);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
@@ -389,8 +354,7 @@ static void test_provider_fails_cached(void **state)
 static void test_budget_all_or_nothing(void **state)
 {
     enum { FIT = 256 }; /* 1 MiB of 4 KiB buffers */
-    pool_opts o = {.max_bytes = ZPT_MiB};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.max_bytes = ZPT_MiB);
     void **bufs = calloc(FIT + 64, sizeof(void *));
     zp_stats s;
     int i;
@@ -399,19 +363,19 @@ static void test_budget_all_or_nothing(void **state)
 
     /* bigger than the cache: the depot path */
     assert_int_equal(zp_get_batch(pool, 4096, bufs, FIT + 1), -ENOBUFS);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(s.bytes_reserved <= ZPT_MiB);
-    check(&s);
+    zpt_assert_stats(&s);
 
     /* fits the cache, but the budget is short for one of them */
     assert_int_equal(zp_get_batch(pool, 256 * ZPT_KiB, bufs, 5), -ENOBUFS);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(s.bytes_reserved <= ZPT_MiB);
-    check(&s);
+    zpt_assert_stats(&s);
 
     /* nothing leaked: the whole budget is still there for singles */
     for (i = 0; i < FIT; i++) {
@@ -422,7 +386,7 @@ static void test_budget_all_or_nothing(void **state)
     }
     assert_null(zp_get(pool, 4096));
     assert_int_equal(errno, ENOBUFS);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, (uint64_t)FIT * 4096);
     assert_int_equal(s.bytes_reserved, ZPT_MiB);
 
@@ -431,7 +395,7 @@ static void test_budget_all_or_nothing(void **state)
     assert_int_equal(zp_get_batch(pool, 4096, bufs, FIT), 0);
     check_bufs(pool, bufs, FIT, 4096, 800);
     zp_put_batch(pool, bufs, FIT);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.gets, s.puts);
     free(bufs);
@@ -444,8 +408,7 @@ static void test_budget_all_or_nothing(void **state)
 static void test_budget_reclaims_idle(void **state)
 {
     enum { FIT = 256 };
-    pool_opts o = {.max_bytes = ZPT_MiB};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.max_bytes = ZPT_MiB);
     void *bufs[FIT];
     zp_stats s;
     int i, rc;
@@ -477,75 +440,50 @@ static void test_budget_reclaims_idle(void **state)
                  "this pool",
                  rc, zp_strerror(rc));
     zp_put_batch(pool, bufs, 40);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(s.bytes_reserved <= ZPT_MiB);
     zp_pool_destroy(pool);
 }
 
-/* A budget waiter is woken by zp_put_batch as by zp_put. */
-typedef struct waiter_arg {
-    zp_pool *pool;
-    void *got;
-    int err;
-} waiter_arg;
-
-static void *waiter(void *p)
+/* A budget waiter is woken by zp_put_batch as by zp_put. The waiter puts
+ * what it got back from its own thread. */
+static void put_back(zpt_waiter *w)
 {
-    waiter_arg *w = p;
-    w->got = zp_get_timed(w->pool, 4096, 10000);
-    w->err = w->got ? 0 : errno;
-    if (w->got)
-        zp_put(w->pool, w->got);
-    return NULL;
+    if (w->buf)
+        zp_put(w->pool, w->buf);
 }
 
 static void test_put_batch_wakes_waiter(void **state)
 {
     enum { FIT = 256 };
-    zp_budget *budget;
-    zp_budget_stats bs;
-    pool_opts o = {0};
-    zp_pool *pool;
+    zp_budget *budget = zpt_budget_new(ZPT_MiB);
+    zp_pool *pool = POOL(.budget = budget);
     void *bufs[FIT];
-    waiter_arg w;
-    pthread_t t;
+    zpt_waiter w;
     zp_stats s;
     int i;
     (void)state;
-    assert_int_equal(zp_budget_create(ZPT_MiB, &budget), 0);
-    o.budget = budget;
-    pool = make_pool(&o);
     for (i = 0; i < FIT; i++) {
         bufs[i] = zp_get(pool, 4096);
         assert_non_null(bufs[i]);
     }
-    w.pool = pool;
-    w.got = NULL;
-    w.err = 0;
-    assert_int_equal(pthread_create(&t, NULL, waiter, &w), 0);
+    zpt_waiter_start_then(&w, pool, 4096, 10000, put_back, 0);
     /* wait until it waits (bounded: 20 s) */
-    for (i = 0; i < 20000; i++) {
-        memset(&bs, 0, sizeof bs);
-        bs.struct_size = sizeof bs;
-        assert_int_equal(zp_budget_read(budget, &bs), 0);
-        if (bs.waiters == 1)
-            break;
-        usleep(1000);
-    }
-    assert_int_equal(bs.waiters, 1);
+    assert_true(zpt_wait_waiters(budget, 1, 20000));
+    assert_int_equal(zpt_waiters(budget), 1);
     zp_put_batch(pool, bufs, FIT);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    if (w.got == NULL)
+    assert_int_equal(pthread_join(w.thread, NULL), 0);
+    if (w.buf == NULL)
         fail_msg("the waiter was not served after zp_put_batch returned the whole "
                  "budget (errno %d after its 10 s timeout); zp_put wakes it",
                  w.err);
     /* every put counted once, whichever way it went back */
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, FIT + 1);
     assert_int_equal(s.puts, FIT + 1);
     assert_int_equal(s.bytes_outstanding, 0);
-    check(&s);
+    zpt_assert_stats(&s);
     zp_pool_destroy(pool);
     zp_budget_destroy(budget);
 }
@@ -556,28 +494,27 @@ static void test_oversize(void **state)
 {
     const size_t sz = 2 * MAXC;
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *bufs[3];
     zp_stats s0, s;
     size_t maps, i;
     (void)state;
     zp_put(pool, zp_get(pool, 4096)); /* some unrelated state */
-    s0 = zpo_read(pool);
+    s0 = zpt_read(pool);
     assert_int_equal(zp_get_batch(pool, sz, bufs, 3), 0);
     for (i = 0; i < 3; i++) {
         assert_true(zp_capacity(pool, bufs[i]) >= sz);
         zpt_fill(bufs[i], 4096, i);
         zpt_fill((char *)bufs[i] + sz - 4096, 4096, i);
     }
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, s0.gets + 3);
     assert_int_equal(s.oversize, 3);
     assert_int_equal(s.bytes_outstanding, 3 * sz);
     assert_int_equal(s.bytes_reserved, s0.bytes_reserved + 3 * sz);
-    check(&s);
+    zpt_assert_stats(&s);
     zp_put_batch(pool, bufs, 3);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.puts, s0.puts + 3);
     assert_int_equal(s.discards, 3);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -588,17 +525,17 @@ static void test_oversize(void **state)
     maps = atomic_load(&pv->map_calls);
     atomic_store(&pv->fail_nth, maps + 3);
     assert_int_equal(zp_get_batch(pool, sz, bufs, 3), -ENOMEM);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     if (s.gets != s0.gets || s.puts != s0.puts || s.oversize != s0.oversize ||
         s.discards != s0.discards) {
-        zpo_print_classes("before", &s0);
-        zpo_print_classes("after", &s);
+        zpt_stats_print_classes("before", &s0);
+        zpt_stats_print_classes("after", &s);
         fail_msg("a failed oversize batch moved the counters");
     }
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_reserved, s0.bytes_reserved);
     assert_int_equal(atomic_load(&pv->bytes_live), s0.bytes_reserved);
-    check(&s);
+    zpt_assert_stats(&s);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
     assert_int_equal(atomic_load(&pv->bad_unmaps), 0);
@@ -608,24 +545,18 @@ static void test_oversize(void **state)
 /* Oversize batch over budget: -ENOBUFS and the budget is whole again. */
 static void test_oversize_budget(void **state)
 {
-    zp_budget *budget;
+    zp_budget *budget = zpt_budget_new(5 * ZPT_MiB);
     zp_budget_stats bs;
-    pool_opts o = {0};
-    zp_pool *pool;
+    zp_pool *pool = POOL(.budget = budget);
     void *bufs[3];
     zp_stats s;
     (void)state;
-    assert_int_equal(zp_budget_create(5 * ZPT_MiB, &budget), 0);
-    o.budget = budget;
-    pool = make_pool(&o);
     assert_int_equal(zp_get_batch(pool, 2 * ZPT_MiB, bufs, 3), -ENOBUFS);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.oversize, 0);
     assert_int_equal(s.bytes_reserved, 0);
-    memset(&bs, 0, sizeof bs);
-    bs.struct_size = sizeof bs;
-    assert_int_equal(zp_budget_read(budget, &bs), 0);
+    assert_int_equal(zpt_budget_stats(budget, &bs), 0);
     assert_int_equal(bs.bytes_reserved, 0);
     assert_int_equal(zp_get_batch(pool, 2 * ZPT_MiB, bufs, 2), 0);
     zp_put_batch(pool, bufs, 2);
@@ -638,7 +569,7 @@ static void test_oversize_budget(void **state)
 /* Mixed classes (and oversize) with NULL entries in one put_batch. */
 static void test_mixed_classes(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = POOL();
     void *bufs[12];
     size_t sizes[12] = {4096, 100, 65536, 4096, 0, 2 * MAXC, 65536, 8192, 0, 4096, MAXC, 0};
     zp_stats s;
@@ -652,10 +583,10 @@ static void test_mixed_classes(void **state)
         bufs[i] = zp_get(pool, sizes[i]);
         assert_non_null(bufs[i]);
     }
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 9);
     zp_put_batch(pool, bufs, (size_t)n);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.puts, 9);
     assert_int_equal(s.discards, 1);
     assert_int_equal(s.misuse, 0);
@@ -666,14 +597,14 @@ static void test_mixed_classes(void **state)
     expect_class(&s, 65536, 2, 2, 0, 0, 2);
     expect_class(&s, 8192, 1, 1, 0, 0, 1);
     expect_class(&s, MAXC, 1, 1, 0, 0, 1);
-    assert_int_equal(s.classes[zpo_class(&s, 4096)].bytes_cached, 7 * 4096);
-    assert_int_equal(s.classes[zpo_class(&s, 65536)].bytes_cached, 3 * 65536);
+    assert_int_equal(s.classes[zpt_class(&s, 4096)].bytes_cached, 7 * 4096);
+    assert_int_equal(s.classes[zpt_class(&s, 65536)].bytes_cached, 3 * 65536);
 
     /* and each class's buffers are reusable: the cache hands them back */
     for (i = 0; i < n; i++)
         if (sizes[i] && sizes[i] <= MAXC)
             bufs[i] = zp_get(pool, sizes[i]);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.cache_hits, 1 + 8);
     for (i = 0; i < n; i++)
         if (sizes[i] && sizes[i] <= MAXC)
@@ -685,12 +616,12 @@ static void test_mixed_classes(void **state)
  * valid buffers around them are still returned. */
 static void test_foreign_pointers(void **state)
 {
-    static zpt_misuse_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    zp_pool *pool = make_pool(NULL), *other = make_pool(NULL);
+    static zpt_misuse_log log = ZPT_MISUSE_LOG_INIT;
+    zp_pool *pool = POOL(), *other = POOL();
     char stack_buf[64];
     void *heap = malloc(100), *held, *theirs;
     void *bufs[8];
-    zpt_misuse_log got;
+    zpt_misuse_report got;
     zp_stats s;
     (void)state;
     zpt_misuse_reset(&log);
@@ -700,20 +631,19 @@ static void test_foreign_pointers(void **state)
     theirs = zp_get(other, 4096);
     void *batch[7] = {bufs[0], heap, bufs[1], (char *)held + 64, stack_buf, theirs, bufs[2]};
     zp_put_batch(pool, batch, 7);
-    got = zpt_misuse_get(&log);
-    assert_int_equal(got.count, 4);
+    assert_int_equal(zpt_misuse_last(&log, &got), 4);
     assert_int_equal(got.kind, ZP_MISUSE_FOREIGN); /* debug 0: another pool's is foreign too */
     assert_ptr_equal(got.ptr, theirs);
     assert_ptr_equal(got.pool, pool);
     assert_true(zpt_mentions_ptr(got.msg, theirs));
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.misuse, 4);
     assert_int_equal(s.puts, 3);
     assert_int_equal(s.bytes_outstanding, 4096); /* only `held` is out */
-    check(&s);
+    zpt_assert_stats(&s);
     zp_put(pool, held);
     zp_put(other, theirs);
-    s = zpo_read(other);
+    s = zpt_read(other);
     assert_int_equal(s.misuse, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     zp_set_misuse_handler(NULL, NULL);
@@ -726,11 +656,10 @@ static void test_foreign_pointers(void **state)
  * once; the rest of the batch is returned. */
 static void test_double_put_in_batch(void **state)
 {
-    static zpt_misuse_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    pool_opts o = {.debug = 1};
-    zp_pool *pool = make_pool(&o);
+    static zpt_misuse_log log = ZPT_MISUSE_LOG_INIT;
+    zp_pool *pool = POOL(.debug = 1);
     void *bufs[3], *batch[4];
-    zpt_misuse_log got;
+    zpt_misuse_report got;
     zp_stats s;
     (void)state;
     zpt_misuse_reset(&log);
@@ -741,11 +670,10 @@ static void test_double_put_in_batch(void **state)
     batch[2] = bufs[0];
     batch[3] = bufs[2];
     zp_put_batch(pool, batch, 4);
-    got = zpt_misuse_get(&log);
-    assert_int_equal(got.count, 1);
+    assert_int_equal(zpt_misuse_last(&log, &got), 1);
     assert_int_equal(got.kind, ZP_MISUSE_DOUBLE_PUT);
     assert_ptr_equal(got.ptr, bufs[0]);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.puts, 3);
     assert_int_equal(s.misuse, 1);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -753,8 +681,7 @@ static void test_double_put_in_batch(void **state)
     assert_int_equal(zp_get_batch(pool, 4096, bufs, 3), 0);
     assert_true(bufs[0] != bufs[1] && bufs[1] != bufs[2] && bufs[0] != bufs[2]);
     zp_put_batch(pool, bufs, 3);
-    got = zpt_misuse_get(&log);
-    assert_int_equal(got.count, 1);
+    assert_int_equal(zpt_misuse_last(&log, &got), 1);
     zp_set_misuse_handler(NULL, NULL);
     zp_pool_destroy(pool);
 }
@@ -762,8 +689,7 @@ static void test_double_put_in_batch(void **state)
 /* ZP_ZERO_ON_GET applies to every buffer of a batch. */
 static void test_zero_on_get(void **state)
 {
-    pool_opts o = {.flags = ZP_ZERO_ON_GET};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.flags = ZP_ZERO_ON_GET);
     void *bufs[40];
     int i, round;
     (void)state;
@@ -813,8 +739,7 @@ static void *put_batch_thread(void *p)
 static void test_cross_thread(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    pool_opts o = {.pv = pv};
-    zp_pool *pool = make_pool(&o);
+    zp_pool *pool = POOL(.pv = pv);
     void *bufs[50];
     xarg x;
     pthread_t t;
@@ -825,7 +750,7 @@ static void test_cross_thread(void **state)
         /* 50: bigger than the cache both ways; 20: into the other thread's
          * cache, handed to the depot when it exits */
         size_t n = round ? 20 : 50;
-        s = zpo_read(pool);
+        s = zpt_read(pool);
         uint64_t gets0 = s.gets, puts0 = s.puts, depot0;
         assert_int_equal(zp_get_batch(pool, 4096, bufs, n), 0);
         for (i = 0; i < n; i++)
@@ -838,23 +763,23 @@ static void test_cross_thread(void **state)
         assert_int_equal(pthread_create(&t, NULL, put_batch_thread, &x), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(atomic_load(&x.bad), 0);
-        s = zpo_read(pool);
+        s = zpt_read(pool);
         assert_int_equal(s.gets, gets0 + n);
         assert_int_equal(s.puts, puts0 + n);
         assert_int_equal(s.bytes_outstanding, 0);
-        check(&s);
+        zpt_assert_stats(&s);
 
         /* this thread's cache is empty (the 50 bypassed it; the 20 were
          * the whole refill): the same buffers come back from the depot */
         depot0 = s.depot_hits;
         maps = atomic_load(&pv->maps);
         assert_int_equal(zp_get_batch(pool, 4096, bufs, n), 0);
-        s = zpo_read(pool);
+        s = zpt_read(pool);
         assert_int_equal(s.depot_hits, depot0 + n);
         assert_int_equal(atomic_load(&pv->maps), maps);
         zp_put_batch(pool, bufs, n);
     }
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, s.puts);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.misuse, 0);
@@ -867,24 +792,19 @@ static void test_cross_thread(void **state)
  * same way. */
 static void test_no_cache(void **state)
 {
-    zp_config cfg;
-    zp_pool *pool;
+    zp_pool *pool = POOL(.cache_depth = ZPT_ZERO);
     void *bufs[40];
     zp_stats s;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    cfg.cache_depth = 0;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     assert_int_equal(zp_get_batch(pool, 4096, bufs, 10), 0);
     check_bufs(pool, bufs, 10, 4096, 900);
     zp_put_batch(pool, bufs, 10);
     assert_int_equal(zp_get_batch(pool, 4096, bufs, 40), 0);
     check_bufs(pool, bufs, 40, 4096, 1000);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 50, 10, 0, 10, 40);
     zp_put_batch(pool, bufs, 40);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_class(&s, 4096, 50, 50, 0, 10, 40);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_cached, 40 * 4096); /* all carved, all idle */
@@ -912,5 +832,5 @@ int main(void)
         cmocka_unit_test(test_cross_thread),
         cmocka_unit_test(test_no_cache),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

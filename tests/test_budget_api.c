@@ -1,22 +1,5 @@
 /* Budget lifecycle, reading and configuration: create/destroy/read, sharing, private max_bytes, lifetimes. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-static zp_pool *pool_on(zp_budget *b, size_t max_bytes)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.budget = b;
-    cfg.max_bytes = max_bytes;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
+#include "zp_test.h"
 
 static void test_create_invalid(void **state)
 {
@@ -35,7 +18,7 @@ static void test_read_fresh(void **state)
     (void)state;
     assert_int_equal(zp_budget_create(3 * ZPT_MiB + 5, &b), 0);
     assert_non_null(b);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.struct_size, sizeof(s));
     assert_int_equal(s.max_bytes, 3 * ZPT_MiB + 5);
     assert_int_equal(s.bytes_reserved, 0);
@@ -77,7 +60,7 @@ static void test_config_both_invalid(void **state)
 /* max_bytes without a budget: a private budget of that size. */
 static void test_private_budget(void **state)
 {
-    zp_pool *pool = pool_on(NULL, 2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.max_bytes = 2 * ZPT_MiB);
     void *a, *b, *c;
     zp_stats s;
     (void)state;
@@ -112,8 +95,8 @@ static void test_shared_by_two_pools(void **state)
     int i;
     (void)state;
     assert_int_equal(zp_budget_create(4 * ZPT_MiB, &b), 0);
-    pa = pool_on(b, 0);
-    pb = pool_on(b, 0);
+    pa = ZPT_POOL(.budget = b);
+    pb = ZPT_POOL(.budget = b);
     for (i = 0; i < 3; i++) {
         x[i] = zp_get(pa, ZPT_MiB);
         assert_non_null(x[i]);
@@ -124,7 +107,7 @@ static void test_shared_by_two_pools(void **state)
     assert_null(zp_get(pb, ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
 
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(zpt_stats(pa, &sa), 0);
     assert_int_equal(zpt_stats(pb, &sb), 0);
     assert_int_equal(s.bytes_reserved, 4 * ZPT_MiB);
@@ -136,7 +119,7 @@ static void test_shared_by_two_pools(void **state)
     for (i = 0; i < 3; i++)
         zp_put(pa, x[i]);
     assert_int_equal(zp_trim(pa, 0), 3 * ZPT_MiB);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, ZPT_MiB);
     assert_int_equal(s.peak_reserved, 4 * ZPT_MiB);
     for (i = 1; i < 4; i++) {
@@ -148,7 +131,7 @@ static void test_shared_by_two_pools(void **state)
     zp_pool_destroy(pa);
     zp_pool_destroy(pb);
     /* the pools are gone, the budget is still ours and all given back */
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     assert_int_equal(s.peak_reserved, 4 * ZPT_MiB);
     zp_budget_destroy(b);
@@ -164,8 +147,8 @@ static void test_budget_outlives_creator(void **state)
     void *x, *y;
     (void)state;
     assert_int_equal(zp_budget_create(2 * ZPT_MiB, &b), 0);
-    pa = pool_on(b, 0);
-    pb = pool_on(b, 0);
+    pa = ZPT_POOL(.budget = b);
+    pb = ZPT_POOL(.budget = b);
     zp_budget_destroy(b);
     x = zp_get(pa, ZPT_MiB);
     y = zp_get(pb, ZPT_MiB);
@@ -194,17 +177,17 @@ static void test_destroy_releases(void **state)
     void *x, *y;
     (void)state;
     assert_int_equal(zp_budget_create(8 * ZPT_MiB, &b), 0);
-    pool = pool_on(b, 0);
+    pool = ZPT_POOL(.budget = b);
     x = zp_get(pool, ZPT_MiB);
     y = zp_get(pool, 3 * ZPT_MiB); /* 4 MiB class */
     assert_non_null(x);
     assert_non_null(y);
     zp_put(pool, x); /* idle in this thread's cache */
     zp_put(pool, y);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 5 * ZPT_MiB);
     zp_pool_destroy(pool);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     zp_budget_destroy(b);
 }
@@ -220,5 +203,5 @@ int main(void)
         cmocka_unit_test(test_budget_outlives_creator),
         cmocka_unit_test(test_destroy_releases),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,13 +1,5 @@
 /* zp_get_timed waiters are served in arrival order; a big waiter is not starved or overtaken by small gets. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "budget_check.h"
+#include "zp_test.h"
 
 /* Classes >= 256 KiB: each buffer is its own slab, so a put while someone
  * waits unmaps it and gives its bytes back to the budget at once. */
@@ -19,45 +11,20 @@ static int g_order[NWAIT];    /* waiter ids in the order they finished:
                                  entry i is written before g_done passes i */
 static pthread_mutex_t g_order_lock = PTHREAD_MUTEX_INITIALIZER;
 
-typedef struct waiter {
-    pthread_t thread;
-    int id;
-    zp_pool *pool;
-    size_t size;
-    void *buf;
-    int err;
-    uint64_t returned_ns;
-} waiter;
-
-/* w's zp_get_timed: what it got (or errno) and when it returned. */
-static void waiter_get(waiter *w, int timeout_ms)
+/* on_return of the waiters that count: records the arrival order. */
+static void record_order(zpt_waiter *w)
 {
-    errno = 0;
-    w->buf = zp_get_timed(w->pool, w->size, timeout_ms);
-    w->err = w->buf ? 0 : errno;
-    w->returned_ns = zbt_now_ns();
-}
-
-static void *waiter_main(void *arg)
-{
-    waiter *w = (waiter *)arg;
-    waiter_get(w, LONG_WAIT_MS);
     pthread_mutex_lock(&g_order_lock);
     g_order[atomic_load(&g_done)] = w->id;
     atomic_fetch_add(&g_done, 1);
     pthread_mutex_unlock(&g_order_lock);
-    return NULL;
 }
 
 /* Starts waiter id and waits until it is queued behind the others. */
-static void enqueue(zp_budget *b, waiter *w, int id, zp_pool *pool, size_t size)
+static void enqueue(zp_budget *b, zpt_waiter *w, int id, zp_pool *pool, size_t size)
 {
-    memset(w, 0, sizeof(*w));
-    w->id = id;
-    w->pool = pool;
-    w->size = size;
-    assert_int_equal(pthread_create(&w->thread, NULL, waiter_main, w), 0);
-    if (!zbt_wait_waiters(b, (uint64_t)id + 1, 5000))
+    zpt_waiter_start_then(w, pool, size, LONG_WAIT_MS, record_order, id);
+    if (!zpt_wait_waiters(b, (uint64_t)id + 1, 5000))
         fail_msg("waiter %d did not queue within 5 s", id);
 }
 
@@ -73,23 +40,23 @@ static void reset_order(void)
  * 1 MiB serves exactly the next one in arrival order. */
 static void test_arrival_order(void **state)
 {
-    zp_budget *b = budget_of(NWAIT * ZPT_MiB);
-    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(NWAIT * ZPT_MiB);
+    zp_pool *pa = ZPT_POOL(.budget = b), *pb = ZPT_POOL(.budget = b);
     void *held[NWAIT];
-    waiter w[NWAIT];
+    zpt_waiter w[NWAIT];
     zp_budget_stats s;
     int i;
     (void)state;
     reset_order();
-    get_mib(pa, held, NWAIT);
+    zpt_get_mib(pa, held, NWAIT);
     for (i = 0; i < NWAIT; i++)
         enqueue(b, &w[i], i, i % 2 ? pb : pa, ZPT_MiB);
     assert_int_equal(atomic_load(&g_done), 0);
 
     for (i = 0; i < NWAIT; i++) {
-        uint64_t t_put = zbt_now_ns();
+        uint64_t t_put = zpt_now_ns();
         zp_put(pa, held[i]);
-        if (!zbt_wait_count(&g_done, i + 1, LONG_WAIT_MS))
+        if (!zpt_wait_count(&g_done, i + 1, LONG_WAIT_MS))
             fail_msg("no waiter served after put %d", i);
         print_message("put %d served waiter %d after %.3f ms\n", i, g_order[i],
                       (double)(w[g_order[i]].returned_ns - t_put) / 1e6);
@@ -99,7 +66,7 @@ static void test_arrival_order(void **state)
         assert_int_equal(pthread_join(w[i].thread, NULL), 0);
         assert_non_null(w[i].buf);
     }
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waiters, 0);
     assert_int_equal(s.waited_gets, NWAIT);
     assert_true(s.peak_reserved <= NWAIT * ZPT_MiB);
@@ -115,43 +82,43 @@ static void test_arrival_order(void **state)
  * second MiB comes free the first is served, then the second. */
 static void test_big_head_not_overtaken(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
-    zp_pool *other = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
+    zp_pool *other = ZPT_POOL(.budget = b);
     void *held[4];
-    waiter big, small;
+    zpt_waiter big, small;
     zp_budget_stats s;
     (void)state;
     reset_order();
-    get_mib(pool, held, 4);
+    zpt_get_mib(pool, held, 4);
     enqueue(b, &big, 0, pool, 2 * ZPT_MiB);
     enqueue(b, &small, 1, other, ZPT_MiB);
 
     zp_put(pool, held[0]); /* 1 MiB free: not enough for the head */
-    zbt_sleep_ms(100);
+    zpt_sleep_ms(100);
     assert_int_equal(atomic_load(&g_done), 0);
     errno = 0;
     assert_null(zp_get(other, 256 * ZPT_KiB)); /* would need new bytes */
     assert_int_equal(errno, ENOBUFS);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 3 * ZPT_MiB);
     assert_int_equal(s.waiters, 2);
 
     zp_put(pool, held[1]); /* 2 MiB free: the head */
-    assert_true(zbt_wait_count(&g_done, 1, LONG_WAIT_MS));
+    assert_true(zpt_wait_count(&g_done, 1, LONG_WAIT_MS));
     assert_int_equal(g_order[0], 0);
-    zbt_sleep_ms(50);
+    zpt_sleep_ms(50);
     assert_int_equal(atomic_load(&g_done), 1); /* budget full again */
 
     zp_put(pool, held[2]);
-    assert_true(zbt_wait_count(&g_done, 2, LONG_WAIT_MS));
+    assert_true(zpt_wait_count(&g_done, 2, LONG_WAIT_MS));
     assert_int_equal(g_order[1], 1);
     assert_int_equal(pthread_join(big.thread, NULL), 0);
     assert_int_equal(pthread_join(small.thread, NULL), 0);
     assert_non_null(big.buf);
     assert_non_null(small.buf);
     assert_int_equal(zp_capacity(pool, big.buf), 2 * ZPT_MiB);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_true(s.peak_reserved <= 4 * ZPT_MiB);
     zp_put(pool, big.buf);
     zp_put(other, small.buf);
@@ -167,10 +134,10 @@ static void test_big_head_not_overtaken(void **state)
  * then makes room for the waiter. */
 static void test_cached_gets_still_served(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held, *c, *x;
-    waiter w;
+    zpt_waiter w;
     zp_budget_stats s;
     (void)state;
     reset_order();
@@ -186,12 +153,12 @@ static void test_cached_gets_still_served(void **state)
     errno = 0;
     assert_null(zp_get(pool, 512 * ZPT_KiB)); /* would need new bytes */
     assert_int_equal(errno, ENOBUFS);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, ZPT_MiB + 256 * ZPT_KiB);
     assert_int_equal(atomic_load(&g_done), 0);
 
     zp_put(pool, x); /* its slab is unmapped: room for the waiter */
-    assert_true(zbt_wait_count(&g_done, 1, LONG_WAIT_MS));
+    assert_true(zpt_wait_count(&g_done, 1, LONG_WAIT_MS));
     assert_int_equal(pthread_join(w.thread, NULL), 0);
     assert_non_null(w.buf);
     zp_put(pool, w.buf);
@@ -202,34 +169,26 @@ static void test_cached_gets_still_served(void **state)
 
 /* The head wants 2 MiB and gives up (timeout) while 1 MiB is free: the
  * next waiter, who fits, is served at once, without another put. */
-static void *timed_waiter_main(void *arg)
-{
-    waiter_get((waiter *)arg, 300); /* not in g_order: it gives up */
-    return NULL;
-}
 
 static void test_head_timeout_passes_turn(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held[4];
-    waiter big, small;
+    zpt_waiter big, small;
     int i;
     (void)state;
     reset_order();
-    get_mib(pool, held, 4);
-    memset(&big, 0, sizeof(big));
-    big.pool = pool;
-    big.size = 2 * ZPT_MiB;
-    assert_int_equal(pthread_create(&big.thread, NULL, timed_waiter_main, &big), 0);
-    assert_true(zbt_wait_waiters(b, 1, 5000));
+    zpt_get_mib(pool, held, 4);
+    zpt_waiter_start(&big, pool, 2 * ZPT_MiB, 300); /* not in g_order: it gives up */
+    assert_true(zpt_wait_waiters(b, 1, 5000));
     enqueue(b, &small, 1, pool, ZPT_MiB);
     zp_put(pool, held[0]); /* 1 MiB free: not enough for the head */
 
     assert_int_equal(pthread_join(big.thread, NULL), 0);
     assert_null(big.buf);
     assert_int_equal(big.err, ETIMEDOUT);
-    if (!zbt_wait_count(&g_done, 1, LONG_WAIT_MS))
+    if (!zpt_wait_count(&g_done, 1, LONG_WAIT_MS))
         fail_msg("the 1 MiB waiter was not served after the 2 MiB head timed out "
                  "with 1 MiB free");
     assert_int_equal(pthread_join(small.thread, NULL), 0);
@@ -284,39 +243,36 @@ static void *small_stream(void *arg)
  * the stream keeps asking. */
 static void test_big_not_starved(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
     pthread_t small[SMALL_THREADS];
     void *held[2];
-    waiter big;
+    zpt_waiter big;
     zp_budget_stats s;
     uint64_t t0;
     long ok_before;
     int i;
     (void)state;
     reset_order();
-    g_pool = pool_on(b, 0, NULL);
-    get_mib(g_pool, held, 2);
+    g_pool = ZPT_POOL(.budget = b);
+    zpt_get_mib(g_pool, held, 2);
     atomic_store(&g_stop, 0);
     for (i = 0; i < SMALL_THREADS; i++)
         assert_int_equal(pthread_create(&small[i], NULL, small_stream, NULL), 0);
     /* let the stream take the rest of the budget */
-    t0 = zbt_now_ns();
+    t0 = zpt_now_ns();
     do {
-        zbt_sleep_ms(1);
-        assert_int_equal(zbt_budget(b, &s), 0);
+        zpt_sleep_ms(1);
+        assert_int_equal(zpt_budget_stats(b, &s), 0);
     } while ((s.bytes_reserved < 4 * ZPT_MiB || atomic_load(&g_small_ok) < 100) &&
-             zbt_ms_since(t0) < 5000);
+             zpt_ms_since(t0) < 5000);
     print_message("small stream: %ld gets so far, budget %.2f of 4 MiB reserved\n",
-                  atomic_load(&g_small_ok), zbt_mib(s.bytes_reserved));
+                  atomic_load(&g_small_ok), zpt_mib(s.bytes_reserved));
     assert_int_equal(s.bytes_reserved, 4 * ZPT_MiB);
 
     ok_before = atomic_load(&g_small_ok);
-    t0 = zbt_now_ns();
-    memset(&big, 0, sizeof(big));
-    big.pool = g_pool;
-    big.size = 2 * ZPT_MiB;
-    assert_int_equal(pthread_create(&big.thread, NULL, waiter_main, &big), 0);
-    assert_true(zbt_wait_count(&g_done, 1, LONG_WAIT_MS + 5000));
+    t0 = zpt_now_ns();
+    zpt_waiter_start_then(&big, g_pool, 2 * ZPT_MiB, LONG_WAIT_MS, record_order, 0);
+    assert_true(zpt_wait_count(&g_done, 1, LONG_WAIT_MS + 5000));
     assert_int_equal(pthread_join(big.thread, NULL), 0);
     atomic_store(&g_stop, 1);
     for (i = 0; i < SMALL_THREADS; i++)
@@ -329,7 +285,7 @@ static void test_big_not_starved(void **state)
                   atomic_load(&g_small_ok) - ok_before, atomic_load(&g_small_enobufs));
     assert_non_null(big.buf);
     assert_int_equal(atomic_load(&g_small_bad), 0);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waited_gets, 1); /* it really had to wait */
     assert_true(s.peak_reserved <= 4 * ZPT_MiB);
     assert_int_equal(s.waiters, 0);
@@ -349,5 +305,5 @@ int main(void)
         cmocka_unit_test(test_head_timeout_passes_turn),
         cmocka_unit_test(test_big_not_starved),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

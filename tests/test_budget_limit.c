@@ -1,36 +1,28 @@
 /* A full budget: zp_get reclaims the pool's own idle memory, then fails with ENOBUFS (never ENOMEM); oversize counts. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "budget_check.h"
+#include "zp_test.h"
 
 /* 4 MiB budget: exactly four 1 MiB buffers, then ENOBUFS, counted. */
 static void test_enobufs_when_full(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *bufs[4];
     zp_budget_stats s;
     int i;
     (void)state;
-    get_mib(pool, bufs, 4);
+    zpt_get_mib(pool, bufs, 4);
     errno = 0;
     assert_null(zp_get(pool, ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
     errno = 0;
     assert_null(zp_get(pool, 64 * ZPT_KiB)); /* any class needing a slab */
     assert_int_equal(errno, ENOBUFS);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 4 * ZPT_MiB);
     assert_int_equal(s.peak_reserved, 4 * ZPT_MiB);
     assert_int_equal(s.failed_gets, 2);
     assert_int_equal(s.waited_gets, 0);
-    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), 4 * ZPT_MiB);
 
     zp_put(pool, bufs[3]);
     bufs[3] = zp_get(pool, ZPT_MiB); /* the cached one comes back */
@@ -44,8 +36,8 @@ static void test_enobufs_when_full(void **state)
 /* The budget is counted in slabs: 1 MiB of 4 KiB buffers is 256 of them. */
 static void test_small_class_granularity(void **state)
 {
-    zp_budget *b = budget_of(ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     static void *bufs[257];
     int i, n = 0;
     (void)state;
@@ -68,9 +60,9 @@ static void test_small_class_granularity(void **state)
  * reserved for the failed map are given back. */
 static void test_enomem_is_distinct(void **state)
 {
-    zp_budget *b = budget_of(8 * ZPT_MiB);
+    zp_budget *b = zpt_budget_new(8 * ZPT_MiB);
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = pool_on(b, ZPT_MiB, pv);
+    zp_pool *pool = ZPT_POOL(.budget = b, .max_class = ZPT_MiB, .pv = pv);
     zp_budget_stats s;
     void *x;
     (void)state;
@@ -84,7 +76,7 @@ static void test_enomem_is_distinct(void **state)
     errno = 0;
     assert_null(zp_get_timed(pool, ZPT_MiB, 1000));
     assert_int_equal(errno, ENOMEM);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     assert_int_equal(s.failed_gets, 0); /* only ENOBUFS / ETIMEDOUT count */
     assert_int_equal(s.waited_gets, 0);
@@ -102,35 +94,35 @@ static void test_enomem_is_distinct(void **state)
  * 64 KiB, and given back on put. */
 static void test_oversize_counts(void **state)
 {
-    zp_budget *b = budget_of(8 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, ZPT_MiB, NULL);
+    zp_budget *b = zpt_budget_new(8 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b, .max_class = ZPT_MiB);
     zp_budget_stats s;
     void *x, *y, *z;
     (void)state;
     x = zp_get(pool, 3 * ZPT_MiB);
     assert_non_null(x);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 3 * ZPT_MiB);
     errno = 0;
     assert_null(zp_get(pool, 6 * ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
     y = zp_get(pool, 5 * ZPT_MiB);
     assert_non_null(y);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 8 * ZPT_MiB);
     errno = 0;
     assert_null(zp_get(pool, 4096)); /* nothing left for a slab either */
     assert_int_equal(errno, ENOBUFS);
     zp_put(pool, y);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 3 * ZPT_MiB);
     z = zp_get(pool, 2 * ZPT_MiB + 1);
     assert_non_null(z);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 5 * ZPT_MiB + 64 * ZPT_KiB);
     zp_put(pool, x);
     zp_put(pool, z);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     assert_int_equal(s.peak_reserved, 8 * ZPT_MiB);
     zp_pool_destroy(pool);
@@ -141,9 +133,9 @@ static void test_oversize_counts(void **state)
  * from zp_get and from zp_get_timed even with an infinite timeout. */
 static void test_larger_than_budget(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);     /* 8 MiB class: slab > budget */
-    zp_pool *small = pool_on(b, ZPT_MiB, NULL); /* 5 MiB is oversize here */
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);     /* 8 MiB class: slab > budget */
+    zp_pool *small = ZPT_POOL(.budget = b, .max_class = ZPT_MiB); /* 5 MiB is oversize here */
     zp_budget_stats s;
     uint64_t t0;
     (void)state;
@@ -153,7 +145,7 @@ static void test_larger_than_budget(void **state)
     errno = 0;
     assert_null(zp_get(small, 5 * ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
-    t0 = zbt_now_ns();
+    t0 = zpt_now_ns();
     errno = 0;
     assert_null(zp_get_timed(pool, 5 * ZPT_MiB, -1));
     assert_int_equal(errno, ENOBUFS);
@@ -164,9 +156,9 @@ static void test_larger_than_budget(void **state)
     assert_null(zp_get_timed(small, 4 * ZPT_MiB + 1, 5000));
     assert_int_equal(errno, ENOBUFS);
     print_message("three too-large zp_get_timed calls returned in %.2f ms\n",
-                  zbt_ms_since(t0));
-    assert_true(zbt_ms_since(t0) < 2000.0);
-    assert_int_equal(zbt_budget(b, &s), 0);
+                  zpt_ms_since(t0));
+    assert_true(zpt_ms_since(t0) < 2000.0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     assert_int_equal(s.waited_gets, 0);
     assert_int_equal(s.waiters, 0);
@@ -179,18 +171,18 @@ static void test_larger_than_budget(void **state)
  * another class fits. */
 static void test_reclaims_own_cache(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *bufs[4], *big;
     zp_budget_stats s;
     int i;
     (void)state;
-    get_mib(pool, bufs, 4);
+    zpt_get_mib(pool, bufs, 4);
     for (i = 0; i < 4; i++)
         zp_put(pool, bufs[i]); /* into this thread's cache */
     big = zp_get(pool, 2 * ZPT_MiB);
     assert_non_null(big);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_true(s.bytes_reserved <= 4 * ZPT_MiB);
     assert_int_equal(s.failed_gets, 0);
     zp_put(pool, big);
@@ -202,21 +194,21 @@ static void test_reclaims_own_cache(void **state)
  * so a get fits; a pool sharing the budget can use them after a trim. */
 static void test_reclaims_depot(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
     zp_pool *pool, *other;
     pthread_t t;
     void *rv, *big, *x;
     (void)state;
-    pool = pool_on(b, 0, NULL);
-    other = pool_on(b, 0, NULL);
-    assert_int_equal(pthread_create(&t, NULL, zbt_get_put_exit, pool), 0);
+    pool = ZPT_POOL(.budget = b);
+    other = ZPT_POOL(.budget = b);
+    assert_int_equal(pthread_create(&t, NULL, zpt_get_put_exit, pool), 0);
     assert_int_equal(pthread_join(t, &rv), 0);
     assert_int_equal((intptr_t)rv, 4);
-    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), 4 * ZPT_MiB);
 
     big = zp_get(pool, 4 * ZPT_MiB);
     assert_non_null(big);
-    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), 4 * ZPT_MiB);
     zp_put(pool, big);
 
     /* what this pool trims, another pool on the budget can use */
@@ -233,8 +225,8 @@ static void test_reclaims_depot(void **state)
  * even after reclaiming the pool's idle memory, and it does reclaim. */
 static void test_batch(void **state)
 {
-    zp_budget *b = budget_of(4 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(4 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *bufs[5];
     zp_budget_stats s;
     zp_stats ps;
@@ -243,7 +235,7 @@ static void test_batch(void **state)
     assert_int_equal(zp_get_batch(pool, ZPT_MiB, bufs, 5), -ENOBUFS);
     assert_int_equal(zpt_stats(pool, &ps), 0);
     assert_int_equal(ps.bytes_outstanding, 0);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_true(s.bytes_reserved <= 4 * ZPT_MiB);
     assert_int_equal(s.failed_gets, 1); /* the batch counts as one failed get */
 
@@ -252,7 +244,7 @@ static void test_batch(void **state)
     /* two 2 MiB buffers need the idle 1 MiB ones given back first */
     assert_int_equal(zp_get_batch(pool, 2 * ZPT_MiB, bufs, 2), 0);
     assert_int_equal(zp_capacity(pool, bufs[0]), 2 * ZPT_MiB);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.bytes_reserved, 4 * ZPT_MiB);
     assert_true(s.peak_reserved <= 4 * ZPT_MiB);
     zp_put_batch(pool, bufs, 2);
@@ -272,5 +264,5 @@ int main(void)
         cmocka_unit_test(test_reclaims_depot),
         cmocka_unit_test(test_batch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -7,19 +7,13 @@
  * at both ends, and checks the tags before putting it back. Now and then
  * it uses zp_get_timed with a short timeout, or trims a pool. The main
  * thread reads the budget and both pools' stats all along: reserved and
- * peak never above the max. The provider wrapper charges every region
+ * peak never above the max. The test provider charges every region
  * before it is mapped and discharges it after it is unmapped, so the
  * budget also bounds what was really mapped at every instant. At the end
  * everything is put, trimmed and destroyed: nothing outstanding, every
  * region unmapped, the budget back to zero.
  */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define BUDGET (24 * ZPT_MiB)
 #define MAX_CLASS ZPT_MiB
@@ -147,7 +141,7 @@ static void check_reads(uint64_t *reads, uint64_t *max_seen)
     zp_budget_stats s;
     zp_stats ps;
     int p;
-    assert_int_equal(zbt_budget(g_budget, &s), 0);
+    assert_int_equal(zpt_budget_stats(g_budget, &s), 0);
     if (s.bytes_reserved > BUDGET || s.peak_reserved > BUDGET)
         fail_msg("budget read: reserved %llu peak %llu above max %llu",
                  (unsigned long long)s.bytes_reserved,
@@ -167,50 +161,43 @@ static void check_reads(uint64_t *reads, uint64_t *max_seen)
 static void test_hammer(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zbt_bounded bounded;
     pthread_t threads[MAX_THREADS];
-    zp_config cfg;
     zp_budget_stats s;
     zp_stats ps[2];
     uint64_t t0, reads = 0, max_seen = 0;
     int i, p;
     (void)state;
 
-    zbt_bounded_init(&bounded, pv, BUDGET);
-    assert_int_equal(zp_budget_create(BUDGET, &g_budget), 0);
-    zp_config_init(&cfg);
-    cfg.budget = g_budget;
-    cfg.max_class = MAX_CLASS;
-    zbt_bounded_attach(&cfg, &bounded);
-    cfg.name = "stress_a";
-    assert_int_equal(zp_pool_create(&cfg, &g_pools[0]), 0);
-    cfg.name = "stress_b";
-    cfg.cache_depth = 4; /* the second pool caches little */
-    assert_int_equal(zp_pool_create(&cfg, &g_pools[1]), 0);
+    pv->bound = BUDGET; /* what is mapped, not only reserved, stays within */
+    g_budget = zpt_budget_new(BUDGET);
+    g_pools[0] = ZPT_POOL(.name = "stress_a", .budget = g_budget, .max_class = MAX_CLASS,
+                          .pv = pv);
+    g_pools[1] = ZPT_POOL(.name = "stress_b", .budget = g_budget, .max_class = MAX_CLASS,
+                          .pv = pv, .cache_depth = 4); /* the second pool caches little */
 
     atomic_store(&g_stop, 0);
     for (i = 0; i < g_threads; i++)
         assert_int_equal(pthread_create(&threads[i], NULL, worker,
                                         (void *)(uintptr_t)(i + 1)), 0);
-    t0 = zbt_now_ns();
-    while (zbt_ms_since(t0) < g_seconds * 1000.0) {
+    t0 = zpt_now_ns();
+    while (zpt_ms_since(t0) < g_seconds * 1000.0) {
         check_reads(&reads, &max_seen);
-        zbt_sleep_ms(1);
+        zpt_sleep_ms(1);
     }
     atomic_store(&g_stop, 1);
     for (i = 0; i < g_threads; i++)
         assert_int_equal(pthread_join(threads[i], NULL), 0);
     check_reads(&reads, &max_seen);
 
-    assert_int_equal(zbt_budget(g_budget, &s), 0);
+    assert_int_equal(zpt_budget_stats(g_budget, &s), 0);
     print_message("%d threads, %.1f s: %ld gets (%ld ENOBUFS), %ld timed (%ld ETIMEDOUT), "
                   "%ld trims; %llu stats reads, highest reserved seen %.2f MiB, "
                   "peak %.2f MiB of %.0f MiB; mapped at most %.2f MiB; "
                   "failed_gets %llu waited_gets %llu\n",
                   g_threads, g_seconds, atomic_load(&g_gets), atomic_load(&g_enobufs),
                   atomic_load(&g_timed), atomic_load(&g_timeouts), atomic_load(&g_trims),
-                  (unsigned long long)reads, zbt_mib(max_seen), zbt_mib(s.peak_reserved),
-                  zbt_mib(BUDGET), zbt_mib(atomic_load(&bounded.peak)),
+                  (unsigned long long)reads, zpt_mib(max_seen), zpt_mib(s.peak_reserved),
+                  zpt_mib(BUDGET), zpt_mib(atomic_load(&pv->peak)),
                   (unsigned long long)s.failed_gets, (unsigned long long)s.waited_gets);
 
     if (atomic_load(&g_bad_errno))
@@ -219,8 +206,8 @@ static void test_hammer(void **state)
     assert_int_equal(atomic_load(&g_bad_capacity), 0);
     assert_int_equal(atomic_load(&g_bad_tag), 0);
     assert_true(s.peak_reserved <= BUDGET);
-    assert_int_equal(atomic_load(&bounded.over), 0);
-    assert_true(atomic_load(&bounded.peak) <= BUDGET);
+    assert_int_equal(atomic_load(&pv->over), 0);
+    assert_true(atomic_load(&pv->peak) <= BUDGET);
     assert_true(atomic_load(&g_enobufs) > 0); /* the budget was really hit */
     /* every failed get is counted once, whether plain or timed */
     assert_int_equal(s.failed_gets, atomic_load(&g_enobufs) + atomic_load(&g_timeouts));
@@ -232,7 +219,7 @@ static void test_hammer(void **state)
         assert_int_equal(ps[p].bytes_outstanding, 0);
         assert_int_equal(ps[p].gets, ps[p].puts);
     }
-    assert_int_equal(zbt_budget(g_budget, &s), 0);
+    assert_int_equal(zpt_budget_stats(g_budget, &s), 0);
     assert_int_equal(s.bytes_reserved, ps[0].bytes_reserved + ps[1].bytes_reserved);
     assert_int_equal(s.waiters, 0);
 
@@ -243,23 +230,23 @@ static void test_hammer(void **state)
         assert_int_equal(zpt_stats(g_pools[p], &ps[p]), 0);
         if (ps[p].bytes_reserved != 0)
             print_message("pool %d still reserves %.2f MiB after zp_trim(0) with "
-                          "nothing outstanding\n", p, zbt_mib(ps[p].bytes_reserved));
+                          "nothing outstanding\n", p, zpt_mib(ps[p].bytes_reserved));
     }
-    assert_int_equal(zbt_budget(g_budget, &s), 0);
+    assert_int_equal(zpt_budget_stats(g_budget, &s), 0);
     assert_int_equal(s.bytes_reserved, ps[0].bytes_reserved + ps[1].bytes_reserved);
     assert_int_equal(ps[0].bytes_reserved, 0);
     assert_int_equal(ps[1].bytes_reserved, 0);
 
     zp_pool_destroy(g_pools[0]);
     zp_pool_destroy(g_pools[1]);
-    assert_int_equal(zbt_budget(g_budget, &s), 0);
+    assert_int_equal(zpt_budget_stats(g_budget, &s), 0);
     assert_int_equal(s.bytes_reserved, 0);
     zp_budget_destroy(g_budget);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
     assert_int_equal(atomic_load(&pv->bad_unmaps), 0);
     assert_int_equal(atomic_load(&pv->bad_args), 0);
-    assert_int_equal(atomic_load(&bounded.charged), 0);
+    assert_int_equal(atomic_load(&pv->charged), 0);
     zpt_provider_free(pv);
 }
 
@@ -268,16 +255,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hammer),
     };
-    if (argc > 1)
-        g_seconds = atof(argv[1]);
-    if (argc > 2)
-        g_threads = atoi(argv[2]);
-    if (argc > 3)
-        g_seed = strtoull(argv[3], NULL, 0);
-    if (g_seconds <= 0 || g_threads < 2 || g_threads > MAX_THREADS) {
-        fprintf(stderr, "usage: %s [seconds>0] [threads 2..%d] [seed]\n", argv[0],
-                MAX_THREADS);
+    if (zpt_stress_args(argc, argv, &g_seconds, &g_threads, &g_seed, 2, MAX_THREADS))
         return 2;
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

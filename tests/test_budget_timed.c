@@ -1,54 +1,13 @@
 /* zp_get_timed on a full budget: woken by a put or a trim on the same budget, timeouts honoured, 0 never waits. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "budget_check.h"
+#include "zp_test.h"
 
 #define LONG_WAIT_MS 10000
 #define SLACK_MS 2000.0
 
-/* A thread blocked in zp_get_timed; records what it got and when. */
-typedef struct waiter {
-    pthread_t thread;
-    zp_pool *pool;
-    size_t size;
-    int timeout_ms;
-    void *buf;
-    int err;
-    uint64_t returned_ns;
-    atomic_int done;
-} waiter;
-
-static void *waiter_main(void *arg)
-{
-    waiter *w = (waiter *)arg;
-    errno = 0;
-    w->buf = zp_get_timed(w->pool, w->size, w->timeout_ms);
-    w->err = w->buf ? 0 : errno;
-    w->returned_ns = zbt_now_ns();
-    atomic_store(&w->done, 1);
-    return NULL;
-}
-
-static void waiter_start(waiter *w, zp_pool *pool, size_t size, int timeout_ms)
-{
-    memset(w, 0, sizeof(*w));
-    w->pool = pool;
-    w->size = size;
-    w->timeout_ms = timeout_ms;
-    atomic_init(&w->done, 0);
-    assert_int_equal(pthread_create(&w->thread, NULL, waiter_main, w), 0);
-}
-
 /* Fills a budget of n MiB with 1 MiB buffers of pool. */
 static void fill(zp_pool *pool, void **bufs, int n)
 {
-    get_mib(pool, bufs, n);
+    zpt_get_mib(pool, bufs, n);
     errno = 0;
     assert_null(zp_get(pool, ZPT_MiB));
     assert_int_equal(errno, ENOBUFS);
@@ -56,14 +15,14 @@ static void fill(zp_pool *pool, void **bufs, int n)
 
 /* Waits for w to be queued, then releases room with `release` and checks
  * that w got its buffer (not a timeout); prints the wake-up latency. */
-static void expect_woken(zp_budget *b, waiter *w, void (*release)(void *), void *arg,
+static void expect_woken(zp_budget *b, zpt_waiter *w, void (*release)(void *), void *arg,
                          const char *what)
 {
     uint64_t t_release;
     zp_budget_stats s;
-    assert_true(zbt_wait_waiters(b, 1, 5000));
+    assert_true(zpt_wait_waiters(b, 1, 5000));
     assert_int_equal(atomic_load(&w->done), 0);
-    t_release = zbt_now_ns();
+    t_release = zpt_now_ns();
     release(arg);
     assert_int_equal(pthread_join(w->thread, NULL), 0);
     print_message("waiter woken by %s after %.3f ms\n", what,
@@ -71,7 +30,7 @@ static void expect_woken(zp_budget *b, waiter *w, void (*release)(void *), void 
     if (w->buf == NULL)
         fail_msg("waiter returned NULL (errno %d: %s) instead of being woken by %s",
                  w->err, strerror(w->err), what);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waiters, 0);
     assert_true(s.waited_gets >= 1);
     assert_true(s.bytes_reserved <= s.max_bytes);
@@ -101,16 +60,16 @@ static void trim_all(void *arg)
 static void woken_in_same_pool(void (*release)(void *), const char *what,
                                zp_budget_stats *after)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held[2];
-    waiter w;
+    zpt_waiter w;
     fill(pool, held, 2);
-    waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
+    zpt_waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
     g_put_pool = pool;
     expect_woken(b, &w, release, held[1], what);
     if (after)
-        assert_int_equal(zbt_budget(b, after), 0);
+        assert_int_equal(zpt_budget_stats(b, after), 0);
     zp_put(pool, w.buf); /* got on the waiter's thread, put here */
     zp_put(pool, held[0]);
     zp_pool_destroy(pool);
@@ -130,15 +89,15 @@ static void test_woken_by_put(void **state)
 /* -1 waits as long as it takes. */
 static void test_forever_woken_by_put(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held[2];
-    waiter w;
+    zpt_waiter w;
     (void)state;
     fill(pool, held, 2);
-    waiter_start(&w, pool, ZPT_MiB, -1);
-    assert_true(zbt_wait_waiters(b, 1, 5000));
-    zbt_sleep_ms(50); /* it keeps waiting */
+    zpt_waiter_start(&w, pool, ZPT_MiB, -1);
+    assert_true(zpt_wait_waiters(b, 1, 5000));
+    zpt_sleep_ms(50); /* it keeps waiting */
     assert_int_equal(atomic_load(&w.done), 0);
     g_put_pool = pool;
     expect_woken(b, &w, put_one, held[0], "a put (timeout -1)");
@@ -151,13 +110,13 @@ static void test_forever_woken_by_put(void **state)
 /* A put into another pool on the same budget wakes the waiter. */
 static void test_woken_by_put_other_pool(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pa = ZPT_POOL(.budget = b), *pb = ZPT_POOL(.budget = b);
     void *held[2];
-    waiter w;
+    zpt_waiter w;
     (void)state;
     fill(pa, held, 2);
-    waiter_start(&w, pb, ZPT_MiB, LONG_WAIT_MS);
+    zpt_waiter_start(&w, pb, ZPT_MiB, LONG_WAIT_MS);
     g_put_pool = pa;
     expect_woken(b, &w, put_one, held[0], "a put into another pool");
     zp_put(pb, w.buf);
@@ -170,19 +129,19 @@ static void test_woken_by_put_other_pool(void **state)
 /* Giving back an oversize buffer (unmapped on put) wakes the waiter. */
 static void test_woken_by_oversize_put(void **state)
 {
-    zp_budget *b = budget_of(3 * ZPT_MiB);
-    zp_pool *big, *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(3 * ZPT_MiB);
+    zp_pool *big, *pool = ZPT_POOL(.budget = b);
     void *over, *x;
-    waiter w;
+    zpt_waiter w;
     (void)state;
-    big = pool_on(b, 256 * ZPT_KiB, NULL); /* 3 MiB is oversize here */
+    big = ZPT_POOL(.budget = b, .max_class = 256 * ZPT_KiB); /* 3 MiB is oversize here */
     over = zp_get(big, 3 * ZPT_MiB);
     assert_non_null(over);
     errno = 0;
     x = zp_get(pool, ZPT_MiB);
     assert_null(x);
     assert_int_equal(errno, ENOBUFS);
-    waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
+    zpt_waiter_start(&w, pool, ZPT_MiB, LONG_WAIT_MS);
     g_put_pool = big;
     expect_woken(b, &w, put_one, over, "an oversize put");
     zp_put(pool, w.buf);
@@ -201,16 +160,16 @@ static void test_woken_by_put_batch(void **state)
 /* A trim of another pool's idle memory wakes the waiter. */
 static void test_woken_by_trim(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pa = pool_on(b, 0, NULL), *pb = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pa = ZPT_POOL(.budget = b), *pb = ZPT_POOL(.budget = b);
     void *held[2];
     size_t released = 0;
-    waiter w;
+    zpt_waiter w;
     (void)state;
     fill(pa, held, 2);
     zp_put(pa, held[0]); /* idle in this thread's cache of pa */
     zp_put(pa, held[1]);
-    waiter_start(&w, pb, 2 * ZPT_MiB, LONG_WAIT_MS);
+    zpt_waiter_start(&w, pb, 2 * ZPT_MiB, LONG_WAIT_MS);
     g_trim_pool = pa;
     expect_woken(b, &w, trim_all, &released, "a trim of another pool");
     assert_int_equal(released, 2 * ZPT_MiB);
@@ -226,34 +185,34 @@ static void test_woken_by_trim(void **state)
 static void test_timeout_honoured(void **state)
 {
     const int timeouts[] = {1, 50, 300};
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held[2], *x;
     zp_budget_stats s;
     unsigned i;
     (void)state;
     fill(pool, held, 2);
     for (i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
-        uint64_t t0 = zbt_now_ns();
+        uint64_t t0 = zpt_now_ns();
         double ms;
         errno = 0;
         x = zp_get_timed(pool, ZPT_MiB, timeouts[i]);
-        ms = zbt_ms_since(t0);
+        ms = zpt_ms_since(t0);
         print_message("timeout %d ms: returned after %.3f ms\n", timeouts[i], ms);
         assert_null(x);
         assert_int_equal(errno, ETIMEDOUT);
         assert_true(ms >= (double)timeouts[i]);
         assert_true(ms < (double)timeouts[i] + SLACK_MS);
     }
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waiters, 0);
     assert_int_equal(s.waited_gets, 3);
     assert_int_equal(s.failed_gets, 4); /* fill()'s probe and the three */
 
     /* the same from another thread, while this one holds the memory */
     {
-        waiter w;
-        waiter_start(&w, pool, ZPT_MiB, 100);
+        zpt_waiter w;
+        zpt_waiter_start(&w, pool, ZPT_MiB, 100);
         assert_int_equal(pthread_join(w.thread, NULL), 0);
         assert_null(w.buf);
         assert_int_equal(w.err, ETIMEDOUT);
@@ -271,8 +230,8 @@ static void test_timeout_honoured(void **state)
 /* Timeout 0 never waits; with room, zp_get_timed does not wait either. */
 static void test_zero_never_waits(void **state)
 {
-    zp_budget *b = budget_of(2 * ZPT_MiB);
-    zp_pool *pool = pool_on(b, 0, NULL);
+    zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.budget = b);
     void *held[2], *x;
     zp_budget_stats s;
     uint64_t t0;
@@ -283,20 +242,20 @@ static void test_zero_never_waits(void **state)
     x = zp_get_timed(pool, ZPT_MiB, LONG_WAIT_MS);
     assert_non_null(x);
     zp_put(pool, x);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waited_gets, 0);
 
     fill(pool, held, 2);
-    t0 = zbt_now_ns();
+    t0 = zpt_now_ns();
     errno = 0;
     x = zp_get_timed(pool, ZPT_MiB, 0);
     print_message("timeout 0 on a full budget: errno %s after %.3f ms\n",
                   errno == ENOBUFS ? "ENOBUFS" : errno == ETIMEDOUT ? "ETIMEDOUT" : "other",
-                  zbt_ms_since(t0));
+                  zpt_ms_since(t0));
     assert_null(x);
     assert_true(errno == ENOBUFS || errno == ETIMEDOUT);
-    assert_true(zbt_ms_since(t0) < SLACK_MS);
-    assert_int_equal(zbt_budget(b, &s), 0);
+    assert_true(zpt_ms_since(t0) < SLACK_MS);
+    assert_int_equal(zpt_budget_stats(b, &s), 0);
     assert_int_equal(s.waited_gets, 0);
     assert_int_equal(s.waiters, 0);
     zp_put(pool, held[0]);
@@ -308,13 +267,13 @@ static void test_zero_never_waits(void **state)
 /* Bad arguments; a pool without a budget behaves as zp_get. */
 static void test_arguments(void **state)
 {
-    zp_pool *pool = NULL;
+    zp_pool *pool;
     void *x;
     (void)state;
     errno = 0;
     assert_null(zp_get_timed(NULL, 4096, 10));
     assert_int_equal(errno, EINVAL);
-    assert_int_equal(zp_pool_create(NULL, &pool), 0);
+    pool = ZPT_POOL();
     errno = 0;
     assert_null(zp_get_timed(pool, 4096, -2));
     assert_int_equal(errno, EINVAL);
@@ -340,5 +299,5 @@ int main(void)
         cmocka_unit_test(test_zero_never_waits),
         cmocka_unit_test(test_arguments),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

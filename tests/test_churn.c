@@ -1,16 +1,13 @@
-/* Tests thread churn: thousands of short-lived threads (argv[1], default
- * 5000) each get and put a few buffers and exit holding cached ones; memory
- * stays flat after the first wave and every cached buffer is recovered.
- * Also: a pool destroyed while threads that cached its buffers live on,
- * and a new pool created at the very same address (test_destroy.c covers
- * the single-thread case without forcing the address). */
-#include "robust_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+/* Thread churn: thousands of short-lived threads caching buffers; memory stays flat and every buffer comes back. */
+/*
+ * Thousands of short-lived threads (argv[1], default 5000) each get and
+ * put a few buffers and exit holding cached ones; memory stays flat after
+ * the first wave and every cached buffer is recovered. Also: a pool
+ * destroyed while threads that cached its buffers live on, and a new pool
+ * created at the very same address (test_destroy.c covers the
+ * single-thread case without forcing the address).
+ */
+#include "zp_test.h"
 
 static int g_threads = 5000;
 
@@ -74,8 +71,7 @@ static uint64_t refill_bound(void)
 
 static void test_thread_churn(void **state)
 {
-    zp_pool *pool = NULL;
-    zp_config cfg;
+    zp_pool *pool = ZPT_POOL();
     pthread_barrier_t held;
     churn jobs[WAVE];
     pthread_t t[WAVE];
@@ -85,8 +81,6 @@ static void test_thread_churn(void **state)
     memset(&s, 0, sizeof(s));
     memset(&first, 0, sizeof(first));
     memset(&steady, 0, sizeof(steady));
-    zp_config_init(&cfg);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     pthread_barrier_init(&held, NULL, WAVE);
     for (wave = 0; wave < waves; wave++) {
         for (i = 0; i < WAVE; i++) {
@@ -106,7 +100,7 @@ static void test_thread_churn(void **state)
                 kept++;
             }
         }
-        assert_true(zpr_stats_consistent(pool, NULL, &s));
+        assert_true(zpt_stats_consistent(pool, NULL, &s));
         if (s.bytes_outstanding != 0)
             fail_msg("wave %d: %llu bytes outstanding after every thread exited", wave,
                      (unsigned long long)s.bytes_outstanding);
@@ -160,7 +154,7 @@ static void test_thread_churn(void **state)
         all = calloc(n, sizeof(void *));
         assert_non_null(all);
         assert_int_equal(zp_get_batch(pool, (size_t)cs->size, all, n), 0);
-        assert_true(zpr_stats_consistent(pool, NULL, &after));
+        assert_true(zpt_stats_consistent(pool, NULL, &after));
         if (after.allocations != s.allocations)
             fail_msg("class %llu: %zu buffers were cached, but taking them all "
                      "needed fresh ones", (unsigned long long)cs->size, n);
@@ -256,36 +250,24 @@ static void live_round(live *l, zp_pool *pool, zpt_provider *pv, size_t size)
     pthread_mutex_unlock(&l->lock);
 }
 
-static zp_pool *pool_with(zpt_provider *pv, size_t min_class, size_t max_class)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.min_class = min_class;
-    cfg.max_class = max_class;
-    cfg.debug = 1; /* any confusion of buffers shows as misuse */
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
-
-static zpt_misuse_log g_log = {PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, NULL, {0}, 0};
+static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
 
 /* Uses pool a from every live thread, destroys it while they live on with
  * caches of it, and creates b. Returns b (same address as a or not). */
 static zp_pool *destroy_and_recreate(live *l, zpt_provider *pva, zpt_provider *pvb,
                                      int *same)
 {
-    zp_pool *a = pool_with(pva, 4096, 64 << 20), *b;
+    /* debug 1: any confusion of buffers shows as misuse */
+    zp_pool *a = ZPT_POOL(.min_class = 4096, .max_class = 64 << 20, .debug = 1, .pv = pva), *b;
     uintptr_t old = (uintptr_t)a; /* a itself is gone after the destroy */
-    zpr_capture cap;
+    zpt_capture cap;
     char *out;
     live_round(l, a, pva, 16384);
     live_round(l, a, pva, 4096);
     assert_int_equal(atomic_load(&l->bad), 0);
-    assert_int_equal(zpr_capture_begin(&cap), 0);
+    assert_int_equal(zpt_capture_begin(&cap), 0);
     zp_pool_destroy(a); /* their caches hold a's buffers */
-    out = zpr_capture_end(&cap);
+    out = zpt_capture_end(&cap);
     assert_non_null(out);
     if (out[0])
         fail_msg("destroy with only cached buffers printed:\n%s", out);
@@ -293,7 +275,7 @@ static zp_pool *destroy_and_recreate(live *l, zpt_provider *pva, zpt_provider *p
     assert_int_equal(atomic_load(&pva->bytes_live), 0);
     assert_int_equal(atomic_load(&pva->maps), atomic_load(&pva->unmaps));
     /* other classes than a's: a stale cache used for b would show */
-    b = pool_with(pvb, 1024, 4 << 20);
+    b = ZPT_POOL(.min_class = 1024, .max_class = 4 << 20, .debug = 1, .pv = pvb);
     *same = (uintptr_t)b == old;
     if (*same)
         print_message("# new pool at the old address %p\n", (void *)b);
@@ -306,7 +288,7 @@ static void use_new_pool(live *l, zp_pool *b, zpt_provider *pvb)
 {
     zp_stats s;
     int round;
-    assert_true(zpr_stats_consistent(b, pvb, &s));
+    assert_true(zpt_stats_consistent(b, pvb, &s));
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.bytes_cached, 0);
     for (round = 0; round < 3; round++) {
@@ -314,8 +296,8 @@ static void use_new_pool(live *l, zp_pool *b, zpt_provider *pvb)
         live_round(l, b, pvb, 2048);
     }
     assert_int_equal(atomic_load(&l->bad), 0);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
-    assert_true(zpr_stats_consistent(b, pvb, &s));
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_true(zpt_stats_consistent(b, pvb, &s));
     assert_int_equal(s.gets, (uint64_t)(6 * LIVE * LIVE_N));
     assert_int_equal(s.puts, s.gets);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -360,7 +342,7 @@ static void test_destroy_same_address(void **state)
 #if defined(ZPT_SANITIZED)
         print_message("# sanitizer build: no pool reused an old address\n");
 #else
-        if (!zpr_under_valgrind())
+        if (!zpt_under_valgrind())
             fail_msg("no new pool landed at a destroyed pool's address in 40 tries");
         print_message("# valgrind: no pool reused an old address\n");
 #endif
@@ -373,10 +355,10 @@ static void test_destroy_same_address(void **state)
     pthread_mutex_unlock(&l.lock);
     for (i = 0; i < LIVE; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
-    assert_true(zpr_stats_consistent(b, pvb, &s));
+    assert_true(zpt_stats_consistent(b, pvb, &s));
     assert_int_equal(s.bytes_outstanding, 0);
     zp_trim(b, 0);
-    assert_true(zpr_stats_consistent(b, pvb, &s));
+    assert_true(zpt_stats_consistent(b, pvb, &s));
     assert_int_equal(s.bytes_reserved, 0); /* every cached buffer came back */
     zp_pool_destroy(b);
     assert_int_equal(atomic_load(&pvb->bytes_live), 0);
@@ -397,9 +379,9 @@ int main(int argc, char **argv)
     };
     if (argc > 1)
         g_threads = atoi(argv[1]);
-    if (zpr_under_valgrind() && g_threads > 10 * WAVE)
+    if (zpt_under_valgrind() && g_threads > 10 * WAVE)
         g_threads = 10 * WAVE; /* valgrind runs threads one at a time */
     if (g_threads < WAVE)
         g_threads = WAVE;
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

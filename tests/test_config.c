@@ -1,23 +1,5 @@
 /* Tests configuration validation, defaults, version and error strings. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-static void *dummy_map(size_t size, size_t align, void *ctx)
-{
-    (void)ctx;
-    return zpt_raw_map(size, align);
-}
-
-static void dummy_unmap(void *ptr, size_t size, void *ctx)
-{
-    (void)ctx;
-    munmap(ptr, size);
-}
+#include "zp_test.h"
 
 /* Creates a pool from cfg, expects -EINVAL and a detail from zp_strerror
  * that mentions one of the given words. */
@@ -134,7 +116,8 @@ static void test_invalid_classes(void **state)
 static void test_invalid_other(void **state)
 {
     zp_config cfg;
-    zp_provider both = {dummy_map, dummy_unmap, NULL};
+    zpt_provider *pv = zpt_provider_new();
+    zp_provider both = {zpt_provider_map, zpt_provider_unmap, pv};
     (void)state;
 
     zp_config_init(&cfg);
@@ -166,6 +149,8 @@ static void test_invalid_other(void **state)
     cfg.provider = both;
     cfg.provider.map = NULL;
     expect_invalid(&cfg, "provider unmap without map", "map", "provider");
+    assert_int_equal(atomic_load(&pv->map_calls), 0);
+    zpt_provider_free(pv);
 }
 
 static void test_invalid_newer_fields(void **state)
@@ -283,7 +268,8 @@ static void test_older_struct_size(void **state)
 static void test_valid_edges(void **state)
 {
     zp_config cfg;
-    zp_provider both = {dummy_map, dummy_unmap, NULL};
+    zpt_provider *pv = zpt_provider_new();
+    zp_provider both = {zpt_provider_map, zpt_provider_unmap, pv};
     (void)state;
 
     zp_config_init(&cfg);
@@ -318,6 +304,9 @@ static void test_valid_edges(void **state)
     zp_config_init(&cfg);
     cfg.provider = both;
     expect_valid(&cfg, "custom provider");
+    assert_true(atomic_load(&pv->maps) >= 1);
+    assert_int_equal(atomic_load(&pv->bytes_live), 0);
+    zpt_provider_free(pv);
 }
 
 static void test_version(void **state)
@@ -389,5 +378,5 @@ int main(void)
     };
     /* the environment would override config.debug */
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

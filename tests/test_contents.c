@@ -1,11 +1,5 @@
 /* Tests buffer contents, capacity and alignment at every size-class edge. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 typedef struct geometry {
     size_t min_class;
@@ -14,19 +8,6 @@ typedef struct geometry {
 
 static const geometry geo_default = {4096, 64 * ZPT_MiB};
 static const geometry geo_small = {64, 1 * ZPT_MiB};
-
-static zp_pool *make_pool(const geometry *g, unsigned flags)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.min_class = g->min_class;
-    cfg.max_class = g->max_class;
-    cfg.flags = flags;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    assert_non_null(pool);
-    return pool;
-}
 
 /* Checks capacity and alignment of b, got for size from a pool of geometry
  * g; returns the capacity. */
@@ -69,7 +50,7 @@ static size_t edge_sizes(const geometry *g, size_t out[8])
  * never overlap. */
 static void run_edges(const geometry *g)
 {
-    zp_pool *pool = make_pool(g, 0);
+    zp_pool *pool = ZPT_POOL(.min_class = g->min_class, .max_class = g->max_class);
     size_t sizes[8], caps[8];
     void *held[8];
     size_t n = edge_sizes(g, sizes), i, j, round;
@@ -139,7 +120,7 @@ static void test_edges_small(void **state)
  * class get exactly that class, aligned, first and last byte writable. */
 static void run_all_classes(const geometry *g)
 {
-    zp_pool *pool = make_pool(g, 0);
+    zp_pool *pool = ZPT_POOL(.min_class = g->min_class, .max_class = g->max_class);
     size_t c;
     for (c = g->min_class; c <= g->max_class; c <<= 1) {
         size_t lo = c == g->min_class ? 1 : c / 2 + 1;
@@ -177,7 +158,7 @@ static void test_all_classes_small(void **state)
  * small buffer. */
 static void run_impossible(const geometry *g)
 {
-    zp_pool *pool = make_pool(g, 0);
+    zp_pool *pool = ZPT_POOL(.min_class = g->min_class, .max_class = g->max_class);
     zp_stats before, after;
     size_t near_max[3] = {SIZE_MAX - 1, SIZE_MAX - 4095, SIZE_MAX - 65535};
     size_t i;
@@ -232,7 +213,7 @@ static void test_impossible_small(void **state)
  * capacity usable, contents intact until put. */
 static void test_oversize_sizes(void **state)
 {
-    zp_pool *pool = make_pool(&geo_small, 0);
+    zp_pool *pool = ZPT_POOL(.min_class = geo_small.min_class, .max_class = geo_small.max_class);
     size_t sizes[] = {geo_small.max_class + 1, geo_small.max_class + 4095,
                       geo_small.max_class + 65536, 3 * ZPT_MiB + 17,
                       5 * ZPT_MiB};
@@ -256,7 +237,8 @@ static void test_oversize_sizes(void **state)
  * after it was dirtied. */
 static void run_zero_on_get(const geometry *g)
 {
-    zp_pool *pool = make_pool(g, ZP_ZERO_ON_GET);
+    zp_pool *pool = ZPT_POOL(.min_class = g->min_class, .max_class = g->max_class,
+                             .flags = ZP_ZERO_ON_GET);
     size_t sizes[8], n = edge_sizes(g, sizes), i, round;
     for (round = 0; round < 3; round++) {
         for (i = 0; i < n; i++) {
@@ -281,24 +263,14 @@ static void test_zero_on_get(void **state)
     run_zero_on_get(&geo_small);
 }
 
-/* 1 if all n bytes at p equal v. */
-static int all_bytes(const void *p, size_t n, unsigned char v)
-{
-    const unsigned char *b = p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (b[i] != v)
-            return 0;
-    return 1;
-}
-
 /* ZP_WIPE_ON_PUT (default provider, whose fresh memory is zero): every
  * buffer got afterwards reads zero, since every put wiped it (at debug 2,
  * imposed through ZEROPOOL_DEBUG, idle buffers hold the poison byte
  * instead: wiped all the same). */
 static void test_wipe_on_put(void **state)
 {
-    zp_pool *pool = make_pool(&geo_small, ZP_WIPE_ON_PUT);
+    zp_pool *pool = ZPT_POOL(.min_class = geo_small.min_class,
+                             .max_class = geo_small.max_class, .flags = ZP_WIPE_ON_PUT);
     size_t sizes[8], n = edge_sizes(&geo_small, sizes), i, round;
     void *held[8];
     (void)state;
@@ -306,7 +278,7 @@ static void test_wipe_on_put(void **state)
         for (i = 0; i < n; i++) {
             held[i] = zp_get(pool, sizes[i]);
             assert_non_null(held[i]);
-            if (!all_bytes(held[i], zp_capacity(pool, held[i]),
+            if (!zpt_all_bytes(held[i], zp_capacity(pool, held[i]),
                            zpt_env_debug() >= 2 && sizes[i] <= geo_small.max_class
                                ? ZP_POISON_BYTE
                                : 0))
@@ -333,5 +305,5 @@ int main(void)
         cmocka_unit_test(test_zero_on_get),
         cmocka_unit_test(test_wipe_on_put),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,11 +1,5 @@
 /* Tests buffers got on one thread and put on another, at volume. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #if defined(ZPT_SANITIZED)
 #define TOTAL 50000
@@ -148,16 +142,13 @@ static void *consumer(void *arg)
 static void run(unsigned cache_depth)
 {
     shared *sh = calloc(1, sizeof(*sh));
-    zp_config cfg;
     zp_stats s;
     pthread_t prod, cons;
     assert_non_null(sh);
     pthread_mutex_init(&sh->q.lock, NULL);
     pthread_cond_init(&sh->q.not_empty, NULL);
     pthread_cond_init(&sh->q.not_full, NULL);
-    zp_config_init(&cfg);
-    cfg.cache_depth = cache_depth;
-    assert_int_equal(zp_pool_create(&cfg, &sh->pool), 0);
+    sh->pool = ZPT_POOL(.cache_depth = ZPT_EXACT(cache_depth));
 
     assert_int_equal(pthread_create(&cons, NULL, consumer, sh), 0);
     assert_int_equal(pthread_create(&prod, NULL, producer, sh), 0);
@@ -208,5 +199,5 @@ int main(void)
         cmocka_unit_test(test_cross_thread_cached),
         cmocka_unit_test(test_cross_thread_uncached),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

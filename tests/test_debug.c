@@ -1,22 +1,19 @@
-/* Tests debug levels 1 and 2: wrong pool, double put (batch, racing
- * threads), poison and use-after-put (ZP_MISUSE_CORRUPTED, or ASan at the
- * faulting instruction), the leak report by call site, ZEROPOOL_DEBUG.
- * (Foreign pointers and the basic double put are in test_misuse.c.) */
-#include "robust_util.h"
+/* Debug levels 1 and 2: wrong pool, double puts, poison and use after put, the leak report, ZEROPOOL_DEBUG. */
+/*
+ * Wrong pool, double put (batch, racing threads), poison and use-after-put
+ * (ZP_MISUSE_CORRUPTED, or ASan at the faulting instruction), the leak
+ * report by call site, ZEROPOOL_DEBUG. (Foreign pointers and the basic
+ * double put are in test_misuse.c.)
+ */
+#include "zp_test.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-static zpr_misuse_hist g_hist = {PTHREAD_MUTEX_INITIALIZER, 0, {{0}}};
+static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
 
 static int setup(void **state)
 {
     (void)state;
-    zpr_misuse_hist_reset(&g_hist);
-    zp_set_misuse_handler(zpr_misuse_hist_record, &g_hist);
+    zpt_misuse_reset(&g_log);
+    zp_set_misuse_handler(zpt_misuse_record, &g_log);
     return 0;
 }
 
@@ -27,25 +24,18 @@ static int teardown(void **state)
     return 0;
 }
 
-static zp_pool *make_pool(int debug)
-{
-    zp_pool *pool = zpr_pool(debug, 0, NULL);
-    assert_non_null(pool);
-    return pool;
-}
-
 /* Expects exactly `n` reports since the last reset, the last of `kind`
  * naming ptr and pool. */
 static void expect_reports(int n, int kind, zp_pool *pool, const void *ptr,
                            const char *what)
 {
-    zpr_misuse_rec r;
-    int count = zpr_misuse_hist_count(&g_hist);
+    zpt_misuse_report r;
+    int count = zpt_misuse_count(&g_log);
     if (count != n)
         fail_msg("%s: %d misuse reports, want %d", what, count, n);
     if (n == 0)
         return;
-    r = g_hist.rec[n - 1];
+    r = zpt_misuse_nth(&g_log, n - 1);
     if (r.kind != kind)
         fail_msg("%s: kind %d, want %d (\"%s\")", what, r.kind, kind, r.msg);
     if (r.pool != pool)
@@ -64,17 +54,12 @@ static void expect_reports(int n, int kind, zp_pool *pool, const void *ptr,
  * WRONG_POOL at level 1; the message names both pools; nothing moves. */
 static void test_wrong_pool(void **state)
 {
-    zp_config cfg;
-    zp_pool *a = NULL, *b = NULL;
+    zp_pool *a = ZPT_POOL(.debug = 1, .name = "alpha");
+    zp_pool *b = ZPT_POOL(.debug = 1, .name = "beta");
     void *mine[2], *theirs, *big, *batch[4];
     zp_stats sa0, sa1, sb0, sb1;
+    zpt_misuse_report first;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.debug = 1;
-    cfg.name = "alpha";
-    assert_int_equal(zp_pool_create(&cfg, &a), 0);
-    cfg.name = "beta";
-    assert_int_equal(zp_pool_create(&cfg, &b), 0);
     mine[0] = zp_get(a, 4096);
     mine[1] = zp_get(a, 4096);
     theirs = zp_get(b, 4096);
@@ -89,11 +74,12 @@ static void test_wrong_pool(void **state)
 
     zp_put(a, theirs);
     expect_reports(1, ZP_MISUSE_WRONG_POOL, a, theirs, "class buffer of b");
-    if (!strstr(g_hist.rec[0].msg, "alpha") || !strstr(g_hist.rec[0].msg, "beta"))
-        fail_msg("message does not name both pools: \"%s\"", g_hist.rec[0].msg);
-    if (!zpt_mentions_ptr(g_hist.rec[0].msg, b))
+    first = zpt_misuse_nth(&g_log, 0);
+    if (!strstr(first.msg, "alpha") || !strstr(first.msg, "beta"))
+        fail_msg("message does not name both pools: \"%s\"", first.msg);
+    if (!zpt_mentions_ptr(first.msg, b))
         fail_msg("message does not name the owning pool %p: \"%s\"", (void *)b,
-                 g_hist.rec[0].msg);
+                 first.msg);
     zp_put(a, big);
     expect_reports(2, ZP_MISUSE_WRONG_POOL, a, big, "oversize buffer of b");
 
@@ -127,7 +113,7 @@ static void test_wrong_pool(void **state)
 /* A buffer twice in one batch, and a batch put after a single put. */
 static void test_double_put_batch(void **state)
 {
-    zp_pool *pool = make_pool(1);
+    zp_pool *pool = ZPT_POOL(.debug = 1);
     void *x = zp_get(pool, 8192), *y = zp_get(pool, 8192), *two[2], *got[64];
     zp_stats s;
     size_t i, j;
@@ -186,7 +172,7 @@ static void test_double_put_race(void **state)
     int i, k;
     (void)state;
     memset(&r, 0, sizeof(r));
-    r.pool = make_pool(1);
+    r.pool = ZPT_POOL(.debug = 1);
     r.rounds = 2000;
     pthread_barrier_init(&r.start, NULL, 3);
     pthread_barrier_init(&r.done, NULL, 3);
@@ -199,14 +185,14 @@ static void test_double_put_race(void **state)
         assert_non_null(r.buf);
         pthread_barrier_wait(&r.start);
         pthread_barrier_wait(&r.done);
-        if (zpr_misuse_hist_count(&g_hist) != i + 1)
+        if (zpt_misuse_count(&g_log) != i + 1)
             fail_msg("round %d: %d reports, want %d", i,
-                     zpr_misuse_hist_count(&g_hist), i + 1);
+                     zpt_misuse_count(&g_log), i + 1);
     }
     for (k = 0; k < 2; k++)
         assert_int_equal(pthread_join(t[k], NULL), 0);
-    for (i = 0; i < ZPR_MISUSE_MAX; i++)
-        assert_int_equal(g_hist.rec[i].kind, ZP_MISUSE_DOUBLE_PUT);
+    for (i = 0; i < ZPT_MISUSE_KEEP; i++)
+        assert_int_equal(zpt_misuse_nth(&g_log, i).kind, ZP_MISUSE_DOUBLE_PUT);
     assert_int_equal(zpt_stats(r.pool, &s), 0);
     assert_int_equal(s.gets, (uint64_t)r.rounds);
     assert_int_equal(s.puts, (uint64_t)r.rounds);
@@ -237,7 +223,7 @@ static void *put_all(void *arg)
 
 static void test_cross_thread_state(void **state)
 {
-    zp_pool *pool = make_pool(1);
+    zp_pool *pool = ZPT_POOL(.debug = 1);
     void *a[41];
     pthread_t t;
     zp_stats s;
@@ -265,7 +251,7 @@ static void test_cross_thread_state(void **state)
  * ASan builds they are also poisoned for ASan. */
 static void test_poison_after_put(void **state)
 {
-    zp_pool *pool = make_pool(2);
+    zp_pool *pool = ZPT_POOL(.debug = 2);
     unsigned char *b = zp_get(pool, 16384), *next = NULL, *held[16];
     size_t i, k, nheld = 0;
     (void)state;
@@ -288,21 +274,21 @@ static void test_poison_after_put(void **state)
     }
     assert_non_null(next);
 #if defined(ZPT_ASAN)
-    assert_true(zpr_asan_poisoned(next, 16384));
-    assert_false(zpr_asan_poisoned(b, 16384));
+    assert_true(zpt_asan_poisoned(next, 16384));
+    assert_false(zpt_asan_poisoned(b, 16384));
     zp_put(pool, b);
-    assert_true(zpr_asan_poisoned(b, 16384));
+    assert_true(zpt_asan_poisoned(b, 16384));
     /* look at the patterns through an unpoisoned window, then poison back */
-    zpr_asan_unpoison(next, 16384);
-    zpr_asan_unpoison(b, 16384);
+    zpt_asan_unpoison(next, 16384);
+    zpt_asan_unpoison(b, 16384);
     for (i = 0; i < 16384; i++)
         if (next[i] != ZP_POISON_BYTE)
             fail_msg("byte %zu of a carved, idle buffer is 0x%02x", i, next[i]);
     for (i = 0; i < 16384; i++)
         if (b[i] != ZP_POISON_BYTE)
             fail_msg("byte %zu of a put buffer is 0x%02x", i, b[i]);
-    ASAN_POISON_MEMORY_REGION(next, 16384);
-    ASAN_POISON_MEMORY_REGION(b, 16384);
+    zpt_asan_poison(next, 16384);
+    zpt_asan_poison(b, 16384);
 #else
     for (i = 0; i < 16384; i++)
         if (next[i] != ZP_POISON_BYTE)
@@ -330,7 +316,7 @@ static void test_poison_after_put(void **state)
  * would (invisible to ASan). */
 static void raw_write(unsigned char *buf, size_t off, unsigned char v)
 {
-    zpr_asan_unpoison(buf + off, 1);
+    zpt_asan_unpoison(buf + off, 1);
     ((volatile unsigned char *)buf)[off] = v;
 }
 
@@ -339,7 +325,8 @@ static void check_corrupted_at(zp_pool *pool, size_t size, size_t off1,
 {
     char want[64];
     unsigned char *b = zp_get(pool, size), *again;
-    int before = zpr_misuse_hist_count(&g_hist);
+    int before = zpt_misuse_count(&g_log);
+    zpt_misuse_report r;
     zp_stats s0, s1;
     assert_non_null(b);
     zp_put(pool, b);
@@ -352,9 +339,9 @@ static void check_corrupted_at(zp_pool *pool, size_t size, size_t off1,
     expect_reports(before + 1, ZP_MISUSE_CORRUPTED, pool, b, "use after put");
     /* names the first modified offset */
     snprintf(want, sizeof(want), "byte %zu ", off1 < off2 ? off1 : off2);
-    if (!strstr(g_hist.rec[before].msg, want))
-        fail_msg("message does not say \"%s\": \"%s\"", want,
-                 g_hist.rec[before].msg);
+    r = zpt_misuse_nth(&g_log, before);
+    if (!strstr(r.msg, want))
+        fail_msg("message does not say \"%s\": \"%s\"", want, r.msg);
     /* the handler returned: the get still counts and the buffer is usable */
     assert_int_equal(zpt_stats(pool, &s1), 0);
     assert_int_equal(s1.gets, s0.gets + 1);
@@ -370,7 +357,7 @@ static void check_corrupted_at(zp_pool *pool, size_t size, size_t off1,
 
 static void test_corrupted(void **state)
 {
-    zp_pool *pool = make_pool(2);
+    zp_pool *pool = ZPT_POOL(.debug = 2);
     (void)state;
     check_corrupted_at(pool, 4096, 0, 0);
     check_corrupted_at(pool, 4096, 4095, 4095);
@@ -382,9 +369,10 @@ static void test_corrupted(void **state)
 /* The batch get verifies the pattern too. */
 static void test_corrupted_batch(void **state)
 {
-    zp_pool *pool = make_pool(2);
+    zp_pool *pool = ZPT_POOL(.debug = 2);
     unsigned char *b[8];
     void *got[8];
+    zpt_misuse_report report;
     size_t i;
     int found = 0;
     (void)state;
@@ -393,7 +381,8 @@ static void test_corrupted_batch(void **state)
     raw_write(b[3], 100, 7);
     assert_int_equal(zp_get_batch(pool, 4096, got, 8), 0);
     expect_reports(1, ZP_MISUSE_CORRUPTED, pool, b[3], "batch get");
-    assert_non_null(strstr(g_hist.rec[0].msg, "byte 100 "));
+    report = zpt_misuse_nth(&g_log, 0);
+    assert_non_null(strstr(report.msg, "byte 100 "));
     for (i = 0; i < 8; i++)
         found += got[i] == b[3];
     assert_int_equal(found, 1);
@@ -405,15 +394,11 @@ static void test_corrupted_batch(void **state)
  * level 2 (zero pages would read as corruption). */
 static void test_trim_keeps_pattern(void **state)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.debug = 2,
+                             .max_cached_bytes = ZPT_ZERO); /* retention cap: nothing idle kept */
     void *b[4], *more[8];
     int i;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.debug = 2;
-    cfg.max_cached_bytes = 0; /* retention cap: nothing idle kept */
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     for (i = 0; i < 4; i++)
         assert_non_null(b[i] = zp_get(pool, 65536));
     /* b[0] stays out: its slab is never wholly idle */
@@ -443,8 +428,7 @@ static int write_after_put_child(void *arg)
     volatile unsigned char *b;
     (void)arg;
     zp_set_misuse_handler(NULL, NULL);
-    zp_config_init(&cfg);
-    cfg.debug = 2;
+    ZPT_CONFIG(&cfg, .debug = 2);
     if (zp_pool_create(&cfg, &pool) != 0)
         return 3;
     b = zp_get(pool, 8192);
@@ -457,13 +441,13 @@ static int write_after_put_child(void *arg)
 
 static void test_asan_write_after_put(void **state)
 {
-    zpr_child c;
+    zpt_child c;
     (void)state;
 #if !defined(ZPT_ASAN)
-    skip(); /* without ASan, test_corrupted covers the CORRUPTED path */
+    zpt_skip("not an ASan build: test_corrupted covers the CORRUPTED path");
 #endif
-    assert_int_equal(zpr_run_child(write_after_put_child, NULL, 60, &c), 0);
-    if (zpr_child_exited(&c, 0) || zpr_child_exited(&c, 3) || zpr_child_exited(&c, 4))
+    assert_int_equal(zpt_run_child(write_after_put_child, NULL, 60, &c), 0);
+    if (zpt_child_exited(&c, 0) || zpt_child_exited(&c, 3) || zpt_child_exited(&c, 4))
         fail_msg("the write after put was not caught: status 0x%x\n%s", c.status,
                  c.out);
     if (!strstr(c.out, "use-after-poison"))
@@ -513,10 +497,10 @@ static int addr2line_function(const char *file, const char *off, char *fn,
  * addr2line resolves to that site. */
 static void check_leak_report(int batch)
 {
-    zp_pool *pool = make_pool(2);
+    zp_pool *pool = ZPT_POOL(.debug = 2);
     void *got[3], *clean;
     const char *site = batch ? "leak_site_batch" : "leak_site_single";
-    zpr_capture c;
+    zpt_capture c;
     char *out, *line;
     int listed = 0, resolved = 0, i, have_addr2line;
     if (batch) {
@@ -528,9 +512,9 @@ static void check_leak_report(int batch)
     }
     clean = zp_get(pool, 4096); /* put back: not listed */
     zp_put(pool, clean);
-    assert_int_equal(zpr_capture_begin(&c), 0);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool);
-    out = zpr_capture_end(&c);
+    out = zpt_capture_end(&c);
     assert_non_null(out);
     print_message("# destroy said:\n%s", out);
     for (i = 0; i < 3; i++)
@@ -584,7 +568,7 @@ static void test_env_overrides(void **state)
 {
     zp_config cfg;
     zp_pool *pool = NULL;
-    zpr_capture c;
+    zpt_capture c;
     char *out;
     void *b;
     const char *bad[] = {"3", "-1", "x", "1x", "2 "};
@@ -610,9 +594,9 @@ static void test_env_overrides(void **state)
     assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     b = zp_get(pool, 4096);
     assert_non_null(b);
-    assert_int_equal(zpr_capture_begin(&c), 0);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool);
-    out = zpr_capture_end(&c);
+    out = zpt_capture_end(&c);
     assert_non_null(out);
     if (strstr(out, "got at"))
         fail_msg("env 0 over cfg 2 still lists call sites:\n%s", out);
@@ -660,5 +644,5 @@ int main(void)
     };
     /* this test chooses debug levels itself */
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

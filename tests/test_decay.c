@@ -1,13 +1,5 @@
 /* Decay driven from the pool's slow paths: memory idle for decay_ms goes back; memory used within the period stays. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "rss_check.h"
+#include "zp_test.h"
 
 #define BURST 32 /* x 1 MiB */
 #define IDX_1M 8 /* 1 MiB in classes[] with min_class 4 KiB */
@@ -40,41 +32,36 @@ static void trickle(zp_pool *pool)
 static void test_busy_then_idle(void **state)
 {
     const unsigned decay_ms = 50;
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.decay_ms = decay_ms, .cache_bytes = ZPT_MiB);
     static void *bufs[BURST];
     size_t before, peak, after;
     uint64_t t0, reserved = 0, peak_reserved;
     int rounds = 0;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.decay_ms = decay_ms;
-    cfg.cache_bytes = ZPT_MiB;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    assert_int_equal(zbt_class_index(4096, ZPT_MiB), IDX_1M);
+    assert_int_equal(zpt_class_index(4096, ZPT_MiB), IDX_1M);
 
-    rss_burst(pool, bufs, BURST, &before, &peak);
+    zpt_rss_burst(pool, bufs, BURST, &before, &peak);
     peak_reserved = class_reserved(pool, IDX_1M);
     assert_int_equal(peak_reserved, BURST * ZPT_MiB);
 
-    t0 = zbt_now_ns();
-    while (zbt_ms_since(t0) < 3000.0) {
+    t0 = zpt_now_ns();
+    while (zpt_ms_since(t0) < 3000.0) {
         trickle(pool);
         rounds++;
         reserved = class_reserved(pool, IDX_1M);
         if (reserved <= ZPT_MiB)
             break;
-        zbt_sleep_ms(5);
+        zpt_sleep_ms(5);
     }
-    after = zbt_rss_bytes();
+    after = zpt_rss_bytes();
     print_message("decay_ms %u, slow paths only: 1 MiB class %.0f -> %.0f MiB after %.0f ms "
                   "(%.1f periods, %d rounds of traffic); RSS before %.1f, peak %.1f, "
                   "after decay %.1f MiB\n",
-                  decay_ms, zbt_mib(peak_reserved), zbt_mib(reserved), zbt_ms_since(t0),
-                  zbt_ms_since(t0) / decay_ms, rounds, zbt_mib(before), zbt_mib(peak),
-                  zbt_mib(after));
+                  decay_ms, zpt_mib(peak_reserved), zpt_mib(reserved), zpt_ms_since(t0),
+                  zpt_ms_since(t0) / decay_ms, rounds, zpt_mib(before), zpt_mib(peak),
+                  zpt_mib(after));
     assert_true(reserved <= ZPT_MiB);
-    check_rss(before, peak, after, peak_reserved - reserved);
+    zpt_check_rss(before, peak, after, peak_reserved - reserved);
     zp_pool_destroy(pool);
 }
 
@@ -93,21 +80,17 @@ static int low_water_round(unsigned decay_ms, uint64_t *kept, size_t *maps_after
                            int *hot_mapped)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.decay_ms = decay_ms,
+                             .cache_depth = ZPT_ZERO, /* every get and put reaches the depot */
+                             .pv = pv);
     void *bufs[NIDLE], *hot[NHOT], *x;
     uint64_t start, t0;
     size_t maps;
     int i, ok = 1;
-    zp_config_init(&cfg);
-    cfg.decay_ms = decay_ms;
-    cfg.cache_depth = 0; /* every get and put reaches the depot */
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     for (i = 0; i < NIDLE; i++) {
         bufs[i] = zp_get(pool, ZPT_MiB);
         assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], ZPT_MiB, 1);
+        zpt_touch(bufs[i], ZPT_MiB, 1);
     }
     for (i = 0; i < NIDLE; i++)
         zp_put(pool, bufs[i]);
@@ -116,31 +99,31 @@ static int low_water_round(unsigned decay_ms, uint64_t *kept, size_t *maps_after
 
     /* a slow path after a full period: decay runs and a new period starts
      * at some instant in [start, t0] */
-    zbt_sleep_ms(decay_ms + 30);
-    start = zbt_now_ns();
+    zpt_sleep_ms(decay_ms + 30);
+    start = zpt_now_ns();
     x = zp_get(pool, 4096);
     assert_non_null(x);
     zp_put(pool, x);
-    t0 = zbt_now_ns();
+    t0 = zpt_now_ns();
     assert_int_equal(class_reserved(pool, IDX_1M), NIDLE * ZPT_MiB);
 
     /* 70% into the period: use two of them */
-    zbt_sleep_ms(decay_ms * 7 / 10);
+    zpt_sleep_ms(decay_ms * 7 / 10);
     for (i = 0; i < NHOT; i++) {
         hot[i] = zp_get(pool, ZPT_MiB);
         assert_non_null(hot[i]);
-        zbt_touch(hot[i], ZPT_MiB, 2);
+        zpt_touch(hot[i], ZPT_MiB, 2);
     }
     for (i = 0; i < NHOT; i++)
         zp_put(pool, hot[i]);
     /* still in the period that began at start? otherwise the round says
      * nothing (the machine stalled): try again */
-    if (zbt_ms_since(start) >= decay_ms)
+    if (zpt_ms_since(start) >= decay_ms)
         ok = 0;
 
     /* just after the period: one slow path runs decay */
-    while (zbt_ms_since(t0) < decay_ms + 20)
-        zbt_sleep_ms(1);
+    while (zpt_ms_since(t0) < decay_ms + 20)
+        zpt_sleep_ms(1);
     x = zp_get(pool, 4096);
     assert_non_null(x);
     zp_put(pool, x);
@@ -158,7 +141,7 @@ static int low_water_round(unsigned decay_ms, uint64_t *kept, size_t *maps_after
     *maps_after = atomic_load(&pv->maps) - maps;
     for (i = 0; i < NHOT; i++)
         zp_put(pool, hot[i]);
-    if (zbt_ms_since(t0) > decay_ms * 19 / 10)
+    if (zpt_ms_since(t0) > decay_ms * 19 / 10)
         ok = 0; /* a second period may have ended: inconclusive */
     zp_pool_destroy(pool);
     zpt_provider_free(pv);
@@ -178,11 +161,11 @@ static void test_used_within_period_stays(void **state)
         print_message("round %d disturbed by a stall, trying again\n", attempt);
     }
     if (attempt == 3)
-        skip();
+        zpt_skip("3 rounds in a row disturbed by stalls: inconclusive");
     print_message("decay_ms %u: %d idle 1 MiB buffers, %d used within the period: "
                   "%.0f MiB kept after the period (%d of the %d used ones among them); "
                   "getting %d buffers again mapped %zu new slabs\n",
-                  decay_ms, NIDLE, NHOT, zbt_mib(kept), hot_mapped, NHOT, NHOT, maps_after);
+                  decay_ms, NIDLE, NHOT, zpt_mib(kept), hot_mapped, NHOT, NHOT, maps_after);
     assert_int_equal(kept, NHOT * ZPT_MiB);
     assert_int_equal(maps_after, 0);
 }
@@ -193,5 +176,5 @@ int main(void)
         cmocka_unit_test(test_busy_then_idle),
         cmocka_unit_test(test_used_within_period_stays),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

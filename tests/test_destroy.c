@@ -1,49 +1,9 @@
 /* Tests pool destruction: the outstanding report, and threads that outlive it. */
-#include "test_util.h"
+#include "zp_test.h"
 
 #include <ctype.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 
-#include <cmocka.h>
-
-/* ------------------------------------------------------ stderr capture */
-
-typedef struct capture {
-    FILE *file;
-    int saved;
-} capture;
-
-static void capture_begin(capture *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(2);
-    assert_true(c->saved >= 0);
-    assert_true(dup2(fileno(c->file), 2) >= 0);
-}
-
-/* Ends the capture; returns what was written to stderr (caller frees). */
-static char *capture_end(capture *c)
-{
-    long n;
-    char *text;
-    fflush(stderr);
-    dup2(c->saved, 2);
-    close(c->saved);
-    n = (long)lseek(fileno(c->file), 0, SEEK_END);
-    assert_true(n >= 0);
-    text = calloc(1, (size_t)n + 1);
-    assert_non_null(text);
-    if (n > 0) {
-        assert_int_equal(lseek(fileno(c->file), 0, SEEK_SET), 0);
-        assert_int_equal(read(fileno(c->file), text, (size_t)n), n);
-    }
-    fclose(c->file);
-    return text;
-}
+/* ------------------------------------------------------ the report */
 
 /* 1 if line contains the decimal number v as a whole token. */
 static int has_number(const char *line, size_t len, unsigned long long v)
@@ -77,20 +37,15 @@ static int reports_class(const char *text, size_t cls, unsigned long long count)
     return 0;
 }
 
-/* ------------------------------------------------------ the report */
-
 static void test_report_outstanding(void **state)
 {
     zp_pool *pool = NULL;
-    zp_config cfg;
     void *small[3], *mid[5], *big, *spare;
-    capture c;
+    zpt_capture c;
     char *out;
     int i;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.max_class = ZPT_MiB;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    pool = ZPT_POOL(.max_class = ZPT_MiB);
     for (i = 0; i < 3; i++)
         small[i] = zp_get(pool, 8000);
     for (i = 0; i < 5; i++)
@@ -104,9 +59,10 @@ static void test_report_outstanding(void **state)
         assert_non_null(mid[i]);
     assert_non_null(big);
 
-    capture_begin(&c);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool);
-    out = capture_end(&c);
+    out = zpt_capture_end(&c);
+    assert_non_null(out);
     print_message("# report:\n%s", out);
     if (!reports_class(out, 8192, 3))
         fail_msg("report does not say 3 buffers / 24576 bytes of class 8192:"
@@ -123,15 +79,12 @@ static void test_report_outstanding(void **state)
 static void test_report_lists_buffers_debug2(void **state)
 {
     zp_pool *pool = NULL;
-    zp_config cfg;
     void *held[3], *put;
-    capture c;
+    zpt_capture c;
     char *out;
     int i;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.debug = 2;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    pool = ZPT_POOL(.debug = 2);
     held[0] = zp_get(pool, 4096);
     put = zp_get(pool, 4096);
     held[1] = zp_get(pool, 4096);
@@ -140,9 +93,10 @@ static void test_report_lists_buffers_debug2(void **state)
         assert_non_null(held[i]);
     assert_non_null(put);
     zp_put(pool, put);
-    capture_begin(&c);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool);
-    out = capture_end(&c);
+    out = zpt_capture_end(&c);
+    assert_non_null(out);
     print_message("# debug 2 report:\n%s", out);
     for (i = 0; i < 3; i++)
         if (!zpt_mentions_ptr(out, held[i]))
@@ -156,20 +110,21 @@ static void test_report_lists_buffers_debug2(void **state)
 static void test_no_report_when_clean(void **state)
 {
     zp_pool *pool = NULL;
-    capture c;
+    zpt_capture c;
     char *out;
     void *b[40];
     int i;
     (void)state;
-    assert_int_equal(zp_pool_create(NULL, &pool), 0);
+    pool = ZPT_POOL();
     for (i = 0; i < 40; i++)
         b[i] = zp_get(pool, (size_t)4096 << (i % 5));
     for (i = 0; i < 40; i++)
         zp_put(pool, b[i]);
-    capture_begin(&c);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool);
     zp_pool_destroy(NULL);
-    out = capture_end(&c);
+    out = zpt_capture_end(&c);
+    assert_non_null(out);
     if (out[0])
         fail_msg("destroy of a pool with nothing outstanding printed:\n%s",
                  out);
@@ -263,16 +218,6 @@ static void expect_clean_use(helper *h, const char *what)
                  h->bad_pattern);
 }
 
-static zp_pool *make_pool(zpt_provider *pv)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
-
 /* The helper lives on the heap and is freed only by helper_stop: if an
  * assertion fails while it runs, it stays parked on its own memory. */
 static helper *helper_start(pthread_t *t)
@@ -301,17 +246,18 @@ static void test_destroy_then_thread_exits(void **state)
     helper *h;
     pthread_t t;
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv);
-    capture c;
+    zp_pool *pool = ZPT_POOL(.pv = pv);
+    zpt_capture c;
     char *out;
     (void)state;
     h = helper_start(&t);
     helper_run(h, CMD_USE, pool, pv);
     expect_clean_use(h, "first use");
 
-    capture_begin(&c);
+    assert_int_equal(zpt_capture_begin(&c), 0);
     zp_pool_destroy(pool); /* helper alive, its cache holds USE_N buffers */
-    out = capture_end(&c);
+    out = zpt_capture_end(&c);
+    assert_non_null(out);
     if (out[0])
         fail_msg("nothing was outstanding, yet destroy printed:\n%s", out);
     free(out);
@@ -332,7 +278,7 @@ static void test_new_pool_after_destroy(void **state)
     helper *h;
     pthread_t t;
     zpt_provider *pv1 = zpt_provider_new(), *pv2 = zpt_provider_new();
-    zp_pool *p1 = make_pool(pv1), *p2;
+    zp_pool *p1 = ZPT_POOL(.pv = pv1), *p2;
     zp_stats s;
     int round;
     (void)state;
@@ -348,7 +294,7 @@ static void test_new_pool_after_destroy(void **state)
         zp_pool *tries[16];
         int n = 0, k;
         do
-            tries[n] = make_pool(pv2);
+            tries[n] = ZPT_POOL(.pv = pv2);
         while (tries[n++] != p1 && n < 16);
         p2 = tries[n - 1];
         for (k = 0; k < n - 1; k++)
@@ -396,7 +342,7 @@ static void test_cycles_with_live_thread(void **state)
     h = helper_start(&t);
     for (cycle = 0; cycle < 50; cycle++) {
         zpt_provider *pv = zpt_provider_new();
-        zp_pool *pool = make_pool(pv);
+        zp_pool *pool = ZPT_POOL(.pv = pv);
         zp_stats s;
         helper_run(h, CMD_USE, pool, pv);
         expect_clean_use(h, "cycle");
@@ -423,5 +369,5 @@ int main(void)
     };
     /* the debug 2 report test sets its level itself */
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,15 +1,12 @@
-/* Tests provider failure at every call site: a workload that maps K
- * regions is replayed with the Nth map failing, for N = 1..K, under several
- * configurations. The failing call returns NULL/ENOMEM with nothing taken,
- * nothing leaks, stats stay exact, and the pool works once the provider
- * recovers. Also: a full outage while threads keep going. */
-#include "robust_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+/* Provider failure at every call site: a clean ENOMEM, nothing leaked, exact stats, recovery. */
+/*
+ * A workload that maps K regions is replayed with the Nth map failing, for
+ * N = 1..K, under several configurations. The failing call returns
+ * NULL/ENOMEM with nothing taken, nothing leaks, stats stay exact, and the
+ * pool works once the provider recovers. Also: a full outage while threads
+ * keep going.
+ */
+#include "zp_test.h"
 
 enum op_kind { GET, BATCH, TIMED, PUT_LAST, PUT_BATCH_LAST, TRIM };
 
@@ -170,20 +167,6 @@ typedef struct setup_cfg {
     size_t max_bytes;
 } setup_cfg;
 
-static zp_pool *make(const setup_cfg *sc, zpt_provider *pv)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = 8 << 20;
-    cfg.cache_depth = sc->cache_depth;
-    cfg.debug = sc->debug;
-    cfg.max_bytes = sc->max_bytes;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
-
 /* Plays the workload with map call `fail_at` failing (0: none); returns
  * how many map calls it made. */
 static size_t play_with_failure(const setup_cfg *sc, size_t fail_at)
@@ -193,7 +176,8 @@ static size_t play_with_failure(const setup_cfg *sc, size_t fail_at)
     size_t calls;
     memset(&r, 0, sizeof(r));
     r.pv = zpt_provider_new();
-    r.pool = make(sc, r.pv);
+    r.pool = ZPT_POOL(.max_class = 8 << 20, .cache_depth = ZPT_EXACT(sc->cache_depth),
+                      .debug = sc->debug, .max_bytes = sc->max_bytes, .pv = r.pv);
     atomic_store(&r.pv->fail_nth, fail_at);
     play(&r);
     calls = atomic_load(&r.pv->map_calls);
@@ -211,7 +195,7 @@ static size_t play_with_failure(const setup_cfg *sc, size_t fail_at)
     atomic_store(&r.pv->fail_nth, 0);
 
     /* stats are exact: what succeeded is counted, what failed is not */
-    if (!zpr_stats_consistent(r.pool, r.pv, &s))
+    if (!zpt_stats_consistent(r.pool, r.pv, &s))
         fail_msg("%s, map %zu failing: inconsistent stats", sc->name, fail_at);
     if (s.gets != r.gets || s.bytes_outstanding != held_bytes(&r))
         fail_msg("%s, map %zu failing: gets %llu outstanding %llu, want %llu and "
@@ -236,7 +220,7 @@ static size_t play_with_failure(const setup_cfg *sc, size_t fail_at)
     /* everything back, trimmed: nothing stays mapped */
     put_last(&r, r.nheld, 1);
     zp_trim(r.pool, 0);
-    if (!zpr_stats_consistent(r.pool, r.pv, &s))
+    if (!zpt_stats_consistent(r.pool, r.pv, &s))
         fail_msg("%s, map %zu failing: inconsistent stats at the end", sc->name,
                  fail_at);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -301,20 +285,14 @@ static void test_budget(void **state)
 /* A shared budget sees every failed reservation given back. */
 static void test_budget_released_on_failure(void **state)
 {
-    zp_budget *budget = NULL;
+    zp_budget *budget = zpt_budget_new(64 << 20);
     zp_budget_stats bs;
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.budget = budget, .pv = pv);
     zp_stats s;
     void *b;
     int i;
     (void)state;
-    assert_int_equal(zp_budget_create(64 << 20, &budget), 0);
-    zp_config_init(&cfg);
-    cfg.budget = budget;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     atomic_store(&pv->fail_all, 1);
     for (i = 0; i < 20; i++) {
         errno = 0;
@@ -324,11 +302,9 @@ static void test_budget_released_on_failure(void **state)
     errno = 0;
     assert_null(zp_get(pool, 100 << 20)); /* larger than the budget */
     assert_int_equal(errno, ENOBUFS);
-    memset(&bs, 0, sizeof(bs));
-    bs.struct_size = sizeof(bs);
-    assert_int_equal(zp_budget_read(budget, &bs), 0);
+    assert_int_equal(zpt_budget_stats(budget, &bs), 0);
     assert_int_equal(bs.bytes_reserved, 0);
-    assert_true(zpr_stats_consistent(pool, pv, &s));
+    assert_true(zpt_stats_consistent(pool, pv, &s));
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.bytes_reserved, 0);
     atomic_store(&pv->fail_all, 0);
@@ -392,15 +368,12 @@ static void test_outage_under_threads(void **state)
     outage o;
     pthread_t t[3];
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
     zp_stats s;
     int i, phase;
     (void)state;
     memset(&o, 0, sizeof(o));
-    zp_config_init(&cfg);
-    zpt_provider_attach(&cfg, pv);
-    cfg.max_cached_bytes = 8 << 20; /* trims under way too */
-    assert_int_equal(zp_pool_create(&cfg, &o.pool), 0);
+    o.pool = ZPT_POOL(.max_cached_bytes = 8 << 20, /* trims under way too */
+                      .pv = pv);
     for (i = 0; i < 3; i++)
         assert_int_equal(pthread_create(&t[i], NULL, outage_worker, &o), 0);
     /* up, down, up, down, up */
@@ -422,7 +395,7 @@ static void test_outage_under_threads(void **state)
     assert_int_equal(atomic_load(&o.bad_errno), 0);
     assert_int_equal(atomic_load(&o.corrupt), 0);
     assert_true(atomic_load(&pv->injected) > 0);
-    assert_true(zpr_stats_consistent(o.pool, pv, &s));
+    assert_true(zpt_stats_consistent(o.pool, pv, &s));
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.gets, atomic_load(&o.got));
     assert_int_equal(s.puts, s.gets);
@@ -445,5 +418,5 @@ int main(void)
         cmocka_unit_test(test_outage_under_threads),
     };
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

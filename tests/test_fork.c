@@ -1,31 +1,16 @@
-/* Tests fork() while other threads are inside the pool. The contract (the
- * pthread_atfork handlers in src/tcache.c): the forking thread may go on
- * using every inherited pool and create new ones in the child; buffers
- * cached or held by the parent's other threads are lost to the child, not
- * corrupted; budget waiters and decay threads of the parent do not exist
- * in the child. */
-#include "robust_util.h"
+/* fork() while other threads are inside the pool: the child can use every pool; the other threads' buffers are lost, not corrupted. */
+/*
+ * The contract (the library's pthread_atfork handlers): the forking thread
+ * may go on using every inherited pool and create new ones in the child;
+ * buffers cached or held by the parent's other threads are lost to the
+ * child, not corrupted; budget waiters and decay threads of the parent do
+ * not exist in the child.
+ */
+#include "zp_test.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-/* A misuse handler that takes no lock (a parent thread could hold a lock
- * of ours at fork time): counts only. */
+/* Misuse reports, counted by a handler that takes no lock (a parent thread
+ * could hold a lock of ours at fork time): zpt_misuse_tally. */
 static atomic_int g_misuse;
-
-static void count_misuse(zp_pool *pool, int kind, const void *ptr, const char *msg,
-                         void *arg)
-{
-    (void)pool;
-    (void)kind;
-    (void)ptr;
-    (void)msg;
-    (void)arg;
-    atomic_fetch_add(&g_misuse, 1);
-}
 
 #define CHECK(cond)                                                          \
     do {                                                                     \
@@ -42,7 +27,7 @@ static int use_pool(zp_pool *pool, uint64_t seed)
     static void *b[200];
     void *batch[40];
     zp_stats s;
-    char stackbuf[64];
+    char stackbuf[64], why[256];
     FILE *devnull;
     size_t i, j;
     for (i = 0; i < 200; i++) {
@@ -75,8 +60,11 @@ static int use_pool(zp_pool *pool, uint64_t seed)
     }
     zp_trim(pool, 0);
     CHECK(zpt_stats(pool, &s) == 0);
-    CHECK(zpt_stats_sum_ok(&s) && zpt_stats_classes_ok(&s));
-    CHECK(s.bytes_outstanding + s.bytes_cached <= s.bytes_reserved);
+    if (!zpt_stats_ok(&s, why, sizeof why)) {
+        printf("child: stats invariant broken: %s\n", why);
+        fflush(stdout);
+        return 1;
+    }
     devnull = fopen("/dev/null", "w");
     CHECK(devnull != NULL);
     CHECK(zp_stats_write(pool, devnull, ZP_FORMAT_JSON) == 0);
@@ -158,6 +146,7 @@ static int child_busy(void *arg)
     zp_pool *fresh = NULL;
     int rc;
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10); /* a deadlock in the child dies rather than hangs */
     rc = use_pool(g_inherited, 1);
     if (rc)
@@ -181,13 +170,13 @@ static int child_busy(void *arg)
 static void test_fork_while_busy(void **state)
 {
     static busy w; /* static: the threads outlive a failed assertion */
-    static zpr_child c;
+    static zpt_child c;
     pthread_t t[2];
-    int i, forks = zpr_under_valgrind() ? 5 : 40, failed_at = -1;
+    int i, forks = zpt_under_valgrind() ? 5 : 40, failed_at = -1;
     (void)state;
     memset(&w, 0, sizeof(w));
-    zp_set_misuse_handler(count_misuse, NULL);
-    assert_int_equal(zp_pool_create(NULL, &w.pool), 0);
+    zp_set_misuse_handler(zpt_misuse_tally, &g_misuse);
+    w.pool = ZPT_POOL();
     g_inherited = w.pool;
     for (i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, busy_thread, &w), 0);
@@ -195,7 +184,7 @@ static void test_fork_while_busy(void **state)
         usleep(1000); /* past the warm-up */
     for (i = 0; i < forks && failed_at < 0; i++) {
         usleep(1000 * (unsigned)(i % 7));
-        if (zpr_run_child(child_busy, NULL, 60, &c) != 0 || !zpr_child_exited(&c, 0))
+        if (zpt_run_child(child_busy, NULL, 60, &c) != 0 || !zpt_child_exited(&c, 0))
             failed_at = i;
     }
     atomic_store(&w.stop, 1);
@@ -210,7 +199,7 @@ static void test_fork_while_busy(void **state)
     assert_int_equal(use_pool(w.pool, 4), 0);
     {
         zp_stats s;
-        assert_true(zpr_stats_consistent(w.pool, NULL, &s));
+        assert_true(zpt_stats_consistent(w.pool, NULL, &s));
         assert_int_equal(s.bytes_outstanding, 0);
     }
     zp_pool_destroy(w.pool);
@@ -219,20 +208,6 @@ static void test_fork_while_busy(void **state)
 
 /* ------------------------------------------------ a budget waiter */
 
-typedef struct waiter {
-    zp_pool *pool;
-    void *got;
-    atomic_int waiting;
-} waiter;
-
-static void *wait_thread(void *arg)
-{
-    waiter *w = arg;
-    atomic_store(&w->waiting, 1);
-    w->got = zp_get_timed(w->pool, 1 << 20, 60000);
-    return NULL;
-}
-
 static zp_pool *g_budget_pool;
 static void *g_budget_held;
 
@@ -240,6 +215,7 @@ static int child_budget(void *arg)
 {
     void *b;
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10);
     /* the parent's waiter does not exist here: once room is made, a plain
      * get is served (it would fail with ENOBUFS while a waiter queued) */
@@ -258,46 +234,31 @@ static int child_budget(void *arg)
 
 static void test_fork_with_budget_waiter(void **state)
 {
-    zp_config cfg;
-    static waiter w; /* static: the thread outlives a failed assertion */
-    pthread_t t;
-    static zpr_child c;
-    zp_budget_stats bs;
+    static zpt_waiter w; /* static: the thread outlives a failed assertion */
+    static zpt_child c;
     int child_ok;
-    zp_budget *budget = NULL;
-    int tries;
+    zp_budget *budget;
     (void)state;
-    memset(&w, 0, sizeof(w));
-    zp_set_misuse_handler(count_misuse, NULL);
-    assert_int_equal(zp_budget_create(200 << 20, &budget), 0);
-    zp_config_init(&cfg);
-    cfg.budget = budget;
-    assert_int_equal(zp_pool_create(&cfg, &g_budget_pool), 0);
+    zp_set_misuse_handler(zpt_misuse_tally, &g_misuse);
+    budget = zpt_budget_new(200 << 20);
+    g_budget_pool = ZPT_POOL(.budget = budget);
     /* exhaust the budget with one oversize buffer */
     g_budget_held = zp_get(g_budget_pool, 200 << 20);
     assert_non_null(g_budget_held);
-    w.pool = g_budget_pool;
-    assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
-    memset(&bs, 0, sizeof(bs));
-    bs.struct_size = sizeof(bs);
-    for (tries = 0; tries < 5000; tries++) {
-        assert_int_equal(zp_budget_read(budget, &bs), 0);
-        if (bs.waiters == 1)
-            break;
-        usleep(1000);
-    }
-    assert_int_equal(bs.waiters, 1);
+    zpt_waiter_start(&w, g_budget_pool, 1 << 20, 60000);
+    assert_true(zpt_wait_waiters(budget, 1, 5000));
+    assert_int_equal(zpt_waiters(budget), 1);
 
-    child_ok = zpr_run_child(child_budget, NULL, 60, &c) == 0 && zpr_child_exited(&c, 0);
+    child_ok = zpt_run_child(child_budget, NULL, 60, &c) == 0 && zpt_child_exited(&c, 0);
 
     /* in the parent the waiter is still there and gets its buffer */
     zp_put(g_budget_pool, g_budget_held);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pthread_join(w.thread, NULL), 0);
     if (!child_ok)
         fail_msg("child status 0x%x%s\n%s", c.status, c.timed_out ? " (timed out)" : "",
                  c.out);
-    assert_non_null(w.got);
-    zp_put(g_budget_pool, w.got);
+    assert_non_null(w.buf);
+    zp_put(g_budget_pool, w.buf);
     zp_pool_destroy(g_budget_pool);
     zp_budget_destroy(budget);
     zp_set_misuse_handler(NULL, NULL);
@@ -310,6 +271,7 @@ static zp_pool *g_decay_pool;
 static int child_decay(void *arg)
 {
     (void)arg;
+    zpt_child_no_leak_check(); /* the parent's threads' caches are lost here */
     alarm(10);
     CHECK(use_pool(g_decay_pool, 6) == 0);
     /* its decay thread stayed in the parent: destroy must not wait for it */
@@ -319,23 +281,19 @@ static int child_decay(void *arg)
 
 static void test_fork_with_decay_thread(void **state)
 {
-    zp_config cfg;
-    static zpr_child c;
+    static zpt_child c;
     int i;
     (void)state;
-    zp_set_misuse_handler(count_misuse, NULL);
-    zp_config_init(&cfg);
-    cfg.flags = ZP_DECAY_THREAD;
+    zp_set_misuse_handler(zpt_misuse_tally, &g_misuse);
     /* the thread waits on its condition variable at fork time (what the
      * child must reinitialise); under ASan it must not be trimming then
      * (trim allocates: see ALLOC_FREE_ONLY) */
-    cfg.decay_ms = ALLOC_FREE_ONLY ? 10000 : 2;
-    assert_int_equal(zp_pool_create(&cfg, &g_decay_pool), 0);
+    g_decay_pool = ZPT_POOL(.flags = ZP_DECAY_THREAD, .decay_ms = ALLOC_FREE_ONLY ? 10000 : 2);
     for (i = 0; i < 5; i++) {
         zp_put(g_decay_pool, zp_get(g_decay_pool, 65536));
         usleep(3000);
-        assert_int_equal(zpr_run_child(child_decay, NULL, 60, &c), 0);
-        if (!zpr_child_exited(&c, 0))
+        assert_int_equal(zpt_run_child(child_decay, NULL, 60, &c), 0);
+        if (!zpt_child_exited(&c, 0))
             fail_msg("child status 0x%x%s\n%s", c.status,
                      c.timed_out ? " (timed out)" : "", c.out);
     }
@@ -352,5 +310,5 @@ int main(void)
         cmocka_unit_test(test_fork_with_decay_thread),
     };
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

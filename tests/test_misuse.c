@@ -1,26 +1,10 @@
 /* Tests detection of foreign pointers and double puts, and the misuse handler. */
-#include "test_util.h"
+#include "zp_test.h"
 
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <sys/wait.h>
 
-#include <cmocka.h>
-
-static zpt_misuse_log g_log = {PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, NULL,
-                               {0}, 0};
-
-static zp_pool *make_pool(int debug)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.debug = debug;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
+static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
 
 static int setup(void **state)
 {
@@ -42,13 +26,14 @@ static int teardown(void **state)
 static void expect_misuse(zp_pool *pool, void *ptr, int kind, const char *what)
 {
     zp_stats before, after;
-    zpt_misuse_log got;
+    zpt_misuse_report got;
+    int count;
     assert_int_equal(zpt_stats(pool, &before), 0);
     zpt_misuse_reset(&g_log);
     zp_put(pool, ptr);
-    got = zpt_misuse_get(&g_log);
-    if (got.count != 1)
-        fail_msg("%s: handler called %d times, want 1", what, got.count);
+    count = zpt_misuse_last(&g_log, &got);
+    if (count != 1)
+        fail_msg("%s: handler called %d times, want 1", what, count);
     if (kind && got.kind != kind)
         fail_msg("%s: kind %d, want %d (message: \"%s\")", what, got.kind,
                  kind, got.msg);
@@ -102,7 +87,7 @@ static void expect_never_handed_out(zp_pool *pool, size_t size, void **bad,
 
 static void test_stack_pointer(void **state)
 {
-    zp_pool *pool = make_pool(0);
+    zp_pool *pool = ZPT_POOL();
     char stackbuf[8192];
     void *bad[1];
     (void)state;
@@ -117,7 +102,7 @@ static void test_stack_pointer(void **state)
 
 static void test_heap_pointers(void **state)
 {
-    zp_pool *pool = make_pool(0);
+    zp_pool *pool = ZPT_POOL();
     void *m = malloc(4096);
     void *a = aligned_alloc(65536, 65536);
     void *bad[2];
@@ -140,7 +125,7 @@ static void test_heap_pointers(void **state)
 /* A 64 KiB-aligned address of an anonymous mapping the pool never saw. */
 static void test_mmap_pointer(void **state)
 {
-    zp_pool *pool = make_pool(0);
+    zp_pool *pool = ZPT_POOL();
     unsigned char *raw = zpt_raw_map(256 * ZPT_KiB, 256 * ZPT_KiB);
     (void)state;
     assert_non_null(raw);
@@ -155,7 +140,7 @@ static void test_mmap_pointer(void **state)
 /* Another pool's buffer: FOREIGN at debug 0, WRONG_POOL from debug 1. */
 static void run_other_pool(int debug)
 {
-    zp_pool *a = make_pool(debug), *b = make_pool(debug);
+    zp_pool *a = ZPT_POOL(.debug = debug), *b = ZPT_POOL(.debug = debug);
     zp_stats sb0, sb1;
     void *fromb, *big, *bad[2];
     int kind = debug >= 1 ? ZP_MISUSE_WRONG_POOL : ZP_MISUSE_FOREIGN;
@@ -186,7 +171,7 @@ static void run_other_pool(int debug)
     zpt_misuse_reset(&g_log);
     zp_put(b, fromb);
     zp_put(b, big);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     assert_int_equal(zpt_stats(b, &sb1), 0);
     assert_int_equal(sb1.puts, sb0.puts + 2);
     assert_int_equal(sb1.bytes_outstanding, 0);
@@ -215,7 +200,7 @@ static void test_other_pool_debug2(void **state)
 
 static void run_interior(int debug)
 {
-    zp_pool *pool = make_pool(debug);
+    zp_pool *pool = ZPT_POOL(.debug = debug);
     unsigned char *buf = zp_get(pool, 4096);
     unsigned char *big = zp_get(pool, 65 * ZPT_MiB); /* oversize */
     void *bad[5];
@@ -241,7 +226,7 @@ static void run_interior(int debug)
     zpt_misuse_reset(&g_log);
     zp_put(pool, buf);
     zp_put(pool, big);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.puts, s.gets);
@@ -269,14 +254,9 @@ static void test_interior_pointer_debug(void **state)
 static void run_never_carved(int debug)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.debug = debug, .pv = pv);
     unsigned char *buf, *base = NULL, *last;
     size_t size = 0;
-    zp_config_init(&cfg);
-    cfg.debug = debug;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     buf = zp_get(pool, 4096);
     assert_non_null(buf);
     assert_true(zpt_provider_region(pv, buf, &base, &size));
@@ -287,7 +267,7 @@ static void run_never_carved(int debug)
     assert_int_equal(zp_capacity(pool, last), 0);
     zpt_misuse_reset(&g_log);
     zp_put(pool, buf);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     /* whatever the pool hands out now is distinct (checked inside) */
     expect_never_handed_out(pool, 4096, NULL, 0);
     zp_pool_destroy(pool);
@@ -319,7 +299,7 @@ static void test_never_carved_debug(void **state)
  * cache_depth 32) and hands out one, leaving fifteen carved, never got. */
 static void test_never_handed_out_debug(void **state)
 {
-    zp_pool *pool = make_pool(1);
+    zp_pool *pool = ZPT_POOL(.debug = 1);
     unsigned char *buf = zp_get(pool, 4096), *buf2, *big;
     void *one[1];
     (void)state;
@@ -337,7 +317,7 @@ static void test_never_handed_out_debug(void **state)
     zpt_misuse_reset(&g_log);
     zp_put(pool, buf);
     zp_put(pool, buf2);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
 
     /* a batch get of one into an empty bin carves a whole magazine */
     assert_int_equal(zp_get_batch(pool, 8192, one, 1), 0);
@@ -351,7 +331,7 @@ static void test_never_handed_out_debug(void **state)
                   "never carved (past the magazine)");
     zpt_misuse_reset(&g_log);
     zp_put(pool, big);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     expect_never_handed_out(pool, 4096, NULL, 0);
     expect_never_handed_out(pool, 8192, NULL, 0);
     zp_pool_destroy(pool);
@@ -409,11 +389,11 @@ static void check_double_put(zp_pool *pool)
 
 static void test_double_put_debug(void **state)
 {
-    zp_pool *pool = make_pool(1);
+    zp_pool *pool = ZPT_POOL(.debug = 1);
     (void)state;
     check_double_put(pool);
     zp_pool_destroy(pool);
-    pool = make_pool(2);
+    pool = ZPT_POOL(.debug = 2);
     check_double_put(pool);
     zp_pool_destroy(pool);
 }
@@ -423,10 +403,10 @@ static void test_double_put_debug(void **state)
  * buffer is got again, with the offset of the byte. */
 static void test_use_after_put(void **state)
 {
-    zp_pool *pool = make_pool(2);
+    zp_pool *pool = ZPT_POOL(.debug = 2);
     unsigned char *p, *q;
     volatile unsigned char *stale;
-    zpt_misuse_log got;
+    zpt_misuse_report got;
     zp_stats s;
     (void)state;
     p = zp_get(pool, 4096);
@@ -436,9 +416,8 @@ static void test_use_after_put(void **state)
     stale[100] = 0x11; /* deliberate use after put: the slab is still mapped */
     zpt_misuse_reset(&g_log);
     q = zp_get(pool, 4096); /* LIFO: the same buffer comes back */
-    got = zpt_misuse_get(&g_log);
+    assert_int_equal(zpt_misuse_last(&g_log, &got), 1);
     assert_ptr_equal(q, p);
-    assert_int_equal(got.count, 1);
     assert_int_equal(got.kind, ZP_MISUSE_CORRUPTED);
     assert_ptr_equal(got.ptr, p);
     assert_ptr_equal(got.pool, pool);
@@ -453,7 +432,7 @@ static void test_use_after_put(void **state)
     zpt_misuse_reset(&g_log);
     q = zp_get(pool, 4096);
     assert_non_null(q);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     zp_put(pool, q);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.misuse, 1);
@@ -463,46 +442,30 @@ static void test_use_after_put(void **state)
 #else
 /* Debug 2 under ASan: an idle buffer is poisoned, so a write after put
  * faults at once. Runs in a child, which must die with an ASan report. */
+static int write_after_put_child(void *arg)
+{
+    zp_pool *pool = NULL;
+    zp_config cfg;
+    volatile unsigned char *stale;
+    (void)arg;
+    ZPT_CONFIG(&cfg, .debug = 2);
+    if (zp_pool_create(&cfg, &pool) != 0)
+        return 3;
+    stale = zp_get(pool, 4096);
+    zp_put(pool, (void *)stale);
+    stale[100] = 0x11;
+    return 0; /* the write went through: wrong */
+}
+
 static void test_use_after_put(void **state)
 {
-    int fds[2], status = 0;
-    char out[8192];
-    size_t used = 0;
-    ssize_t n;
-    pid_t pid;
+    zpt_child c;
     (void)state;
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        zp_pool *pool = NULL;
-        zp_config cfg;
-        volatile unsigned char *stale;
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        zp_config_init(&cfg);
-        cfg.debug = 2;
-        if (zp_pool_create(&cfg, &pool) != 0)
-            _exit(3);
-        stale = zp_get(pool, 4096);
-        zp_put(pool, (void *)stale);
-        stale[100] = 0x11;
-        _exit(0); /* the write went through: wrong */
-    }
-    close(fds[1]);
-    while (used < sizeof(out) - 1 &&
-           (n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
-        used += (size_t)n;
-    out[used] = 0;
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    assert_int_equal(zpt_run_child(write_after_put_child, NULL, 60, &c), 0);
+    if (zpt_child_exited(&c, 0))
         fail_msg("write after put at debug 2 went unnoticed under ASan");
-    if (!strstr(out, "use-after-poison"))
-        fail_msg("child did not die of an ASan use-after-poison:\n%s", out);
+    if (!strstr(c.out, "use-after-poison"))
+        fail_msg("child did not die of an ASan use-after-poison:\n%s", c.out);
 }
 #endif
 
@@ -511,7 +474,7 @@ static void test_double_put_env(void **state)
     zp_pool *pool;
     (void)state;
     setenv("ZEROPOOL_DEBUG", "1", 1);
-    pool = make_pool(0);
+    pool = ZPT_POOL();
     unsetenv("ZEROPOOL_DEBUG");
     check_double_put(pool);
     zp_pool_destroy(pool);
@@ -521,7 +484,7 @@ static void test_double_put_env(void **state)
  * O(1) foreign check finds nothing there. */
 static void test_oversize_double_put_release(void **state)
 {
-    zp_pool *pool = make_pool(0);
+    zp_pool *pool = ZPT_POOL();
     void *p = zp_get(pool, 65 * ZPT_MiB);
     (void)state;
     assert_non_null(p);
@@ -532,14 +495,14 @@ static void test_oversize_double_put_release(void **state)
 
 static void test_put_null(void **state)
 {
-    zp_pool *pool = make_pool(1);
+    zp_pool *pool = ZPT_POOL(.debug = 1);
     zp_stats a, b;
     (void)state;
     zp_put(pool, zp_get(pool, 1));
     assert_int_equal(zpt_stats(pool, &a), 0);
     zpt_misuse_reset(&g_log);
     zp_put(pool, NULL);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     assert_int_equal(zpt_stats(pool, &b), 0);
     assert_int_equal(b.puts, a.puts);
     assert_int_equal(b.misuse, a.misuse);
@@ -547,47 +510,28 @@ static void test_put_null(void **state)
     zp_pool_destroy(pool);
 }
 
-/* The default handler prints the pointer and aborts. Runs in a child. */
+/* The default handler prints the pointer and aborts. Runs in a child, to
+ * which the parent's stack buffer is the foreign pointer. */
+static int default_handler_child(void *stackbuf)
+{
+    zp_pool *pool = NULL;
+    zp_set_misuse_handler(NULL, NULL);
+    if (zp_pool_create(NULL, &pool) != 0)
+        return 3;
+    zp_put(pool, stackbuf);
+    return 0; /* the put returned: wrong */
+}
+
 static void test_default_handler_aborts(void **state)
 {
     char stackbuf[64];
-    int fds[2], status = 0;
-    char out[4096];
-    size_t used = 0;
-    ssize_t n;
-    pid_t pid;
+    zpt_child c;
     (void)state;
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        zp_pool *pool = NULL;
-        /* cmocka traps SIGABRT in the parent's tests; the child must die */
-        signal(SIGABRT, SIG_DFL);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        zp_set_misuse_handler(NULL, NULL);
-        if (zp_pool_create(NULL, &pool) != 0)
-            _exit(3);
-        zp_put(pool, stackbuf);
-        _exit(0); /* the put returned: wrong */
-    }
-    close(fds[1]);
-    while (used < sizeof(out) - 1 &&
-           (n = read(fds[0], out + used, sizeof(out) - 1 - used)) > 0)
-        used += (size_t)n;
-    out[used] = 0;
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-        fail_msg("child did not abort: status 0x%x, stderr \"%s\"", status,
-                 out);
-    if (!zpt_mentions_ptr(out, stackbuf))
-        fail_msg("abort message \"%s\" does not name %p", out,
-                 (void *)stackbuf);
+    assert_int_equal(zpt_run_child(default_handler_child, stackbuf, 60, &c), 0);
+    if (c.timed_out || !WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("child did not abort: status 0x%x, stderr \"%s\"", c.status, c.out);
+    if (!zpt_mentions_ptr(c.out, stackbuf))
+        fail_msg("abort message \"%s\" does not name %p", c.out, (void *)stackbuf);
 }
 
 int main(void)
@@ -621,5 +565,5 @@ int main(void)
     };
     /* this test chooses debug levels itself */
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

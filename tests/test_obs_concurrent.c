@@ -1,11 +1,5 @@
 /* Tests that stats read from a third thread add up at every read while two threads get and put. */
-#include "obs_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 /*
  * Two workers get and put (singles, batches through the cache and past it,
@@ -213,8 +207,8 @@ static void check_read(shared *sh, long n, const zp_stats *prev, const zp_stats 
 {
     char why[300];
     uint32_t c;
-    if (!zpo_snapshot_ok(cur, why, sizeof why) || !zpo_gauges_ok(cur, why, sizeof why) ||
-        (prev && !zpo_monotonic(prev, cur, why, sizeof why))) {
+    if (!zpt_stats_ok(cur, why, sizeof why) ||
+        (prev && !zpt_stats_monotonic(prev, cur, why, sizeof why))) {
         violation(sh, n, why);
         return;
     }
@@ -260,15 +254,15 @@ static void *reader_main(void *arg)
     shared *sh = arg;
     zp_stats prev, cur;
     long n = 0;
-    prev = zpo_read(sh->pool);
+    prev = zpt_read(sh->pool);
     check_read(sh, n++, NULL, &prev);
     pthread_barrier_wait(&sh->start);
     while (atomic_load(&sh->workers_done) < NWORKERS) {
-        cur = zpo_read(sh->pool);
+        cur = zpt_read(sh->pool);
         check_read(sh, n++, &prev, &cur);
         prev = cur;
     }
-    cur = zpo_read(sh->pool);
+    cur = zpt_read(sh->pool);
     check_read(sh, n++, &prev, &cur);
     atomic_store(&sh->reads, n);
     return NULL;
@@ -295,7 +289,6 @@ static void shared_fini(shared *sh)
 
 static void test_counters_add_up(void **state)
 {
-    zp_config cfg;
     zp_pool *pool;
     shared sh;
     worker w[NWORKERS];
@@ -304,9 +297,7 @@ static void test_counters_add_up(void **state)
     zp_stats s;
     int i, c;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    pool = ZPT_POOL(.max_class = MAXC);
     shared_init(&sh, pool, NWORKERS + 1);
     assert_int_equal(pthread_create(&rt, NULL, reader_main, &sh), 0);
     for (i = 0; i < NWORKERS; i++) {
@@ -319,8 +310,8 @@ static void test_counters_add_up(void **state)
         assert_int_equal(pthread_join(t[i], NULL), 0);
     assert_int_equal(pthread_join(rt, NULL), 0);
 
-    s = zpo_read(pool);
-    zpo_print_classes("after the run", &s);
+    s = zpt_read(pool);
+    zpt_stats_print_classes("after the run", &s);
     fprintf(stderr, "# %ld reads while %d workers ran %ld operations each\n",
             atomic_load(&sh.reads), NWORKERS, ops_per_worker);
     if (atomic_load(&sh.violations))
@@ -390,8 +381,8 @@ static void *trim_reader(void *arg)
     long n;
     pthread_barrier_wait(&sh->start);
     for (n = 0; n < sh->read_bound; n++) {
-        zp_stats s = zpo_read(sh->pool);
-        if (!zpo_snapshot_ok(&s, why, sizeof why) || !zpo_gauges_ok(&s, why, sizeof why)) {
+        zp_stats s = zpt_read(sh->pool);
+        if (!zpt_stats_ok(&s, why, sizeof why)) {
             violation(sh, n, why);
             n++;
             break;
@@ -412,8 +403,7 @@ static void test_gauges_under_trim(void **state)
 #else
     const long bound = 150000;
 #endif
-    zp_config cfg;
-    zpo_arena *arena;
+    zpt_provider *pv = zpt_provider_new();
     zp_pool *pool;
     shared sh;
     worker w[NWORKERS];
@@ -421,11 +411,8 @@ static void test_gauges_under_trim(void **state)
     zp_stats s;
     int i;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.min_class = 64;
-    cfg.max_class = ZPT_GiB;
-    arena = zpo_arena_attach(&cfg);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    zpt_provider_arena(pv, 256 * ZPT_KiB, 256); /* the slabs of classes <= 256 KiB */
+    pool = ZPT_POOL(.min_class = 64, .max_class = ZPT_GiB, .pv = pv);
     shared_init(&sh, pool, NWORKERS + 1);
     sh.read_bound = bound;
     assert_int_equal(pthread_create(&rt, NULL, trim_reader, &sh), 0);
@@ -438,7 +425,7 @@ static void test_gauges_under_trim(void **state)
     assert_int_equal(pthread_join(rt, NULL), 0);
     for (i = 0; i < NWORKERS; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     fprintf(stderr, "# %ld reads, %llu gets\n", atomic_load(&sh.reads),
             (unsigned long long)s.gets);
     if (atomic_load(&sh.violations))
@@ -448,8 +435,8 @@ static void test_gauges_under_trim(void **state)
     assert_int_equal(s.gets, s.puts);
     shared_fini(&sh);
     zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&arena->bad_unmaps), 0);
-    zpo_arena_free(arena);
+    assert_int_equal(atomic_load(&pv->bad_unmaps), 0);
+    zpt_provider_free(pv);
 }
 
 int main(int argc, char **argv)
@@ -469,5 +456,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [operations per worker]\n", argv[0]);
         return 2;
     }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,11 +1,5 @@
 /* Tests the contention counter: 0 without conflicts, counted per class when threads fight over a depot. */
-#include "obs_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 /*
  * contention counts depot lock acquisitions that found the lock already
@@ -17,17 +11,6 @@
  * until one is counted or a generous bound of rounds has passed.
  */
 #define MAXC (1 * ZPT_MiB)
-
-static zp_pool *make_pool(unsigned depth)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    cfg.cache_depth = depth;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
 
 static uint64_t class_contention_sum(const zp_stats *s)
 {
@@ -41,7 +24,7 @@ static uint64_t class_contention_sum(const zp_stats *s)
 static void expect_no_contention(const zp_stats *s, const char *what)
 {
     if (s->contention != 0 || class_contention_sum(s) != 0) {
-        zpo_print_classes(what, s);
+        zpt_stats_print_classes(what, s);
         fail_msg("%s: contention %llu without any conflict", what,
                  (unsigned long long)s->contention);
     }
@@ -67,7 +50,7 @@ static void workload(zp_pool *pool, uint64_t seed)
         zp_put_batch(pool, bufs, n);
         for (i = 0; i < N; i++)
             bufs[i] = zp_get(pool, (size_t)4096 << (i % 3));
-        s = zpo_read(pool);
+        s = zpt_read(pool);
         for (i = 0; i < N; i++)
             zp_put(pool, bufs[i]);
         bufs[0] = zp_get(pool, 2 * MAXC);
@@ -86,11 +69,11 @@ static void test_single_thread(void **state)
     int k;
     (void)state;
     for (k = 0; k < 3; k++) {
-        zp_pool *pool = make_pool(depths[k]);
+        zp_pool *pool = ZPT_POOL(.max_class = MAXC, .cache_depth = ZPT_EXACT(depths[k]));
         char what[64];
         zp_stats s;
         workload(pool, (uint64_t)k + 1);
-        s = zpo_read(pool);
+        s = zpt_read(pool);
         assert_true(s.gets > 1000);
         snprintf(what, sizeof what, "one thread, cache_depth %u", depths[k]);
         expect_no_contention(&s, what);
@@ -167,7 +150,7 @@ static zp_stats run_rounds(fight *f, int max_rounds, int *rounds_run)
             assert_int_equal(pthread_join(t[i], NULL), 0);
         pthread_barrier_destroy(&f->start);
         assert_int_equal(atomic_load(&f->failures), 0);
-        s = zpo_read(f->pool);
+        s = zpt_read(f->pool);
         if (s.contention > 0)
             break;
     }
@@ -177,7 +160,7 @@ static zp_stats run_rounds(fight *f, int max_rounds, int *rounds_run)
 
 static void expect_conflicts_in(const zp_stats *s, size_t size, int rounds, const char *what)
 {
-    int c = zpo_class(s, size);
+    int c = zpt_class(s, size);
     uint32_t k;
     assert_true(c >= 0);
     fprintf(stderr, "# %s: contention %llu after %d round(s)\n", what,
@@ -186,7 +169,7 @@ static void expect_conflicts_in(const zp_stats *s, size_t size, int rounds, cons
         fail_msg("%s: two threads on one depot, %d rounds, and no contention counted",
                  what, rounds);
     if (s->classes[c].contention != s->contention || class_contention_sum(s) != s->contention) {
-        zpo_print_classes(what, s);
+        zpt_stats_print_classes(what, s);
         fail_msg("%s: contention is not all in class %zu, or classes do not sum to total",
                  what, size);
     }
@@ -202,7 +185,7 @@ static void fight_one(unsigned depth, int mode, const char *what)
     zp_stats s, after;
     int rounds, i;
     memset(&f, 0, sizeof f);
-    f.pool = make_pool(depth);
+    f.pool = ZPT_POOL(.max_class = MAXC, .cache_depth = ZPT_EXACT(depth));
     f.mode = mode;
     f.size[0] = f.size[1] = 8192;
     f.ops = 50000;
@@ -212,11 +195,11 @@ static void fight_one(unsigned depth, int mode, const char *what)
     /* one thread alone adds nothing */
     for (i = 0; i < 2000; i++)
         zp_put(f.pool, zp_get(f.pool, 8192));
-    after = zpo_read(f.pool);
+    after = zpt_read(f.pool);
     assert_int_equal(after.contention, s.contention);
     /* and a reset starts it from 0 */
     zp_stats_reset(f.pool);
-    after = zpo_read(f.pool);
+    after = zpt_read(f.pool);
     assert_int_equal(after.contention, 0);
     assert_int_equal(class_contention_sum(&after), 0);
     zp_pool_destroy(f.pool);
@@ -248,7 +231,7 @@ static void test_disjoint_classes(void **state)
     int rounds;
     (void)state;
     memset(&f, 0, sizeof f);
-    f.pool = make_pool(0);
+    f.pool = ZPT_POOL(.max_class = MAXC, .cache_depth = ZPT_ZERO);
     f.mode = MODE_SINGLES;
     f.size[0] = 4096;
     f.size[1] = 65536;
@@ -269,5 +252,5 @@ int main(void)
         cmocka_unit_test(test_depth_one_singles),
         cmocka_unit_test(test_batches),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,13 +1,5 @@
 /* Tests the per-class stats breakdown, zp_stats_reset, the hit-rate helpers and struct_size handling. */
-#include "obs_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "obs_check.h"
+#include "zp_test.h"
 
 /*
  * Pools here: min_class 4 KiB, max_class 1 MiB (9 classes), cache_depth 32,
@@ -27,17 +19,8 @@
 #define SLAB (256 * ZPT_KiB)
 #define GRAIN (64 * ZPT_KiB)
 
-static zp_pool *make_pool(zpt_provider *pv)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
+/* The pools here: max_class MAXC, and whatever a test adds. */
+#define POOL(...) ZPT_POOL(.max_class = MAXC, __VA_ARGS__)
 
 /* ------------------------------------------------------------ the model */
 
@@ -125,7 +108,7 @@ static void compare(const model *m, const zp_stats *s, const char *when)
 {
     uint64_t gets = m->oversize, out = m->over_bytes, cached = 0;
     unsigned i;
-    check(s);
+    zpt_assert_stats(s);
     assert_int_equal(s->nclasses, NCLASSES);
     for (i = 0; i < NCLASSES; i++) {
         const model_class *k = &m->c[i];
@@ -137,7 +120,7 @@ static void compare(const model *m, const zp_stats *s, const char *when)
             x->bytes_outstanding != held * k->size ||
             x->bytes_cached != (k->carved - held) * k->size ||
             x->bytes_reserved != k->reserved) {
-            zpo_print_classes(when, s);
+            zpt_stats_print_classes(when, s);
             fail_msg("%s: class %llu: expected gets %llu puts %llu hits %llu depot %llu "
                      "alloc %llu out %llu cached %llu reserved %llu",
                      when, (unsigned long long)k->size, (unsigned long long)k->gets,
@@ -182,7 +165,7 @@ static void test_model_exact(void **state)
 {
     enum { HOLD = 200, OPS = 12000 };
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv);
+    zp_pool *pool = POOL(.pv = pv);
     void *held[HOLD];
     int cls[HOLD]; /* class index, or -1 for oversize */
     size_t over_len[HOLD];
@@ -233,7 +216,7 @@ static void test_model_exact(void **state)
         if (op % 25 == 24) {
             char when[32];
             snprintf(when, sizeof when, "after op %d", op);
-            s = zpo_read(pool);
+            s = zpt_read(pool);
             compare(&m, &s, when);
         }
     }
@@ -242,9 +225,9 @@ static void test_model_exact(void **state)
             continue;
         put_held(pool, &m, held[i], cls[i], over_len[i]);
     }
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     compare(&m, &s, "all put");
-    zpo_print_classes("model run", &s);
+    zpt_stats_print_classes("model run", &s);
     assert_true(s.cache_hits > 0 && s.depot_hits > 0 && s.allocations > 0);
     assert_int_equal(s.bytes_reserved, atomic_load(&pv->bytes_live));
     zp_pool_destroy(pool);
@@ -258,24 +241,18 @@ static void expect_counters_zero(const zp_stats *s)
     unsigned c;
     if (s->gets || s->puts || s->cache_hits || s->depot_hits || s->allocations ||
         s->oversize || s->discards || s->contention || s->misuse) {
-        zpo_print_classes("after reset", s);
+        zpt_stats_print_classes("after reset", s);
         fail_msg("a counter is not 0 right after zp_stats_reset");
     }
     for (c = 0; c < s->nclasses; c++) {
         const zp_class_stats *k = &s->classes[c];
         if (k->gets || k->puts || k->cache_hits || k->depot_hits || k->allocations ||
             k->contention) {
-            zpo_print_classes("after reset", s);
+            zpt_stats_print_classes("after reset", s);
             fail_msg("a counter of class %llu is not 0 right after zp_stats_reset",
                      (unsigned long long)k->size);
         }
     }
-}
-
-static void dummy_misuse(zp_pool *pool, int kind, const void *ptr, const char *msg,
-                         void *arg)
-{
-    (void)pool, (void)kind, (void)ptr, (void)msg, (void)arg;
 }
 
 /* Reset zeroes every counter (per class too), leaves the gauges alone,
@@ -283,14 +260,14 @@ static void dummy_misuse(zp_pool *pool, int kind, const void *ptr, const char *m
  * counted from zero, including puts of buffers got before the reset. */
 static void test_reset(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = POOL();
     void *a[20], *big, *o, *x;
     char junk[8];
     zp_stats before, s;
     unsigned c;
     int i;
     (void)state;
-    zp_set_misuse_handler(dummy_misuse, NULL);
+    zp_set_misuse_handler(zpt_misuse_tally, NULL); /* ignored */
     for (i = 0; i < 20; i++)
         a[i] = zp_get(pool, (size_t)4096 << (i % 4));
     big = zp_get(pool, MAXC);
@@ -301,11 +278,11 @@ static void test_reset(void **state)
     zp_put(pool, junk); /* one misuse */
     for (i = 0; i < 10; i++)
         zp_put(pool, a[i]);
-    before = zpo_read(pool);
+    before = zpt_read(pool);
     assert_int_equal(before.misuse, 1);
     assert_int_equal(before.peak_reserved, before.bytes_reserved + 2 * MAXC);
     zp_stats_reset(pool);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_counters_zero(&s);
     assert_int_equal(s.bytes_reserved, before.bytes_reserved);
     assert_int_equal(s.bytes_outstanding, before.bytes_outstanding);
@@ -318,10 +295,10 @@ static void test_reset(void **state)
         assert_int_equal(s.classes[c].bytes_cached, before.classes[c].bytes_cached);
         assert_int_equal(s.classes[c].bytes_reserved, before.classes[c].bytes_reserved);
     }
-    check(&s);
+    zpt_assert_stats(&s);
     /* a second reset with nothing in between changes nothing */
     zp_stats_reset(pool);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     expect_counters_zero(&s);
     assert_int_equal(s.bytes_outstanding, before.bytes_outstanding);
     zp_stats_reset(NULL);
@@ -330,7 +307,7 @@ static void test_reset(void **state)
     for (i = 10; i < 20; i++)
         zp_put(pool, a[i]);
     zp_put(pool, o);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.puts, 11);
     assert_int_equal(s.discards, 1);
@@ -347,49 +324,24 @@ static void test_reset(void **state)
 
     /* new activity counts from zero; peak follows the new reserved */
     x = zp_get(pool, 4096);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.gets, 1);
     assert_int_equal(s.cache_hits, 1);
     assert_int_equal(s.classes[0].gets, 1);
     zp_put(pool, x);
     zp_stats_reset(pool);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.peak_reserved, s.bytes_reserved);
     x = zp_get(pool, 2 * MAXC);
     zp_put(pool, x);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_int_equal(s.peak_reserved, s.bytes_reserved + 2 * MAXC);
     assert_int_equal(s.gets, 1);
     assert_int_equal(s.oversize, 1);
     assert_int_equal(s.discards, 1);
-    check(&s);
+    zpt_assert_stats(&s);
     zp_set_misuse_handler(NULL, NULL);
     zp_pool_destroy(pool);
-}
-
-/* A provider whose second map call blocks until released, then fails. */
-typedef struct gate {
-    atomic_int calls;
-    atomic_int entered; /* the blocking call has started */
-    atomic_int release;
-} gate;
-
-static void *gate_map(size_t size, size_t align, void *ctx)
-{
-    gate *g = ctx;
-    if (atomic_fetch_add(&g->calls, 1) + 1 == 2) {
-        atomic_store(&g->entered, 1);
-        while (!atomic_load(&g->release))
-            usleep(1000);
-        return NULL;
-    }
-    return zpt_raw_map(size, align);
-}
-
-static void gate_unmap(void *ptr, size_t size, void *ctx)
-{
-    (void)ctx;
-    munmap(ptr, size);
 }
 
 typedef struct batch_arg {
@@ -412,32 +364,28 @@ static void *oversize_batch(void *p)
  * below zero. */
 static void test_reset_during_failing_batch(void **state)
 {
-    static gate g;
-    zp_config cfg;
+    /* the second map call blocks until released, then fails */
+    zpt_provider *pv = zpt_provider_new();
     zp_pool *pool;
     batch_arg b;
     pthread_t t;
     zp_stats s;
     int i;
     (void)state;
-    memset(&g, 0, sizeof g);
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    cfg.provider.map = gate_map;
-    cfg.provider.unmap = gate_unmap;
-    cfg.provider.ctx = &g;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    atomic_store(&pv->block_nth, 2);
+    atomic_store(&pv->fail_nth, 2);
+    pool = POOL(.pv = pv);
     b.pool = pool;
     b.rc = 1;
     assert_int_equal(pthread_create(&t, NULL, oversize_batch, &b), 0);
-    for (i = 0; i < 20000 && !atomic_load(&g.entered); i++)
+    for (i = 0; i < 20000 && !atomic_load(&pv->blocked); i++)
         usleep(1000);
-    assert_true(atomic_load(&g.entered));
+    assert_true(atomic_load(&pv->blocked));
     zp_stats_reset(pool); /* the first buffer is mapped and counted now */
-    atomic_store(&g.release, 1);
+    atomic_store(&pv->release, 1);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(b.rc, -ENOMEM);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     if (s.gets != 0 || s.oversize != 0 || s.puts != 0 || s.discards != 0) {
         zpt_stats_print("after the rolled-back batch", &s);
         fail_msg("a batch that failed after zp_stats_reset left gets %llu oversize %llu "
@@ -448,6 +396,8 @@ static void test_reset_during_failing_batch(void **state)
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.bytes_reserved, 0);
     zp_pool_destroy(pool);
+    assert_int_equal(atomic_load(&pv->bytes_live), 0);
+    zpt_provider_free(pv);
 }
 
 /* --------------------------------------------------------------- hit rates */
@@ -482,14 +432,14 @@ static void test_hit_rates(void **state)
     assert_true(zp_stats_hit_rate(&s) == 1.0);
 
     /* and on a real pool's figures */
-    pool = make_pool(NULL);
+    pool = POOL();
     for (i = 0; i < 40; i++)
         a[i] = zp_get(pool, 4096);
     for (i = 0; i < 40; i++)
         zp_put(pool, a[i]);
     for (i = 0; i < 40; i++)
         a[i] = zp_get(pool, 4096);
-    s = zpo_read(pool);
+    s = zpt_read(pool);
     assert_true(s.cache_hits > 0 && s.depot_hits > 0 && s.allocations > 0);
     assert_true(zp_stats_cache_hit_rate(&s) == (double)s.cache_hits / (double)s.gets);
     assert_true(zp_stats_depot_hit_rate(&s) == (double)s.depot_hits / (double)s.gets);
@@ -509,14 +459,14 @@ static void test_hit_rates(void **state)
  * alone. */
 static void test_struct_size(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = POOL();
     unsigned char raw[sizeof(zp_stats) + 256];
     zp_stats full, *p = (zp_stats *)(void *)raw;
     size_t sizes[5], i, k;
     void *a = zp_get(pool, 4096), *b = zp_get(pool, 65536);
     int rc;
     (void)state;
-    full = zpo_read(pool);
+    full = zpt_read(pool);
     sizes[0] = offsetof(zp_stats, nclasses);            /* no per-class part */
     sizes[1] = offsetof(zp_stats, classes);             /* nclasses only */
     sizes[2] = offsetof(zp_stats, classes) + 2 * sizeof(zp_class_stats);
@@ -570,5 +520,5 @@ int main(void)
         cmocka_unit_test(test_hit_rates),
         cmocka_unit_test(test_struct_size),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

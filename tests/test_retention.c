@@ -1,48 +1,30 @@
 /* Retention cap (max_cached_bytes): after a burst, idle memory above the cap goes back to the provider, up to the cap stays warm. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "rss_check.h"
+#include "zp_test.h"
 
 #define CAP (8 * ZPT_MiB)
 #define BURST 32 /* x 1 MiB */
 
-static zp_pool *make_pool(zpt_provider *pv, size_t cache_bytes)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_cached_bytes = CAP;
-    cfg.cache_bytes = cache_bytes; /* 1 MiB: one 1 MiB buffer per thread cache */
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
+/* Pools here: the retention cap, and thread caches of cache_bytes 1 MiB
+ * (one 1 MiB buffer per thread cache). */
 
 /* One thread: 32 x 1 MiB got and touched, then all put. The thread keeps
  * one in its cache; the depot keeps the cap, the rest is unmapped. */
 static void test_cap_after_burst(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, ZPT_MiB);
+    zp_pool *pool = ZPT_POOL(.max_cached_bytes = CAP, .cache_bytes = ZPT_MiB, .pv = pv);
     static void *bufs[BURST];
     size_t before, peak, after;
     zp_stats s;
     int i;
     (void)state;
-    rss_burst(pool, bufs, BURST, &before, &peak);
-    after = zbt_rss_bytes();
+    zpt_rss_burst(pool, bufs, BURST, &before, &peak);
+    after = zpt_rss_bytes();
     assert_int_equal(zpt_stats(pool, &s), 0);
     print_message("burst of %d MiB, cap %.0f MiB: %.1f MiB still reserved "
                   "(peak %.1f MiB); RSS before %.1f, peak %.1f, after %.1f MiB\n",
-                  BURST, zbt_mib(CAP), zbt_mib(s.bytes_reserved), zbt_mib(s.peak_reserved),
-                  zbt_mib(before), zbt_mib(peak), zbt_mib(after));
+                  BURST, zpt_mib(CAP), zpt_mib(s.bytes_reserved), zpt_mib(s.peak_reserved),
+                  zpt_mib(before), zpt_mib(peak), zpt_mib(after));
     assert_int_equal(s.peak_reserved, BURST * ZPT_MiB);
     /* at most the cap in the depot plus this thread's cache */
     assert_true(s.bytes_reserved <= CAP + ZPT_MiB);
@@ -50,7 +32,7 @@ static void test_cap_after_burst(void **state)
     assert_true(s.bytes_reserved >= CAP);
     assert_int_equal(atomic_load(&pv->bytes_live), s.bytes_reserved);
     /* the released memory left the process */
-    check_rss(before, peak, after, s.peak_reserved - s.bytes_reserved);
+    zpt_check_rss(before, peak, after, s.peak_reserved - s.bytes_reserved);
 
     /* a second burst reuses what was kept */
     for (i = 0; i < BURST; i++) {
@@ -59,7 +41,7 @@ static void test_cap_after_burst(void **state)
     }
     for (i = 0; i < BURST; i++)
         zp_put(pool, bufs[i]);
-    assert_true(zbt_reserved(pool) <= CAP + ZPT_MiB);
+    assert_true(zpt_reserved(pool) <= CAP + ZPT_MiB);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     zpt_provider_free(pv);
@@ -85,7 +67,7 @@ static void *burst_worker(void *arg)
             atomic_fetch_add(&g_fail, 1);
             continue;
         }
-        zbt_touch(bufs[i], ZPT_MiB, (unsigned char)i);
+        zpt_touch(bufs[i], ZPT_MiB, (unsigned char)i);
     }
     pthread_barrier_wait(&g_got);
     pthread_barrier_wait(&g_counted); /* main has read the stats */
@@ -105,7 +87,7 @@ static void test_cap_after_threaded_burst(void **state)
     void *x;
     int i;
     (void)state;
-    g_pool = make_pool(NULL, ZPT_MiB);
+    g_pool = ZPT_POOL(.max_cached_bytes = CAP, .cache_bytes = ZPT_MiB);
     atomic_store(&g_fail, 0);
     pthread_barrier_init(&g_got, NULL, NTHREADS + 1);
     pthread_barrier_init(&g_counted, NULL, NTHREADS + 1);
@@ -115,12 +97,12 @@ static void test_cap_after_threaded_burst(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, burst_worker, NULL), 0);
     pthread_barrier_wait(&g_got);
     assert_int_equal(atomic_load(&g_fail), 0);
-    assert_int_equal(zbt_reserved(g_pool), NTHREADS * PER_THREAD * ZPT_MiB);
+    assert_int_equal(zpt_reserved(g_pool), NTHREADS * PER_THREAD * ZPT_MiB);
     pthread_barrier_wait(&g_counted);
     pthread_barrier_wait(&g_put);
     assert_int_equal(zpt_stats(g_pool, &s), 0);
     print_message("%d threads x %d MiB put back, cap %.0f MiB: %.1f MiB reserved\n",
-                  NTHREADS, PER_THREAD, zbt_mib(CAP), zbt_mib(s.bytes_reserved));
+                  NTHREADS, PER_THREAD, zpt_mib(CAP), zpt_mib(s.bytes_reserved));
     assert_int_equal(atomic_load(&g_fail), 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(s.bytes_reserved <= CAP + NTHREADS * ZPT_MiB);
@@ -135,7 +117,7 @@ static void test_cap_after_threaded_burst(void **state)
     zp_put(g_pool, x);
     assert_int_equal(zpt_stats(g_pool, &s), 0);
     print_message("after the threads exited and one get/put: %.1f MiB reserved\n",
-                  zbt_mib(s.bytes_reserved));
+                  zpt_mib(s.bytes_reserved));
     assert_true(s.bytes_reserved <= CAP + ZPT_MiB);
     pthread_barrier_destroy(&g_got);
     pthread_barrier_destroy(&g_counted);
@@ -151,7 +133,8 @@ static void test_cap_by_purging(void **state)
 {
     const size_t size = 64 * ZPT_KiB;
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, ZPT_MiB); /* cache: 16 x 64 KiB */
+    zp_pool *pool = ZPT_POOL(.max_cached_bytes = CAP, .cache_bytes = ZPT_MiB,
+                             .pv = pv); /* cache: 16 x 64 KiB */
     void **bufs = calloc(NSMALL, sizeof(void *));
     unsigned char **slab_of = calloc(NSMALL, sizeof(unsigned char *));
     char *in_use = calloc(NSMALL, 1);
@@ -164,7 +147,7 @@ static void test_cap_by_purging(void **state)
     for (i = 0; i < NSMALL; i++) {
         bufs[i] = zp_get(pool, size);
         assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], size, 1);
+        zpt_touch(bufs[i], size, 1);
         assert_true(zpt_provider_region(pv, bufs[i], &slab_of[i], &rsize));
     }
     /* the first buffer of each slab stays in use, the others are put */
@@ -181,15 +164,15 @@ static void test_cap_by_purging(void **state)
         }
     for (i = 0; i < NSMALL; i++)
         if (!in_use[i])
-            resident += zbt_resident_in(bufs[i], size);
+            resident += zpt_resident_in(bufs[i], size);
     print_message("%.1f MiB of 64 KiB buffers idle in slabs still in use, cap %.0f MiB: "
                   "%.1f MiB of them resident\n",
-                  zbt_mib(idle), zbt_mib(CAP), zbt_mib(resident));
+                  zpt_mib(idle), zpt_mib(CAP), zpt_mib(resident));
     assert_true(idle > 2 * CAP);
     /* the cap in the depot, plus one thread cache of 64 KiB buffers */
     assert_true(resident <= CAP + ZPT_MiB);
     assert_true(resident >= CAP); /* the cap is kept warm */
-    assert_int_equal(zbt_reserved(pool), NSMALL / 4 * 256 * ZPT_KiB);
+    assert_int_equal(zpt_reserved(pool), NSMALL / 4 * 256 * ZPT_KiB);
 
     for (i = 0; i < NSMALL; i++)
         if (in_use[i])
@@ -209,5 +192,5 @@ int main(void)
         cmocka_unit_test(test_cap_after_threaded_burst),
         cmocka_unit_test(test_cap_by_purging),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,58 +1,16 @@
 /* Tests that statistics add up exactly, also under provider failure. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define MAXC (1 * ZPT_MiB) /* max_class of the pools here: oversize is cheap */
 
-static zp_pool *make_pool(zpt_provider *pv)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAXC;
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
-
-/* The invariants every stats snapshot of a quiet pool satisfies; mapped is
- * what the provider had mapped when the snapshot was taken (or NO_PV). */
-#define NO_PV SIZE_MAX
-static void check_snapshot(const zp_stats *s, size_t mapped)
-{
-    if (!zpt_stats_sum_ok(s)) {
-        zpt_stats_print("stats", s);
-        fail_msg("gets %llu != cache_hits + depot_hits + allocations + "
-                 "oversize",
-                 (unsigned long long)s->gets);
-    }
-    if (!zpt_stats_classes_ok(s)) {
-        zpt_stats_print("stats", s);
-        fail_msg("per-class stats do not add up to the totals");
-    }
-    assert_true(s->bytes_reserved >= s->bytes_cached + s->bytes_outstanding);
-    assert_true(s->peak_reserved >= s->bytes_reserved);
-    assert_true(s->discards <= s->puts);
-    if (mapped != NO_PV)
-        assert_int_equal(s->bytes_reserved, mapped);
-}
-
-/* Same, for a pool that is quiet right now. */
-static void check_invariants(const zp_stats *s, zpt_provider *pv)
-{
-    check_snapshot(s, pv ? atomic_load(&pv->bytes_live) : NO_PV);
-}
+/* The invariants of a snapshot of a quiet pool: those of every snapshot,
+ * and bytes_reserved is what the provider has mapped. */
+#define check_invariants(s, pv) zpt_assert_stats_mapped((s), atomic_load(&(pv)->bytes_live))
 
 static void test_fresh_pool(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv);
+    zp_pool *pool = ZPT_POOL(.max_class = MAXC, .pv = pv);
     zp_stats s;
     void *a, *b, *c;
     (void)state;
@@ -121,7 +79,7 @@ static void test_single_thread_exact(void **state)
 {
     enum { HOLD = 300 };
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv);
+    zp_pool *pool = ZPT_POOL(.max_class = MAXC, .pv = pv);
     void *held[HOLD];
     int over[HOLD];
     uint64_t rng = 7, gets = 0, puts = 0, outstanding = 0, oversize = 0;
@@ -197,7 +155,7 @@ static void test_single_thread_exact(void **state)
 static void test_oversize(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv);
+    zp_pool *pool = ZPT_POOL(.max_class = MAXC, .pv = pv);
     zp_stats s0, s1, s2;
     size_t cap, maps0, unmaps0;
     void *b;
@@ -305,7 +263,7 @@ static void test_multi_thread(void **state)
     int i, rc;
     (void)state;
     memset(&m, 0, sizeof(m));
-    m.pool = make_pool(pv);
+    m.pool = ZPT_POOL(.max_class = MAXC, .pv = pv);
     pthread_barrier_init(&m.held, NULL, NTHREADS + 1);
     pthread_barrier_init(&m.release, NULL, NTHREADS + 1);
     for (i = 0; i < NTHREADS; i++) {
@@ -334,7 +292,7 @@ static void test_multi_thread(void **state)
     assert_int_equal(s.gets, gets);
     assert_int_equal(s.puts, puts);
     assert_int_equal(s.bytes_outstanding, outstanding);
-    check_snapshot(&s, mapped);
+    zpt_assert_stats_mapped(&s, mapped);
 
     puts = 0;
     for (i = 0; i < NTHREADS; i++)
@@ -359,7 +317,7 @@ static void test_multi_thread(void **state)
 
 static void test_struct_size(void **state)
 {
-    zp_pool *pool = make_pool(NULL);
+    zp_pool *pool = ZPT_POOL(.max_class = MAXC);
     zp_stats s;
     unsigned char *raw = (unsigned char *)&s;
     size_t partial = offsetof(zp_stats, cache_hits), i;
@@ -407,7 +365,7 @@ static void test_provider_fails_all(void **state)
     void *b;
     (void)state;
     atomic_store(&pv->fail_all, 1);
-    pool = make_pool(pv);
+    pool = ZPT_POOL(.max_class = MAXC, .pv = pv);
 
     errno = 0;
     b = zp_get(pool, 4096);
@@ -473,9 +431,7 @@ static void test_provider_fails_nth(void **state)
         int failed = 0, rc;
         size_t i;
         atomic_store(&pv->fail_nth, nth);
-        zp_config_init(&cfg);
-        cfg.max_class = MAXC;
-        zpt_provider_attach(&cfg, pv);
+        ZPT_CONFIG(&cfg, .max_class = MAXC, .pv = pv);
         rc = zp_pool_create(&cfg, &pool);
         if (rc != 0) {
             /* creation may itself map; then it must fail cleanly */
@@ -533,5 +489,5 @@ int main(void)
         cmocka_unit_test(test_provider_fails_all),
         cmocka_unit_test(test_provider_fails_nth),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -9,14 +9,7 @@
  * put. A global set of live pointers catches a pointer handed out while
  * still held. At the end the stats must add up and nothing be outstanding.
  */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <time.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define MAX_CLASS (256 * ZPT_KiB)
 #define MIN_CLASS 64
@@ -307,31 +300,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_stress(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
     zp_stats s;
     uint64_t gets = 0, puts = 0, sent = 0, received = 0, oversize = 0;
     uint64_t verified = 0, stats_reads = 0, bad_reads = 0;
-    double end;
+    uint64_t start;
     int i;
     (void)state;
 
     for (i = 0; i < LIVE_BUCKETS; i++)
         pthread_mutex_init(&g_live[i].lock, NULL);
-    zp_config_init(&cfg);
-    cfg.min_class = MIN_CLASS;
-    cfg.max_class = MAX_CLASS;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &g_pool), 0);
+    g_pool = ZPT_POOL(.min_class = MIN_CLASS, .max_class = MAX_CLASS, .pv = pv);
     pthread_barrier_init(&g_done, NULL, (unsigned)g_threads);
     atomic_store(&g_stop, 0);
 
@@ -349,9 +330,8 @@ static void test_stress(void **state)
             0);
 
     /* read stats concurrently while the workers run */
-    end = now() + g_seconds;
-    while (now() < end) {
-        struct timespec nap = {0, 20 * 1000 * 1000};
+    start = zpt_now_ns();
+    while (zpt_ms_since(start) < g_seconds * 1000.0) {
         zp_stats live;
         stats_reads++;
         /* exact at every read, even concurrent with gets and puts (no
@@ -363,7 +343,7 @@ static void test_stress(void **state)
                                 &live);
             bad_reads++;
         }
-        nanosleep(&nap, NULL);
+        zpt_sleep_ms(20);
     }
     atomic_store(&g_stop, 1);
     for (i = 0; i < g_threads; i++)
@@ -431,17 +411,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress),
     };
-    if (argc > 1)
-        g_seconds = atof(argv[1]);
-    if (argc > 2)
-        g_threads = atoi(argv[2]);
-    if (argc > 3)
-        g_seed = strtoull(argv[3], NULL, 0);
-    if (g_seconds < 0 || g_seconds > 3600 || g_threads < 1 ||
-        g_threads > MAX_THREADS) {
-        fprintf(stderr, "usage: %s [seconds=3] [threads=1..%d] [seed]\n",
-                argv[0], MAX_THREADS);
+    if (zpt_stress_args(argc, argv, &g_seconds, &g_threads, &g_seed, 1, MAX_THREADS))
         return 2;
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,11 +1,5 @@
 /* Tests that a thread's cached buffers go back to the pool when it exits. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define N 16 /* fits a default thread cache (32) without overflowing it */
 
@@ -44,18 +38,11 @@ static void run_worker(job *j)
     assert_int_equal(atomic_load(&j->failures), 0);
 }
 
-static zp_pool *make_pool(void)
-{
-    zp_pool *pool = NULL;
-    assert_int_equal(zp_pool_create(NULL, &pool), 0);
-    return pool;
-}
-
 /* After the exited thread's cache went back, the main thread is served
  * from the depot and nothing new is mapped. */
 static void run_exit_then_main(size_t size)
 {
-    zp_pool *pool = make_pool();
+    zp_pool *pool = ZPT_POOL();
     job j;
     zp_stats s1, s2;
     void *bufs[N];
@@ -104,7 +91,7 @@ static void test_exit_then_main_1m(void **state)
  * memory stays what the first thread needed. */
 static void test_thread_churn_no_growth(void **state)
 {
-    zp_pool *pool = make_pool();
+    zp_pool *pool = ZPT_POOL();
     job j;
     zp_stats first, s;
     int t;
@@ -136,7 +123,7 @@ static void test_thread_churn_no_growth(void **state)
  * reads them intact and puts them. */
 static void test_outstanding_survive_exit(void **state)
 {
-    zp_pool *pool = make_pool();
+    zp_pool *pool = ZPT_POOL();
     job j;
     zp_stats s;
     int i;
@@ -186,8 +173,8 @@ static void test_exit_two_pools(void **state)
     pthread_t t;
     int p, i;
     (void)state;
-    pools[0] = make_pool();
-    pools[1] = make_pool();
+    pools[0] = ZPT_POOL();
+    pools[1] = ZPT_POOL();
     assert_int_equal(pthread_create(&t, NULL, two_pool_worker, pools), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     for (p = 0; p < 2; p++) {
@@ -217,5 +204,5 @@ int main(void)
         cmocka_unit_test(test_outstanding_survive_exit),
         cmocka_unit_test(test_exit_two_pools),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,24 +1,7 @@
 /* zp_trim: releases idle memory down to keep_bytes, unmaps idle slabs, purges pages, says how much. */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define NBIG 16
-
-static zp_pool *make_pool(zpt_provider *pv, size_t min_class)
-{
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.min_class = min_class;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
-}
 
 /* Gets n buffers of size, every page written. */
 static void get_touched(zp_pool *pool, size_t size, void **bufs, int n)
@@ -27,7 +10,7 @@ static void get_touched(zp_pool *pool, size_t size, void **bufs, int n)
     for (i = 0; i < n; i++) {
         bufs[i] = zp_get(pool, size);
         assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], size, (unsigned char)(i + 1));
+        zpt_touch(bufs[i], size, (unsigned char)(i + 1));
     }
 }
 
@@ -36,19 +19,19 @@ static void get_touched(zp_pool *pool, size_t size, void **bufs, int n)
 static void test_unmaps_idle_slabs(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, 4096);
+    zp_pool *pool = ZPT_POOL(.min_class = 4096, .pv = pv);
     void *bufs[NBIG];
     int i;
     (void)state;
 
     get_touched(pool, ZPT_MiB, bufs, NBIG);
-    assert_int_equal(zbt_reserved(pool), NBIG * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), NBIG * ZPT_MiB);
     for (i = 0; i < NBIG; i++)
         zp_put(pool, bufs[i]); /* all still in this thread's cache */
-    assert_int_equal(zbt_reserved(pool), NBIG * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), NBIG * ZPT_MiB);
 
     assert_int_equal(zp_trim(pool, 0), NBIG * ZPT_MiB);
-    assert_int_equal(zbt_reserved(pool), 0);
+    assert_int_equal(zpt_reserved(pool), 0);
     assert_int_equal(atomic_load(&pv->unmaps), NBIG);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     assert_int_equal(zp_trim(pool, 0), 0); /* nothing left to give */
@@ -56,7 +39,7 @@ static void test_unmaps_idle_slabs(void **state)
     /* the pool still works: fresh memory is mapped */
     bufs[0] = zp_get(pool, ZPT_MiB);
     assert_non_null(bufs[0]);
-    zbt_touch(bufs[0], ZPT_MiB, 7);
+    zpt_touch(bufs[0], ZPT_MiB, 7);
     zp_put(pool, bufs[0]);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
@@ -70,7 +53,7 @@ static void test_unmaps_idle_slabs(void **state)
 static void test_keeps_keep_bytes(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, 4096);
+    zp_pool *pool = ZPT_POOL(.min_class = 4096, .pv = pv);
     void *bufs[NBIG];
     size_t r;
     int i;
@@ -83,12 +66,12 @@ static void test_keeps_keep_bytes(void **state)
     r = zp_trim(pool, 4 * ZPT_MiB);
     print_message("zp_trim(keep 4 MiB) of %d idle 1 MiB buffers released %.1f MiB, "
                   "%.1f MiB still reserved\n",
-                  NBIG, zbt_mib(r), zbt_mib(zbt_reserved(pool)));
+                  NBIG, zpt_mib(r), zpt_mib(zpt_reserved(pool)));
     assert_int_equal(r, (NBIG - 4) * ZPT_MiB);
-    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), 4 * ZPT_MiB);
     assert_int_equal(zp_trim(pool, 4 * ZPT_MiB), 0);
     assert_int_equal(zp_trim(pool, 0), 4 * ZPT_MiB);
-    assert_int_equal(zbt_reserved(pool), 0);
+    assert_int_equal(zpt_reserved(pool), 0);
 
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
@@ -103,7 +86,7 @@ static void test_purges_partially_idle_slabs(void **state)
 {
     const size_t size = 64 * ZPT_KiB; /* 4 per 256 KiB slab */
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, 4096);
+    zp_pool *pool = ZPT_POOL(.min_class = 4096, .pv = pv);
     void *bufs[NSMALL], *kept[NSMALL], *idle[NSMALL];
     unsigned char *seen[NSMALL];
     int i, j, nkept = 0, nidle = 0, nslabs = 0;
@@ -112,7 +95,7 @@ static void test_purges_partially_idle_slabs(void **state)
     (void)state;
 
     get_touched(pool, size, bufs, NSMALL);
-    reserved = zbt_reserved(pool);
+    reserved = zpt_reserved(pool);
     assert_int_equal(reserved, NSMALL / 4 * 256 * ZPT_KiB);
     /* keep the first buffer of each slab (region), put the others */
     for (i = 0; i < NSMALL; i++) {
@@ -134,18 +117,18 @@ static void test_purges_partially_idle_slabs(void **state)
     }
     assert_int_equal(nslabs, NSMALL / 4);
     for (i = 0; i < nidle; i++) {
-        assert_int_equal(zbt_resident_in(idle[i], size), size);
+        assert_int_equal(zpt_resident_in(idle[i], size), size);
         zp_put(pool, idle[i]);
     }
 
     r = zp_trim(pool, 0);
     assert_int_equal(r, (size_t)nidle * size);
-    assert_int_equal(zbt_reserved(pool), reserved); /* nothing unmapped */
+    assert_int_equal(zpt_reserved(pool), reserved); /* nothing unmapped */
     assert_int_equal(atomic_load(&pv->unmaps), 0);
     for (i = 0; i < nidle; i++)
-        assert_int_equal(zbt_resident_in(idle[i], size), 0);
+        assert_int_equal(zpt_resident_in(idle[i], size), 0);
     for (i = 0; i < nkept; i++) {
-        assert_int_equal(zbt_resident_in(kept[i], size), size);
+        assert_int_equal(zpt_resident_in(kept[i], size), size);
         assert_int_equal(zpt_check(kept[i], size, 100 + (uint64_t)i), SIZE_MAX);
     }
     assert_int_equal(zp_trim(pool, 0), 0); /* already purged */
@@ -163,7 +146,7 @@ static void test_purges_partially_idle_slabs(void **state)
         zp_put(pool, kept[i]);
     r = zp_trim(pool, 0);
     assert_int_equal(r, reserved);
-    assert_int_equal(zbt_reserved(pool), 0);
+    assert_int_equal(zpt_reserved(pool), 0);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
 
     zp_pool_destroy(pool);
@@ -177,7 +160,7 @@ static void test_small_buffers_not_purged(void **state)
 {
     const size_t size = 1024;
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = make_pool(pv, 1024);
+    zp_pool *pool = ZPT_POOL(.min_class = 1024, .pv = pv);
     void *bufs[8];
     int i;
     (void)state;
@@ -187,16 +170,16 @@ static void test_small_buffers_not_purged(void **state)
         assert_non_null(bufs[i]);
         memset(bufs[i], 0x5A, size);
     }
-    assert_int_equal(zbt_reserved(pool), 256 * ZPT_KiB);
+    assert_int_equal(zpt_reserved(pool), 256 * ZPT_KiB);
     for (i = 1; i < 8; i++)
         zp_put(pool, bufs[i]);
     assert_int_equal(zp_trim(pool, 0), 0);
-    assert_int_equal(zbt_reserved(pool), 256 * ZPT_KiB);
+    assert_int_equal(zpt_reserved(pool), 256 * ZPT_KiB);
     for (i = 0; i < (int)size; i++)
         assert_int_equal(((unsigned char *)bufs[0])[i], 0x5A);
     zp_put(pool, bufs[0]);
     assert_int_equal(zp_trim(pool, 0), 256 * ZPT_KiB);
-    assert_int_equal(zbt_reserved(pool), 0);
+    assert_int_equal(zpt_reserved(pool), 0);
 
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
@@ -211,13 +194,13 @@ static void test_exited_thread_buffers(void **state)
     pthread_t t;
     void *rv;
     (void)state;
-    pool = make_pool(pv, 4096);
-    assert_int_equal(pthread_create(&t, NULL, zbt_get_put_exit, pool), 0);
+    pool = ZPT_POOL(.min_class = 4096, .pv = pv);
+    assert_int_equal(pthread_create(&t, NULL, zpt_get_put_exit, pool), 0);
     assert_int_equal(pthread_join(t, &rv), 0);
     assert_int_equal((intptr_t)rv, 4);
-    assert_int_equal(zbt_reserved(pool), 4 * ZPT_MiB);
+    assert_int_equal(zpt_reserved(pool), 4 * ZPT_MiB);
     assert_int_equal(zp_trim(pool, 0), 4 * ZPT_MiB);
-    assert_int_equal(zbt_reserved(pool), 0);
+    assert_int_equal(zpt_reserved(pool), 0);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     zpt_provider_free(pv);
@@ -239,5 +222,5 @@ int main(void)
         cmocka_unit_test(test_exited_thread_buffers),
         cmocka_unit_test(test_null_pool),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,13 +1,5 @@
 /* The process's RSS really drops by what zp_trim says it released (unmapped slabs and purged pages). */
-#include "budget_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-#include "rss_check.h" /* RSS_SHARE: RSS must drop by at least this share of what was released */
+#include "zp_test.h"
 
 #define NBUF 64         /* x 1 MiB */
 #define NSMALL 1024     /* x 64 KiB, 4 per slab */
@@ -17,8 +9,8 @@ static void report(const char *what, size_t before, size_t peak, size_t after,
 {
     print_message("RSS %s: before %.1f MiB, peak %.1f MiB, after %.1f MiB; "
                   "released %.1f MiB, RSS dropped %.1f MiB (%.0f%% of released)\n",
-                  what, zbt_mib(before), zbt_mib(peak), zbt_mib(after), zbt_mib(released),
-                  zbt_mib(peak > after ? peak - after : 0),
+                  what, zpt_mib(before), zpt_mib(peak), zpt_mib(after), zpt_mib(released),
+                  zpt_mib(peak > after ? peak - after : 0),
                   released ? 100.0 * (double)(peak > after ? peak - after : 0) /
                                  (double)released
                            : 0.0);
@@ -27,20 +19,19 @@ static void report(const char *what, size_t before, size_t peak, size_t after,
 /* 64 x 1 MiB touched, put, trimmed: every slab is unmapped. */
 static void test_rss_unmapped(void **state)
 {
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL();
     static void *bufs[NBUF];
     size_t before, peak, after, released;
     (void)state;
-    assert_int_equal(zp_pool_create(NULL, &pool), 0);
-    rss_burst(pool, bufs, NBUF, &before, &peak);
+    zpt_rss_burst(pool, bufs, NBUF, &before, &peak);
     assert_true(before > 0);
     released = zp_trim(pool, 0);
-    after = zbt_rss_bytes();
+    after = zpt_rss_bytes();
     report("zp_trim, 64 x 1 MiB slabs unmapped", before, peak, after, released);
     assert_int_equal(released, NBUF * ZPT_MiB);
-    assert_true((double)(peak - before) >= RSS_SHARE * NBUF * ZPT_MiB);
+    assert_true((double)(peak - before) >= ZPT_RSS_SHARE * NBUF * ZPT_MiB);
     assert_true(peak > after);
-    assert_true((double)(peak - after) >= RSS_SHARE * (double)released);
+    assert_true((double)(peak - after) >= ZPT_RSS_SHARE * (double)released);
     zp_pool_destroy(pool);
 }
 
@@ -50,8 +41,7 @@ static void test_rss_purged(void **state)
 {
     const size_t size = 64 * ZPT_KiB;
     zpt_provider *pv = zpt_provider_new();
-    zp_pool *pool = NULL;
-    zp_config cfg;
+    zp_pool *pool = ZPT_POOL(.pv = pv);
     void **bufs = calloc(NSMALL, sizeof(void *));
     unsigned char **slab_of = calloc(NSMALL, sizeof(unsigned char *));
     unsigned char *kept_slabs[NSMALL / 4];
@@ -60,21 +50,18 @@ static void test_rss_purged(void **state)
     (void)state;
     assert_non_null(bufs);
     assert_non_null(slab_of);
-    zp_config_init(&cfg);
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
 
-    before = zbt_rss_bytes();
+    before = zpt_rss_bytes();
     for (i = 0; i < NSMALL; i++) {
         size_t rsize = 0;
         bufs[i] = zp_get(pool, size);
         assert_non_null(bufs[i]);
-        zbt_touch(bufs[i], size, (unsigned char)(i + 1));
+        zpt_touch(bufs[i], size, (unsigned char)(i + 1));
         assert_true(zpt_provider_region(pv, bufs[i], &slab_of[i], &rsize));
         assert_int_equal(rsize, 256 * ZPT_KiB);
     }
-    peak = zbt_rss_bytes();
-    reserved = zbt_reserved(pool);
+    peak = zpt_rss_bytes();
+    reserved = zpt_reserved(pool);
     assert_int_equal(reserved, NSMALL / 4 * 256 * ZPT_KiB);
     for (i = 0; i < NSMALL; i++) {
         int seen = 0;
@@ -90,13 +77,13 @@ static void test_rss_purged(void **state)
     }
     assert_int_equal(nkept, NSMALL / 4);
     released = zp_trim(pool, 0);
-    after = zbt_rss_bytes();
+    after = zpt_rss_bytes();
     report("zp_trim, 768 x 64 KiB purged in partially used slabs", before, peak, after,
            released);
     assert_int_equal(released, (size_t)nput * size);
-    assert_int_equal(zbt_reserved(pool), reserved); /* slabs kept */
+    assert_int_equal(zpt_reserved(pool), reserved); /* slabs kept */
     assert_true(peak > after);
-    assert_true((double)(peak - after) >= RSS_SHARE * (double)released);
+    assert_true((double)(peak - after) >= ZPT_RSS_SHARE * (double)released);
 
     for (i = 0; i < NSMALL; i++)
         if (bufs[i]) {
@@ -118,13 +105,7 @@ int main(void)
         cmocka_unit_test(test_rss_unmapped),
         cmocka_unit_test(test_rss_purged),
     };
-    if (zbt_rss_bytes() == 0) {
-        fprintf(stderr, "# /proc/self/statm not readable: skipping\n");
-        return 77;
-    }
-    if (!ZBT_RSS_RELIABLE) {
-        fprintf(stderr, "# skipping the RSS checks: %s\n", ZBT_RSS_WHY);
-        return 77;
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (zpt_rss_bytes() == 0)
+        return zpt_skip_all("/proc/self/statm not readable");
+    return ZPT_RUN(tests);
 }

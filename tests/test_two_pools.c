@@ -1,11 +1,5 @@
 /* Tests that one thread using several pools keeps a warm cache for each. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define ROUNDS ((int)zpt_scaled(20000))
 #define NPOOLS 3
@@ -14,7 +8,7 @@ static void make_pools(zp_pool **pools, int n)
 {
     int i;
     for (i = 0; i < n; i++)
-        assert_int_equal(zp_pool_create(NULL, &pools[i]), 0);
+        pools[i] = ZPT_POOL();
 }
 
 static void destroy_pools(zp_pool **pools, int n)
@@ -138,5 +132,5 @@ int main(void)
         cmocka_unit_test(test_alternate_large),
         cmocka_unit_test(test_interleaved_ownership),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

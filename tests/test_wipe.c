@@ -1,17 +1,13 @@
-/* Tests ZP_WIPE_ON_PUT: once a buffer is put, no byte of the secret it held
- * is left in the pool's memory: read through the provider's mapping (the
- * pool's own view), through the next get at debug 0, and in every region
- * as the pool hands it back to the provider (oversize, trim, destroy).
- * Single and batch puts, puts from another thread, debug 2. That the wipe
- * cannot be optimised away is checked on the library's code by the
- * test_wipe_symbol test (robustness.cmake). */
-#include "robust_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+/* ZP_WIPE_ON_PUT: once a buffer is put, no byte of its secret is left anywhere in the pool's memory. */
+/*
+ * The secret is looked for through the provider's mapping (the pool's own
+ * view), through the next get at debug 0, and in every region as the pool
+ * hands it back to the provider (oversize, trim, destroy). Single and
+ * batch puts, puts from another thread, debug 2. That the wipe cannot be
+ * optimised away is checked on the library's code by the test_wipe_symbol
+ * test (tests/CMakeLists.txt).
+ */
+#include "zp_test.h"
 
 static const unsigned char secret[16] = {'S', '3', 'C', 'R', '3', 'T', '-', 'K',
                                          '3', 'Y', '!', '#', '@', '$', '%', '^'};
@@ -35,45 +31,31 @@ static size_t secret_left(const void *p, size_t n)
     return SIZE_MAX;
 }
 
-/* A provider that, before unmapping a region, looks for the secret in it. */
+/* The test provider, looking for the secret in every region before it is
+ * unmapped. */
 typedef struct snoop {
     zpt_provider *pv;
     atomic_size_t regions_checked;
     atomic_size_t regions_with_secret;
 } snoop;
 
-static void *snoop_map(size_t size, size_t align, void *ctx)
+static void snoop_before_unmap(void *ptr, size_t size, void *arg)
 {
-    snoop *s = ctx;
-    return zpt_provider_map(size, align, s->pv);
-}
-
-static void snoop_unmap(void *ptr, size_t size, void *ctx)
-{
-    snoop *s = ctx;
-    zpr_asan_unpoison(ptr, size); /* debug 2 idle buffers are poisoned */
+    snoop *s = arg;
+    zpt_asan_unpoison(ptr, size); /* debug 2 idle buffers are poisoned */
     atomic_fetch_add(&s->regions_checked, 1);
     if (secret_left(ptr, size) != SIZE_MAX)
         atomic_fetch_add(&s->regions_with_secret, 1);
-    zpt_provider_unmap(ptr, size, s->pv);
 }
 
 static zp_pool *make(snoop *s, int debug, unsigned cache_depth)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
     memset(s, 0, sizeof(*s));
     s->pv = zpt_provider_new();
-    zp_config_init(&cfg);
-    cfg.flags = ZP_WIPE_ON_PUT;
-    cfg.debug = debug;
-    cfg.cache_depth = cache_depth;
-    cfg.max_class = 4 << 20;
-    cfg.provider.map = snoop_map;
-    cfg.provider.unmap = snoop_unmap;
-    cfg.provider.ctx = s;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    s->pv->before_unmap = snoop_before_unmap;
+    s->pv->before_unmap_arg = s;
+    return ZPT_POOL(.flags = ZP_WIPE_ON_PUT, .debug = debug,
+                    .cache_depth = ZPT_EXACT(cache_depth), .max_class = 4 << 20, .pv = s->pv);
 }
 
 static void finish(snoop *s, zp_pool *pool)
@@ -86,21 +68,29 @@ static void finish(snoop *s, zp_pool *pool)
 }
 
 /* Every byte of every mapped region, read raw: no secret anywhere. */
+typedef struct secret_seen {
+    void *at, *region;
+    size_t off;
+} secret_seen;
+
+static int find_secret(void *ptr, size_t size, void *arg)
+{
+    secret_seen *seen = arg;
+    zpt_asan_unpoison(ptr, size);
+    seen->off = secret_left(ptr, size);
+    if (seen->off == SIZE_MAX)
+        return 0;
+    seen->at = (char *)ptr + seen->off;
+    seen->region = ptr;
+    return 1;
+}
+
 static void expect_no_secret_mapped(snoop *s, const char *what)
 {
-    zpt_provider *pv = s->pv;
-    pthread_mutex_lock(&pv->lock);
-    for (size_t i = 0; i < pv->nlive; i++) {
-        size_t off;
-        zpr_asan_unpoison(pv->live[i].ptr, pv->live[i].size);
-        off = secret_left(pv->live[i].ptr, pv->live[i].size);
-        if (off != SIZE_MAX) {
-            pthread_mutex_unlock(&pv->lock);
-            fail_msg("%s: secret byte left at %p (region %p + %zu)", what,
-                     (void *)((char *)pv->live[i].ptr + off), pv->live[i].ptr, off);
-        }
-    }
-    pthread_mutex_unlock(&pv->lock);
+    secret_seen seen;
+    if (zpt_provider_each(s->pv, find_secret, &seen))
+        fail_msg("%s: secret byte left at %p (region %p + %zu)", what, seen.at, seen.region,
+                 seen.off);
 }
 
 static const size_t sizes[] = {4096, 8192, 65536, 1 << 20, 4 << 20};
@@ -219,13 +209,9 @@ static void test_put_from_other_thread(void **state)
 static void test_control_without_flag(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.pv = pv);
     void *b;
     (void)state;
-    zp_config_init(&cfg);
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     assert_non_null(b = zp_get(pool, 8192));
     fill_secret(b, 8192);
     zp_put(pool, b);
@@ -245,5 +231,5 @@ int main(void)
         cmocka_unit_test(test_control_without_flag),
     };
     unsetenv("ZEROPOOL_DEBUG");
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,154 +1,13 @@
 /* Tests that warm get/put calls make no malloc and no provider or mmap call. */
-#include "test_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <sys/syscall.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 /*
- * Counting. Only calls made while g_counting is set are counted, so cmocka
- * and the warm-up may allocate freely. Relaxed atomics suffice: the counts
- * are read by the same thread after the loop (or after joins).
+ * Counting: the harness's allocator wrappers (zp_test.h) count the malloc
+ * family, free and the mmap family (mmap, munmap, mremap, madvise,
+ * mprotect) as called by the library, in every build, sanitizers and
+ * valgrind included. Only calls made between zpt_alloc_count_start and
+ * _stop count, so cmocka and the warm-up may allocate freely.
  */
-static atomic_int g_counting;
-static atomic_ulong g_mallocs; /* malloc, calloc, realloc, memalign family */
-static atomic_ulong g_frees;
-static atomic_ulong g_syscalls; /* mmap, munmap, mremap, madvise, mprotect */
-
-static inline void count(atomic_ulong *c)
-{
-    if (atomic_load_explicit(&g_counting, memory_order_relaxed))
-        atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
-#if defined(ZPT_SANITIZED)
-/* The sanitizer owns malloc: count through its hooks instead. */
-int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void *, size_t),
-    void (*free_hook)(const volatile void *));
-
-static void on_malloc(const volatile void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    count(&g_mallocs);
-}
-
-static void on_free(const volatile void *p)
-{
-    (void)p;
-    count(&g_frees);
-}
-
-static void install_counting(void)
-{
-    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}
-#define SYSCALLS_COUNTED 0
-#else
-/* Interpose the allocator in this executable; the static library's calls
- * bind here. Forward to glibc's own entry points. */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void *__libc_pvalloc(size_t);
-
-void *malloc(size_t n)
-{
-    count(&g_mallocs);
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t m)
-{
-    count(&g_mallocs);
-    return __libc_calloc(n, m);
-}
-
-void *realloc(void *p, size_t n)
-{
-    count(&g_mallocs);
-    return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-    if (p)
-        count(&g_frees);
-    __libc_free(p);
-}
-
-void *memalign(size_t a, size_t n)
-{
-    count(&g_mallocs);
-    return __libc_memalign(a, n);
-}
-
-void *aligned_alloc(size_t a, size_t n)
-{
-    count(&g_mallocs);
-    return __libc_memalign(a, n);
-}
-
-int posix_memalign(void **out, size_t a, size_t n)
-{
-    void *p;
-    count(&g_mallocs);
-    if (a < sizeof(void *) || !zpt_is_pow2(a))
-        return EINVAL;
-    p = __libc_memalign(a, n);
-    if (!p)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-void *valloc(size_t n)
-{
-    count(&g_mallocs);
-    return __libc_valloc(n);
-}
-
-void *pvalloc(size_t n)
-{
-    count(&g_mallocs);
-    return __libc_pvalloc(n);
-}
-
-/* Memory-mapping system calls, straight to the kernel. */
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    count(&g_syscalls);
-    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-}
-
-int munmap(void *addr, size_t len)
-{
-    count(&g_syscalls);
-    return (int)syscall(SYS_munmap, addr, len);
-}
-
-int madvise(void *addr, size_t len, int advice)
-{
-    count(&g_syscalls);
-    return (int)syscall(SYS_madvise, addr, len, advice);
-}
-
-int mprotect(void *addr, size_t len, int prot)
-{
-    count(&g_syscalls);
-    return (int)syscall(SYS_mprotect, addr, len, prot);
-}
-
-static void install_counting(void) {}
-#define SYSCALLS_COUNTED 1
-#endif
 
 #if defined(ZPT_SANITIZED)
 #define PAIRS 200000ul
@@ -184,22 +43,20 @@ static counts measure(zp_pool *pool, zpt_provider *pv, size_t size,
                       unsigned hold, unsigned long pairs)
 {
     counts c;
+    zpt_alloc_counts a;
     size_t maps0, unmaps0;
     /* warm-up: the same traffic, twice over a cache's worth */
     traffic(pool, size, hold, 4ul * hold + 64);
     maps0 = atomic_load(&pv->map_calls);
     unmaps0 = atomic_load(&pv->unmaps);
-    atomic_store(&g_mallocs, 0);
-    atomic_store(&g_frees, 0);
-    atomic_store(&g_syscalls, 0);
 
-    atomic_store(&g_counting, 1);
+    zpt_alloc_count_start();
     c.failures = traffic(pool, size, hold, pairs);
-    atomic_store(&g_counting, 0);
+    a = zpt_alloc_count_stop();
 
-    c.mallocs = atomic_load(&g_mallocs);
-    c.frees = atomic_load(&g_frees);
-    c.syscalls = atomic_load(&g_syscalls);
+    c.mallocs = a.allocs;
+    c.frees = a.frees;
+    c.syscalls = a.syscalls;
     c.maps = atomic_load(&pv->map_calls) - maps0;
     c.unmaps = atomic_load(&pv->unmaps) - unmaps0;
     return c;
@@ -208,29 +65,29 @@ static counts measure(zp_pool *pool, zpt_provider *pv, size_t size,
 static void run(size_t size, unsigned hold, int debug)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.debug = debug, .pv = pv);
     zp_stats s0, s1;
+    zpt_alloc_counts probe;
     counts c;
     unsigned long pairs = zpt_scaled(PAIRS);
     /* debug 2 (through ZEROPOOL_DEBUG) scans every buffer: bound the bytes */
     if (zpt_env_debug() >= 2 && pairs > (512ul << 20) / size)
         pairs = (512ul << 20) / size > 4ul * hold ? (512ul << 20) / size
                                                   : 4ul * hold;
-    zp_config_init(&cfg);
-    cfg.debug = debug;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
 
     /* make sure the counting itself works before trusting a zero */
-    atomic_store(&g_counting, 1);
+    zpt_alloc_count_start();
     {
-        void *volatile probe = malloc(16);
-        free(probe);
+        void *volatile p = malloc(16);
+        free(p);
+        p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(p != MAP_FAILED);
+        munmap(p, 4096);
     }
-    atomic_store(&g_counting, 0);
-    assert_true(atomic_load(&g_mallocs) >= 1);
-    assert_true(atomic_load(&g_frees) >= 1);
+    probe = zpt_alloc_count_stop();
+    assert_true(probe.allocs >= 1);
+    assert_true(probe.frees >= 1);
+    assert_true(probe.syscalls >= 2);
 
     assert_int_equal(zpt_stats(pool, &s0), 0);
     c = measure(pool, pv, size, hold, pairs);
@@ -244,8 +101,7 @@ static void run(size_t size, unsigned hold, int debug)
     assert_int_equal(c.frees, 0);
     assert_int_equal(c.maps, 0);
     assert_int_equal(c.unmaps, 0);
-    if (SYSCALLS_COUNTED)
-        assert_int_equal(c.syscalls, 0);
+    assert_int_equal(c.syscalls, 0);
     assert_true(s1.gets - s0.gets >= pairs);
     assert_int_equal(s1.bytes_outstanding, 0);
 
@@ -333,7 +189,7 @@ static void test_cross_thread_warm(void **state)
     xfer x;
     pthread_t t;
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
+    zpt_alloc_counts a;
     unsigned long r, rounds = zpt_scaled(4000), warm = 200, failures = 0;
     size_t maps0 = 0;
     int i;
@@ -341,9 +197,7 @@ static void test_cross_thread_warm(void **state)
     memset(&x, 0, sizeof(x));
     pthread_mutex_init(&x.lock, NULL);
     pthread_cond_init(&x.cond, NULL);
-    zp_config_init(&cfg);
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &x.pool), 0);
+    x.pool = ZPT_POOL(.pv = pv);
     /* carve more buffers than can ever be in flight (main's 32 + the slot's
        32 + the putter's 32 + two thread caches), so the steady state never
        needs fresh buffers, whatever the threads' relative timing */
@@ -364,10 +218,7 @@ static void test_cross_thread_warm(void **state)
                 pthread_cond_wait(&x.cond, &x.lock);
             pthread_mutex_unlock(&x.lock);
             maps0 = atomic_load(&pv->map_calls);
-            atomic_store(&g_mallocs, 0);
-            atomic_store(&g_frees, 0);
-            atomic_store(&g_syscalls, 0);
-            atomic_store(&g_counting, 1);
+            zpt_alloc_count_start();
         }
         for (i = 0; i < 32; i++) {
             batch[i] = zp_get(x.pool, 8192);
@@ -384,21 +235,20 @@ static void test_cross_thread_warm(void **state)
     pthread_mutex_lock(&x.lock);
     while (x.full)
         pthread_cond_wait(&x.cond, &x.lock);
-    atomic_store(&g_counting, 0);
+    a = zpt_alloc_count_stop();
     x.stop = 1;
     pthread_cond_broadcast(&x.cond);
     pthread_mutex_unlock(&x.lock);
     assert_int_equal(pthread_join(t, NULL), 0);
 
-    print_message("# cross-thread: %lu mallocs, %lu frees, %lu maps\n",
-                  atomic_load(&g_mallocs), atomic_load(&g_frees),
+    print_message("# cross-thread: %lu mallocs, %lu frees, %lu mmap-family calls, "
+                  "%lu maps\n", a.allocs, a.frees, a.syscalls,
                   (unsigned long)(atomic_load(&pv->map_calls) - maps0));
     assert_int_equal(failures, 0);
-    assert_int_equal(atomic_load(&g_mallocs), 0);
-    assert_int_equal(atomic_load(&g_frees), 0);
+    assert_int_equal(a.allocs, 0);
+    assert_int_equal(a.frees, 0);
     assert_int_equal(atomic_load(&pv->map_calls) - maps0, 0);
-    if (SYSCALLS_COUNTED)
-        assert_int_equal(atomic_load(&g_syscalls), 0);
+    assert_int_equal(a.syscalls, 0);
     zp_pool_destroy(x.pool);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
     zpt_provider_free(pv);
@@ -417,6 +267,5 @@ int main(void)
         cmocka_unit_test(test_debug_path),
         cmocka_unit_test(test_cross_thread_warm),
     };
-    install_counting();
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -9,8 +9,10 @@
 #include "types.h"
 
 /* Copies and validates a caller's config (NULL: defaults) into *cfg. 0 or
- * -EINVAL with the reason recorded. */
-int zp__config_load(const zp_config *in, zp_config *cfg);
+ * -EINVAL with the reason recorded (fn: the public call, for the
+ * message). objects: for an object pool, whose min_class and max_class are
+ * ignored. */
+int zp__config_load(const char *fn, const zp_config *in, zp_config *cfg, bool objects);
 
 /* A public call got a NULL pool or handle: records the detail and returns
  * -EINVAL (callers returning a pointer also set errno). */

@@ -57,86 +57,82 @@ static bool layout_known(size_t size)
 
 /* Copies the caller's config (which may come from a newer header) and
  * rejects anything invalid with a precise reason. */
-int zp__config_load(const zp_config *in, zp_config *cfg)
+int zp__config_load(const char *fn, const zp_config *in, zp_config *cfg, bool objects)
 {
     zp_config_init(cfg);
     if (in != NULL) {
         if (in->struct_size < LAYOUT_MIN)
-            return zp__error(-EINVAL,
-                             "zp_pool_create: config struct_size %zu is too small "
-                             "(initialise the config with zp_config_init)",
+            return zp__error(-EINVAL, "%s: config struct_size %zu is too small "
+                             "(initialise the config with zp_config_init)", fn,
                              in->struct_size);
         if (in->struct_size < sizeof(zp_config) && !layout_known(in->struct_size))
-            return zp__error(-EINVAL,
-                             "zp_pool_create: config struct_size %zu ends inside a field: "
+            return zp__error(-EINVAL, "%s: config struct_size %zu ends inside a field: "
                              "it matches no zp_config layout (initialise the config with "
-                             "zp_config_init)",
+                             "zp_config_init)", fn,
                              in->struct_size);
         if (in->struct_size > sizeof(zp_config)) {
             const unsigned char *extra = (const unsigned char *)in + sizeof(zp_config);
             for (size_t i = 0; i < in->struct_size - sizeof(zp_config); i++)
                 if (extra[i] != 0)
-                    return zp__error(-EINVAL,
-                                     "zp_pool_create: config sets fields unknown to "
-                                     "zeropool %s (struct_size %zu > %zu)",
+                    return zp__error(-EINVAL, "%s: config sets fields unknown to "
+                                     "zeropool %s (struct_size %zu > %zu)", fn,
                                      ZP_VERSION_STRING, in->struct_size, sizeof(zp_config));
         }
         memcpy(cfg, in, in->struct_size < sizeof(*cfg) ? in->struct_size : sizeof(*cfg));
+        if (objects) { /* an object pool's one class comes from its type */
+            cfg->min_class = ZP__DEFAULT_MIN_CLASS;
+            cfg->max_class = ZP__DEFAULT_MAX_CLASS;
+        }
     }
     const char *env = getenv("ZEROPOOL_DEBUG");
     if (env != NULL && *env != '\0') {
         char *end;
         long v = strtol(env, &end, 10);
         if (*end != '\0' || v < 0 || v > ZP_DEBUG_MAX)
-            return zp__error(-EINVAL,
-                             "zp_pool_create: ZEROPOOL_DEBUG=%s is not a debug level 0..%d",
+            return zp__error(-EINVAL, "%s: ZEROPOOL_DEBUG=%s is not a debug level 0..%d", fn,
                              env, ZP_DEBUG_MAX);
         cfg->debug = (int)v;
     }
     if (!is_pow2(cfg->min_class))
-        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is not a power of two",
+        return zp__error(-EINVAL, "%s: min_class %zu is not a power of two", fn,
                          cfg->min_class);
     if (!is_pow2(cfg->max_class))
-        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is not a power of two",
+        return zp__error(-EINVAL, "%s: max_class %zu is not a power of two", fn,
                          cfg->max_class);
     if (cfg->min_class < ((size_t)1 << ZP__MIN_CLASS_SHIFT))
-        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is below the minimum %zu",
+        return zp__error(-EINVAL, "%s: min_class %zu is below the minimum %zu", fn,
                          cfg->min_class, (size_t)1 << ZP__MIN_CLASS_SHIFT);
     if (cfg->max_class > ((size_t)1 << ZP__MAX_CLASS_SHIFT))
-        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is above the maximum %zu",
+        return zp__error(-EINVAL, "%s: max_class %zu is above the maximum %zu", fn,
                          cfg->max_class, (size_t)1 << ZP__MAX_CLASS_SHIFT);
     if (cfg->min_class > cfg->max_class)
-        return zp__error(-EINVAL,
-                         "zp_pool_create: min_class %zu is larger than max_class %zu",
+        return zp__error(-EINVAL, "%s: min_class %zu is larger than max_class %zu", fn,
                          cfg->min_class, cfg->max_class);
     if (cfg->cache_depth > ZP__MAX_CACHE_DEPTH)
-        return zp__error(-EINVAL, "zp_pool_create: cache_depth %u is above the maximum %u",
+        return zp__error(-EINVAL, "%s: cache_depth %u is above the maximum %u", fn,
                          cfg->cache_depth, ZP__MAX_CACHE_DEPTH);
     const unsigned known = ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT | ZP_DECAY_THREAD;
     if (cfg->flags & ~known)
-        return zp__error(-EINVAL, "zp_pool_create: flags 0x%x has unknown bits 0x%x",
+        return zp__error(-EINVAL, "%s: flags 0x%x has unknown bits 0x%x", fn,
                          cfg->flags, cfg->flags & ~known);
     if (cfg->budget != NULL && cfg->max_bytes != 0)
-        return zp__error(-EINVAL,
-                         "zp_pool_create: set either budget or max_bytes, not both");
+        return zp__error(-EINVAL, "%s: set either budget or max_bytes, not both", fn);
     if ((cfg->flags & ZP_DECAY_THREAD) && cfg->decay_ms == 0)
-        return zp__error(-EINVAL, "zp_pool_create: ZP_DECAY_THREAD needs decay_ms > 0");
+        return zp__error(-EINVAL, "%s: ZP_DECAY_THREAD needs decay_ms > 0", fn);
     if (cfg->debug < 0 || cfg->debug > ZP_DEBUG_MAX)
-        return zp__error(-EINVAL, "zp_pool_create: debug %d is not a debug level 0..%d",
+        return zp__error(-EINVAL, "%s: debug %d is not a debug level 0..%d", fn,
                          cfg->debug, ZP_DEBUG_MAX);
     if ((cfg->provider.map == NULL) != (cfg->provider.unmap == NULL))
-        return zp__error(-EINVAL,
-                         "zp_pool_create: provider needs both map and unmap (or neither)");
+        return zp__error(-EINVAL, "%s: provider needs both map and unmap (or neither)", fn);
     if (cfg->name != NULL) {
         size_t len = strlen(cfg->name);
         if (len == 0 || len >= ZP_NAME_MAX)
-            return zp__error(-EINVAL, "zp_pool_create: name must have 1..%d characters",
+            return zp__error(-EINVAL, "%s: name must have 1..%d characters", fn,
                              ZP_NAME_MAX - 1);
         if (strspn(cfg->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                               "0123456789_.:-") != len)
-            return zp__error(-EINVAL,
-                             "zp_pool_create: name \"%s\" has characters outside "
-                             "[A-Za-z0-9_.:-]",
+            return zp__error(-EINVAL, "%s: name \"%s\" has characters outside "
+                             "[A-Za-z0-9_.:-]", fn,
                              cfg->name);
     }
     return 0;

@@ -44,7 +44,7 @@ void *zp_get(zp_pool *p, size_t size)
         return get_null();
     zp__cache *c = zp__thread_cache_peek(p);
     void *buf;
-    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, zp__class_of(p, size), &buf)))
+    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, size, &buf)))
         return buf;
     return get_slow(p, size, ZP_CALLER());
 }
@@ -90,8 +90,9 @@ size_t zp_trim(zp_pool *p, size_t keep_bytes)
         return 0;
     /* the calling thread's cache first, so its buffers can go too */
     zp__cache *c = zp__thread_cache_peek(p);
-    size_t released = c != NULL ? zp__cache_drain(p, c) : 0;
-    return released + zp__trim_pool(p, keep_bytes, true);
+    if (c != NULL)
+        zp__cache_drain(p, c);
+    return zp__trim_pool(p, keep_bytes, true);
 }
 
 size_t zp_capacity(const zp_pool *p, const void *buf)
@@ -101,5 +102,7 @@ size_t zp_capacity(const zp_pool *p, const void *buf)
     const zp__slab *s = zp__slab_lookup(buf);
     if (zp__classify(p, s, buf) != ZP__PTR_OK)
         return 0;
-    return s->cls == ZP__CLASS_OVERSIZE ? s->size : (size_t)s->mask + 1;
+    if (s->cls == ZP__CLASS_OVERSIZE)
+        return s->size;
+    return p->obj.size ? p->obj.size : s->stride;
 }

@@ -34,9 +34,9 @@ void zp_cache_destroy(zp_cache *c)
         return;
     zp_pool *p = c->pool;
     zp__registry_lock();
-    zp__registry_retire(c);
+    zp__registry_detach(c); /* counters folded: the cache is the pool's no more */
     zp__registry_unlock();
-    zp__idle_check(p); /* the retention cap, outside the registry lock */
+    zp__cache_flush(p, c); /* no lock held: may unmap for waiters, run fini */
     free(c);
 }
 
@@ -60,7 +60,7 @@ void *zp_cache_get(zp_cache *c, size_t size)
 {
     void *buf;
     if (ZP_LIKELY(c != NULL) &&
-        ZP_LIKELY(zp__cache_pop(c->pool, c, zp__class_of(c->pool, size), &buf)))
+        ZP_LIKELY(zp__cache_pop(c->pool, c, size, &buf)))
         return buf;
     return cache_get_slow(c, size, ZP_CALLER());
 }

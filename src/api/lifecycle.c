@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "core/depot.h"
 #include "core/fork.h"
+#include "core/object.h"
 #include "core/registry.h"
 #include "core/slab.h"
 #include "debug/debug.h"
@@ -12,6 +13,8 @@
 #include "stats/stats.h"
 
 #include <errno.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,86 +23,121 @@
 
 static _Atomic uint64_t pool_ids;
 
-int zp_pool_create(const zp_config *in, zp_pool **out)
+/* Buffers a cache keeps per class: cache_depth, capped by cache_bytes. */
+static uint32_t cache_cap(const zp_config *cfg, size_t stride)
 {
-    if (out == NULL)
-        return zp__error(-EINVAL, "zp_pool_create: out is NULL");
-    *out = NULL;
-    zp_config cfg;
-    int rc = zp__config_load(in, &cfg);
-    if (rc)
-        return rc;
+    uint32_t cap = cfg->cache_depth;
+    if (cfg->cache_bytes && cap > 0) {
+        size_t by_bytes = cfg->cache_bytes / stride;
+        if (by_bytes < 1)
+            by_bytes = 1;
+        if (by_bytes < cap)
+            cap = (uint32_t)by_bytes;
+    }
+    return cap;
+}
 
+/* A slab for objects of stride bytes: at least 256 KiB and one object, in
+ * whole grains, lengthened (up to 4x) until at most 1/16 of it is left
+ * over after the last object. */
+static size_t object_slab_len(size_t stride)
+{
+    size_t min = stride > ZP__SLAB_MIN_BYTES ? stride : ZP__SLAB_MIN_BYTES;
+    min = (min + ZP__GRAIN - 1) & ~(ZP__GRAIN - 1);
+    size_t best = min;
+    for (size_t len = min; len <= 4 * min; len += ZP__GRAIN) {
+        if ((len % stride) * 16 <= len)
+            return len;
+        if ((len % stride) * best < (best % stride) * len)
+            best = len; /* smaller share left over */
+    }
+    return best;
+}
+
+/* The part of creation both kinds share: cfg is validated; obj NULL for a
+ * buffer pool (classes min_class .. max_class), else one class of stride
+ * bytes for objects of obj->size. */
+static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj,
+                    size_t stride, zp_pool **out)
+{
     zp_pool *p = aligned_alloc(ZP_CACHELINE, (sizeof(*p) + ZP_CACHELINE - 1) &
                                                  ~(size_t)(ZP_CACHELINE - 1));
     if (p == NULL)
-        return zp__error(-ENOMEM, "zp_pool_create: out of memory for the pool");
+        return zp__error(-ENOMEM, "%s: out of memory for the pool", fn);
     memset(p, 0, sizeof(*p));
-    p->min_shift = (uint32_t)__builtin_ctzll(cfg.min_class);
-    p->min_mask = cfg.min_class - 1;
-    p->nclasses = (uint32_t)__builtin_ctzll(cfg.max_class) - p->min_shift + 1;
-    p->max_class = cfg.max_class;
-    p->flags = cfg.flags;
-    p->debug = cfg.debug;
-    p->cache_depth = cfg.cache_depth;
-    p->hot_default = ((cfg.flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)) || cfg.debug)
-                         ? 0 : p->nclasses;
-    atomic_init(&p->hot_classes, p->hot_default);
-    p->max_cached = cfg.max_cached_bytes;
-    p->decay_ms = cfg.decay_ms;
+    bool checked = (cfg->flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)) || cfg->debug;
+    if (obj == NULL) {
+        p->min_shift = (uint32_t)__builtin_ctzll(cfg->min_class);
+        p->nclasses = (uint32_t)__builtin_ctzll(cfg->max_class) - p->min_shift + 1;
+        p->max_class = cfg->max_class;
+        p->hot_put_open = checked ? 0 : p->nclasses;
+    } else {
+        /* one class: every size 1 .. obj->size maps to class 0 */
+        unsigned bits = obj->size > 1 ? 64u - (unsigned)__builtin_clzll(obj->size - 1) : 0;
+        p->min_shift = bits > ZP__MIN_CLASS_SHIFT ? bits : ZP__MIN_CLASS_SHIFT;
+        p->nclasses = 1;
+        p->max_class = obj->size;
+        p->obj = *obj;
+        /* the bare put's interior check is a mask: a power-of-two stride */
+        bool mask_ok = (stride & (stride - 1)) == 0;
+        p->hot_put_open = checked || obj->reset || !mask_ok ? 0 : 1;
+    }
+    p->min_mask = ((size_t)1 << p->min_shift) - 1;
+    p->flags = cfg->flags;
+    p->debug = cfg->debug;
+    p->cache_depth = cfg->cache_depth;
+    p->hot_get = checked ? 0 : p->max_class;
+    atomic_init(&p->hot_put, p->hot_put_open);
+    p->max_cached = cfg->max_cached_bytes;
+    p->decay_ms = cfg->decay_ms;
     p->page_size = zp__os_page_size();
-    p->provider = cfg.provider.map ? cfg.provider : zp__default_provider;
+    p->provider = cfg->provider.map ? cfg->provider : zp__default_provider;
     p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
     p->slot = ZP__NO_SLOT;
-    if (cfg.name)
-        snprintf(p->name, sizeof p->name, "%s", cfg.name);
+    if (cfg->name)
+        snprintf(p->name, sizeof p->name, "%s", cfg->name);
     else
         snprintf(p->name, sizeof p->name, "pool%llu", (unsigned long long)p->id);
-
-    p->gate.word = &p->hot_classes;
-    p->gate.open = p->hot_default;
-    if (cfg.debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
+    p->gate.word = &p->hot_put;
+    p->gate.open = p->hot_put_open;
+    if (cfg->debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
         free(p);
-        return zp__error(-ENOMEM, "zp_pool_create: out of memory for the debug records");
+        return zp__error(-ENOMEM, "%s: out of memory for the debug records", fn);
     }
+    int rc;
     if ((rc = -pthread_mutex_init(&p->lock, NULL)) != 0) {
         free(p->released);
         free(p);
-        return zp__error(rc, "zp_pool_create: cannot initialise the pool lock");
+        return zp__error(rc, "%s: cannot initialise the pool lock", fn);
     }
     if ((rc = -pthread_mutex_init(&p->stats_lock, NULL)) != 0) {
         pthread_mutex_destroy(&p->lock);
         free(p->released);
         free(p);
-        return zp__error(rc, "zp_pool_create: cannot initialise the stats lock");
+        return zp__error(rc, "%s: cannot initialise the stats lock", fn);
     }
     unsigned c;
     for (c = 0; c < p->nclasses; c++) {
-        size_t csize = zp__class_size(p, c);
-        uint32_t cap = cfg.cache_depth;
-        if (cfg.cache_bytes && cap > 0) {
-            size_t by_bytes = cfg.cache_bytes / csize;
-            if (by_bytes < 1)
-                by_bytes = 1;
-            if (by_bytes < cap)
-                cap = (uint32_t)by_bytes;
-        }
+        size_t csize = obj ? stride : (size_t)1 << (p->min_shift + c);
+        size_t slab_len = obj ? object_slab_len(stride)
+                              : csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+        uint32_t cap = cache_cap(cfg, csize);
         uint32_t batch = cap / 2 ? cap / 2 : 1;
-        if ((rc = zp__depot_init(&p->depot[c], batch, cap)) != 0)
+        if ((rc = zp__depot_init(&p->depot[c], csize, slab_len, batch, cap)) != 0)
             break;
     }
     bool own_budget = false, decay = false;
-    if (rc == 0 && cfg.max_bytes) {
-        rc = zp_budget_create(cfg.max_bytes, &p->budget);
+    if (rc == 0 && cfg->max_bytes) {
+        rc = zp_budget_create(cfg->max_bytes, &p->budget);
         own_budget = rc == 0;
-    } else if (rc == 0 && cfg.budget) {
-        p->budget = cfg.budget;
+    } else if (rc == 0 && cfg->budget) {
+        p->budget = cfg->budget;
     }
     if (rc == 0)
         decay = (rc = zp__decay_start(p)) == 0;
     if (rc == 0) {
         zp__fork_handlers_install();
-        rc = zp__registry_add(p, cfg.cache_depth > 0);
+        rc = zp__registry_add(p, cfg->cache_depth > 0);
     }
     if (rc == 0 && p->budget) {
         zp__budget_attach(p->budget, &p->gate);
@@ -121,6 +159,51 @@ int zp_pool_create(const zp_config *in, zp_pool **out)
     }
     *out = p;
     return 0;
+}
+
+int zp_pool_create(const zp_config *in, zp_pool **out)
+{
+    if (out == NULL)
+        return zp__error(-EINVAL, "zp_pool_create: out is NULL");
+    *out = NULL;
+    zp_config cfg;
+    int rc = zp__config_load("zp_pool_create", in, &cfg, false);
+    return rc ? rc : pool_new("zp_pool_create", &cfg, NULL, 0, out);
+}
+
+/* Where a zp_obj_type of each layout this library knows ends. */
+#define TYPE_END(f) (offsetof(zp_obj_type, f) + sizeof(((zp_obj_type *)0)->f))
+
+int zp_objpool_create(const zp_config *in, const zp_obj_type *type, zp_pool **out)
+{
+    static const char fn[] = "zp_objpool_create";
+    if (out == NULL)
+        return zp__error(-EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (type == NULL)
+        return zp__error(-EINVAL, "%s: type is NULL", fn);
+    if (type->struct_size != TYPE_END(arg) && type->struct_size != sizeof(zp_obj_type))
+        return zp__error(-EINVAL,
+                         "%s: type struct_size %zu is not sizeof(zp_obj_type) (%zu)", fn,
+                         type->struct_size, sizeof(zp_obj_type));
+    size_t align = type->align ? type->align : alignof(max_align_t);
+    if ((align & (align - 1)) != 0 || align > zp__os_page_size())
+        return zp__error(-EINVAL, "%s: align %zu is not a power of two up to the page size "
+                                  "(%zu)", fn, type->align, zp__os_page_size());
+    if (type->size == 0 || type->size > ((size_t)1 << ZP__MAX_CLASS_SHIFT))
+        return zp__error(-EINVAL, "%s: object size %zu is outside 1 .. %zu", fn, type->size,
+                         (size_t)1 << ZP__MAX_CLASS_SHIFT);
+    zp_config cfg;
+    int rc = zp__config_load(fn, in, &cfg, true);
+    if (rc)
+        return rc;
+    zp__objtype obj = {type->size, type->init, type->reset, type->fini, type->arg,
+                       type->init != NULL || type->fini != NULL};
+    if ((obj.init || obj.reset || obj.fini) && (cfg.flags & (ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT)))
+        return zp__error(-EINVAL, "%s: ZP_ZERO_ON_GET and ZP_WIPE_ON_PUT would destroy the "
+                                  "state init, reset and fini keep; use them without", fn);
+    size_t stride = (type->size + align - 1) & ~(align - 1);
+    return pool_new(fn, &cfg, &obj, stride, out);
 }
 
 /* One line of the outstanding-buffers report (the heading before the
@@ -151,7 +234,10 @@ static void report_outstanding(zp_pool *p, const zp__detached *d)
         uint64_t gets = zp__counts_gets(&k);
         if (gets > k.puts) {
             uint64_t n = gets - k.puts, b = n * zp__class_size(p, c);
-            snprintf(what, sizeof what, "class %zu", zp__class_size(p, c));
+            if (p->obj.size)
+                snprintf(what, sizeof what, "objects of %zu bytes", p->obj.size);
+            else
+                snprintf(what, sizeof what, "class %zu", zp__class_size(p, c));
             report_line(p, total == 0, what, n, b);
             total += n;
             bytes += b;
@@ -167,17 +253,26 @@ static void report_outstanding(zp_pool *p, const zp__detached *d)
                 (unsigned long long)total, (unsigned long long)bytes);
 }
 
+static void fini_one(void *obj, void *arg)
+{
+    zp__object_fini(arg, obj);
+}
+
 void zp_pool_destroy(zp_pool *p)
 {
     if (p == NULL)
         return;
-    /* Detach every cache (threads' and handles'): their buffers are
-     * reclaimed below with the slabs that hold them. */
+    /* Every cache (threads' and handles') is drained into the depots and
+     * detached; what is idle there is finalised (object pools), what is
+     * outstanding is reported; then every slab is unmapped. */
     zp__decay_stop(p);
     zp__detached detached;
     zp__registry_remove(p, &detached);
     report_outstanding(p, &detached);
     zp__debug_leak_report(p);
+    if (p->obj.fini)
+        for (unsigned c = 0; c < p->nclasses; c++)
+            zp__depot_each_idle(&p->depot[c], fini_one, p);
     zp__slabs_destroy_all(p);
     if (p->budget)
         zp__budget_detach(p->budget, &p->gate);

@@ -15,10 +15,15 @@
  *     the head) and wholly idle slabs of the class are unmapped, so a
  *     waiter of any class finds room;
  *   - gets are counted once they succeed: a hit per buffer found in the
- *     bin, a depot hit or an allocation per buffer a refill served.
+ *     bin, a depot hit or an allocation per buffer a refill served;
+ *   - object pools: what comes from the depot is constructed (init, no lock
+ *     held) before it enters a bin or reaches the caller, so a bin holds
+ *     only constructed objects and the hit path never checks; what init
+ *     failed on goes back to the depot unconstructed.
  */
 #include "core/cache.h"
 #include "core/depot.h"
+#include "core/object.h"
 #include "debug/debug.h"
 #include "policy/trim.h"
 
@@ -47,11 +52,10 @@ static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, const zp__counts 
 /* Buffers of class cls went back to the depot (which woke the head
  * waiter): while anyone waits, unmap the class's wholly idle slabs too, so
  * a waiter of another class (or pool) on the budget finds bytes. */
-static size_t returned_for_waiters(zp_pool *p, unsigned cls)
+static void returned_for_waiters(zp_pool *p, unsigned cls)
 {
     if (p->budget != NULL && zp__budget_has_waiters(p->budget))
-        return zp__trim_class(p, cls, UINT64_MAX, false);
-    return 0;
+        zp__trim_class(p, cls, UINT64_MAX, false);
 }
 
 /* -------------------------------------------------------------- refill */
@@ -61,8 +65,9 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
                        const zp__waiter *w, zp__counts *k)
 {
     /* A single get without a cache is counted under the depot lock it takes
-     * anyway; everything else is counted by the caller on success. */
-    uint32_t count_now = c == NULL && n == 1;
+     * anyway (unless an init could still fail it); everything else is
+     * counted by the caller on success. */
+    uint32_t count_now = c == NULL && n == 1 && p->obj.init == NULL;
     size_t got = 0;
     while (got < n) {
         uint32_t want = n - got < CHUNK_MAX ? (uint32_t)(n - got) : CHUNK_MAX, t;
@@ -78,7 +83,12 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
             *(carved ? &k->allocations : &k->depot_hits) += t;
         got += t;
     }
-    return 0;
+    int rc = zp__object_construct(p, bufs, n);
+    if (rc) /* all or nothing: back, constructed or not */
+        for (size_t i = 0; i < n; i += CHUNK_MAX)
+            zp__depot_give(p, cls, bufs + i,
+                           (uint32_t)(n - i < CHUNK_MAX ? n - i : CHUNK_MAX), false);
+    return rc;
 }
 
 /* Refills c's bin of class cls until it holds at least need (<= cap)
@@ -96,7 +106,14 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t 
             want = b->cap - b->count;
         uint32_t t;
         bool carved;
-        int rc = zp__depot_take(p, cls, b->items + b->count, want, 0, w, &t, &carved);
+        void **got = b->items + b->count;
+        int rc = zp__depot_take(p, cls, got, want, 0, w, &t, &carved);
+        if (rc == 0 && (rc = zp__object_construct(p, got, t)) != 0) {
+            /* keep what is constructed; the rest goes back as it is */
+            uint32_t ok = (uint32_t)zp__object_partition(p, got, t);
+            zp__depot_give(p, cls, got + ok, t - ok, false);
+            b->count += ok;
+        }
         if (rc)
             return rc;
         uint32_t served = need - b->count < t ? need - b->count : t;
@@ -142,6 +159,13 @@ static void reclaim(zp_pool *p, zp__cache *c)
     zp__trim_pool(p, 0, false);
 }
 
+/* An object pool serves sizes up to its objects' only. */
+static int too_big(const zp_pool *p, size_t size)
+{
+    return zp__error(-EOVERFLOW, "zp_get: %zu bytes is more than the pool's objects (%zu)",
+                     size, p->obj.size);
+}
+
 /* Stamps a buffer being handed out (debug state, ZP_ZERO_ON_GET). */
 static void *finish_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
 {
@@ -158,6 +182,10 @@ void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *call
     if (size == 0)
         size = 1;
     bool over = size > p->max_class;
+    if (over && p->obj.size) {
+        *err = too_big(p, size);
+        return NULL;
+    }
     unsigned cls = over ? 0 : zp__class_of(p, size);
     void *buf = NULL;
     int rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
@@ -198,7 +226,9 @@ static zp__slab *accept_put(zp_pool *p, void *buf, const char *op)
         return NULL;
     if (p->flags & ZP_WIPE_ON_PUT)
         explicit_bzero(buf, zp__class_size(p, s->cls));
-    if (p->debug >= 2)
+    if (p->obj.reset)
+        p->obj.reset(buf, p->obj.arg);
+    if (zp__debug_poisons(p))
         zp__debug_poison(p, buf, s->cls);
     return s;
 }
@@ -253,7 +283,7 @@ static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, si
                           const void *caller)
 {
     if (size > p->max_class)
-        return zp__oversize_get_batch(p, size, bufs, n);
+        return p->obj.size ? too_big(p, size) : zp__oversize_get_batch(p, size, bufs, n);
     unsigned cls = zp__class_of(p, size);
     zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
     zp__counts k = {0, 0, 0, 0};
@@ -268,7 +298,7 @@ static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, si
         return rc;
     }
     count_gets(p, c, cls, &k);
-    if (p->hot_default == 0) /* debug or flags: stamp each */
+    if (p->hot_get == 0) /* debug or flags: stamp each */
         for (size_t i = 0; i < n; i++)
             finish_get(p, bufs[i], cls, caller);
     return 0;
@@ -320,24 +350,30 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
 
 /* --------------------------------------------------- drain, life cycle */
 
-size_t zp__cache_drain(zp_pool *p, zp__cache *c)
+/* Gives every cached buffer back; for_waiters: also unmap the wholly idle
+ * slabs of those classes while budget waiters queue (no lock held). */
+static void drain(zp_pool *p, zp__cache *c, bool for_waiters)
 {
-    size_t released = 0;
     for (unsigned cls = 0; cls < c->nclasses; cls++) {
         zp__bin *b = &c->bins[cls];
         if (b->count) {
             zp__depot_give(p, cls, b->items, b->count, false);
             b->count = 0;
-            released += returned_for_waiters(p, cls);
+            if (for_waiters)
+                returned_for_waiters(p, cls);
         }
         c->misses[cls].refill = 1; /* start slowly again */
     }
-    return released;
+}
+
+void zp__cache_drain(zp_pool *p, zp__cache *c)
+{
+    drain(p, c, false);
 }
 
 void zp__cache_flush(zp_pool *p, zp__cache *c)
 {
-    zp__cache_drain(p, c);
+    drain(p, c, true);
     zp__idle_check(p);
 }
 

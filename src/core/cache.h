@@ -19,12 +19,13 @@
 /* The hit paths. c must not be NULL (a front door that has no cache goes
  * to the slow path). */
 
-/* Pops a buffer of class cls from c's bin into *out: false on a miss, or
- * when the pool wants the checked path (cls >= hot_classes). */
-static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, unsigned cls, void **out)
+/* Pops a buffer for size bytes from c's bin into *out: false on a miss, or
+ * when the size or the pool wants the checked path (size 0, or above
+ * hot_get). */
+static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **out)
 {
-    if (ZP_LIKELY(cls < atomic_load_explicit(&p->hot_classes, memory_order_relaxed))) {
-        zp__bin *b = &c->bins[cls];
+    if (ZP_LIKELY(size - 1 < p->hot_get)) {
+        zp__bin *b = &c->bins[zp__class_of(p, size)];
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
             *out = b->items[n - 1];
@@ -68,12 +69,14 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
 void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
                          const char *op);
 
-/* Every cached buffer back to the depot (waking waiters; while any wait,
- * the wholly idle slabs of those classes are unmapped too); refills start
- * slowly again. Returns the bytes so given back to the provider. Owner, or
- * anyone holding the registry lock for a cache whose owner is gone. */
-size_t zp__cache_drain(zp_pool *p, zp__cache *c);
-/* drain, then the retention cap and decay (owner only, no lock held). */
+/* Every cached buffer back to the depot (which wakes budget waiters);
+ * refills start slowly again. Owner, or the registry lock's holder for a
+ * cache whose owner is gone or done with the pool (thread exit, destroy):
+ * it unmaps nothing, so no object's fini runs under that lock. */
+void zp__cache_drain(zp_pool *p, zp__cache *c);
+/* The owner's flush, no lock held: drain; while budget waiters queue, the
+ * wholly idle slabs of the classes drained are unmapped too (so a waiter
+ * of any class finds bytes); then the retention cap and decay. */
 void zp__cache_flush(zp_pool *p, zp__cache *c);
 
 /* A new empty cache for p (calloc'd; free() it). NULL if out of memory. */

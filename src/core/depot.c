@@ -42,9 +42,12 @@ static void mag_list_free(zp__mag *m)
     }
 }
 
-int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap)
+int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
+                   uint32_t cache_cap)
 {
     memset(d, 0, sizeof(*d));
+    d->stride = stride;
+    d->slab_len = slab_len;
     d->batch = batch;
     d->cache_cap = cache_cap;
     return -pthread_mutex_init(&d->lock, NULL);
@@ -286,4 +289,14 @@ void zp__depot_rebuild(zp__depot *d, void **items, size_t n)
         free(m);
         d->nmags--;
     }
+}
+
+void zp__depot_each_idle(zp__depot *d, void (*fn)(void *buf, void *arg), void *arg)
+{
+    for (zp__mag *m = d->full; m; m = m->next)
+        for (uint32_t i = 0; i < m->count; i++)
+            fn(m->items[i], arg);
+    if (d->partial)
+        for (uint32_t i = 0; i < d->partial->count; i++)
+            fn(d->partial->items[i], arg);
 }

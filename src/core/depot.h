@@ -8,7 +8,10 @@
 
 #include "types.h"
 
-int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap);
+/* A depot for buffers of stride bytes carved from slabs of slab_len bytes,
+ * exchanging batch at a time with caches of cache_cap. */
+int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
+                   uint32_t cache_cap);
 void zp__depot_fini(zp__depot *d);
 /* Takes the lock; a conflict (lock already held) is counted. */
 void zp__depot_lock(zp__depot *d);
@@ -28,6 +31,10 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
 
 /* Adds gets made without a cache (a batch counts once it succeeded). */
 void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k);
+
+/* Calls fn on every idle buffer of the depot; the caller has it to itself
+ * (pool destroy). */
+void zp__depot_each_idle(zp__depot *d, void (*fn)(void *buf, void *arg), void *arg);
 
 /* For trim, depot lock held: moves every idle buffer into items (nfree of
  * them), hottest first, leaving the depot empty; and puts n of them back,

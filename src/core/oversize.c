@@ -58,6 +58,7 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     s->pool = p;
     s->base = (uintptr_t)m;
     s->mask = 0;
+    s->stride = len;
     atomic_store_explicit(&s->carve_end, (uintptr_t)m + len, memory_order_relaxed);
     s->cls = ZP__CLASS_OVERSIZE;
     s->nbufs = 1;

@@ -71,7 +71,7 @@ int zp__classify(const zp_pool *p, const zp__slab *s, const void *ptr)
         return ZP__PTR_UNKNOWN;
     if (s->pool != p)
         return ZP__PTR_OTHER_POOL;
-    if (((a - s->base) & s->mask) != 0 || (s->cls == ZP__CLASS_OVERSIZE && a != s->base))
+    if ((a - s->base) % s->stride != 0)
         return ZP__PTR_INTERIOR;
     if (s->cls != ZP__CLASS_OVERSIZE &&
         a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed))

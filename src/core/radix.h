@@ -45,6 +45,12 @@ enum {
 };
 int zp__classify(const zp_pool *p, const zp__slab *s, const void *ptr);
 
+/* Index of the buffer at or around ptr in its slab (ptr within the slab). */
+static inline size_t zp__slab_index(const zp__slab *s, const void *ptr)
+{
+    return ((uintptr_t)ptr - s->base) / s->stride;
+}
+
 /* Publishes s for every grain it covers: 0, or -ENOMEM if a leaf cannot be
  * mapped (then nothing stays registered). */
 int zp__slab_register(zp__slab *s);

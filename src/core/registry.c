@@ -41,7 +41,10 @@ int zp__registry_add(zp_pool *p, bool want_slot)
         }
     }
     if (rc == 0) {
+        p->live_prev = NULL;
         p->live_next = live_pools;
+        if (live_pools)
+            live_pools->live_prev = p;
         live_pools = p;
     }
     pthread_mutex_unlock(&registry);
@@ -81,17 +84,21 @@ void zp__registry_link(zp__cache *c)
     p->caches = c;
 }
 
+void zp__registry_detach(zp__cache *c)
+{
+    fold_counters(c->pool, c);
+    unlink_cache(c->pool, c);
+}
+
 void zp__registry_retire(zp__cache *c)
 {
     zp_pool *p = c->pool;
     if (p == NULL)
         return; /* pool already destroyed */
     /* (the retention cap applies to what came back on the pool's next slow
-     * path, not here under the registry lock; only budget waiters make the
-     * drain unmap idle slabs at once) */
+     * path, not here under the registry lock) */
     zp__cache_drain(p, c);
-    fold_counters(p, c);
-    unlink_cache(p, c);
+    zp__registry_detach(c);
 }
 
 void zp__registry_remove(zp_pool *p, zp__detached *out)
@@ -100,23 +107,25 @@ void zp__registry_remove(zp_pool *p, zp__detached *out)
     pthread_mutex_lock(&registry);
     while (p->caches) {
         zp__cache *c = p->caches;
+        if (c->handle)
+            out->handle_buffers += zp__cache_held(c);
+        /* what it holds goes back, so destroy can finalise idle objects */
+        zp__cache_drain(p, c);
         fold_counters(p, c);
         unlink_cache(p, c);
         if (c->handle) {
-            /* its buffers are reclaimed with the slabs that hold them */
             out->handles++;
-            out->handle_buffers += zp__cache_held(c);
             free(c);
         }
         /* a thread cache stays with its thread, which frees it when it
          * next looks (pool NULL) or exits */
     }
-    for (zp_pool **link = &live_pools; *link; link = &(*link)->live_next) {
-        if (*link == p) {
-            *link = p->live_next;
-            break;
-        }
-    }
+    if (p->live_prev)
+        p->live_prev->live_next = p->live_next;
+    else
+        live_pools = p->live_next;
+    if (p->live_next)
+        p->live_next->live_prev = p->live_prev;
     if (p->slot != ZP__NO_SLOT)
         slot_used[p->slot / 64] &= ~((uint64_t)1 << (p->slot % 64));
     pthread_mutex_unlock(&registry);

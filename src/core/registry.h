@@ -20,16 +20,18 @@ typedef struct zp__detached {
     uint64_t handles;         /* live handles, now freed */
     uint64_t handle_buffers;  /* buffers they cached */
 } zp__detached;
-/* Unregisters p: thread caches are detached (their threads free them
- * later), live handles are freed, every cache's counters are folded into
- * p->retired; then the slot is free. */
+/* Unregisters p: every cache is drained into the depot and its counters
+ * folded into p->retired; thread caches are detached (their threads free
+ * them later), live handles are freed; then the slot is free. */
 void zp__registry_remove(zp_pool *p, zp__detached *out);
 
 /* Registry lock held: links c into its pool's list of caches. */
 void zp__registry_link(zp__cache *c);
-/* Registry lock held: gives back everything c caches, folds its counters
- * into the pool and unlinks it (c->pool becomes NULL). No-op if the pool is
- * gone already. The caller frees c. */
+/* Registry lock held: folds c's counters into its pool and unlinks it
+ * (c->pool becomes NULL); what it caches stays in it. */
+void zp__registry_detach(zp__cache *c);
+/* Registry lock held: gives back everything c caches, then detaches it.
+ * No-op if the pool is gone already. The caller frees c. */
 void zp__registry_retire(zp__cache *c);
 
 /* Registry lock held: the first live pool (then p->live_next). */

@@ -3,6 +3,7 @@
  * the radix map after) and their out-of-line metadata; class slabs.
  */
 #include "core/slab.h"
+#include "core/object.h"
 #include "debug/debug.h"
 #include "os/os.h"
 
@@ -92,6 +93,7 @@ zp__slab *zp__meta_get(zp_pool *p, size_t words)
         atomic_store_explicit(&area[i], 0, memory_order_relaxed);
     s->state = NULL;
     s->getters = NULL;
+    s->built = NULL;
     return s;
 }
 
@@ -108,7 +110,9 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
 {
     size_t csize = zp__class_size(p, cls);
     uint32_t nbufs = (uint32_t)(size / csize);
-    zp__slab *s = zp__meta_get(p, zp__debug_meta_words(p, nbufs));
+    size_t debug_words = zp__debug_meta_words(p, nbufs);
+    size_t built_words = p->obj.built ? (nbufs + 63) / 64 : 0;
+    zp__slab *s = zp__meta_get(p, debug_words + built_words);
     if (s == NULL)
         return -ENOMEM;
     if (p->debug >= 1) {
@@ -116,6 +120,8 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
         if (p->debug >= 2)
             s->getters = (_Atomic uintptr_t *)(s->state + (nbufs + 63) / 64);
     }
+    if (built_words)
+        s->built = (_Atomic uint64_t *)(s + 1) + debug_words;
     void *m;
     int rc = zp__region_map(p, size, w, &m);
     if (rc) {
@@ -124,7 +130,8 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
     }
     s->pool = p;
     s->base = (uintptr_t)m;
-    s->mask = csize - 1;
+    s->stride = csize;
+    s->mask = (csize & (csize - 1)) == 0 ? csize - 1 : UINTPTR_MAX;
     atomic_store_explicit(&s->carve_end, (uintptr_t)m, memory_order_relaxed);
     s->cls = cls;
     s->nbufs = nbufs;
@@ -138,8 +145,7 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
     return 0;
 }
 
-/* Unregisters and unmaps a slab no one holds a buffer of. */
-void zp__slab_release(zp_pool *p, zp__slab *s)
+static void slab_unmap(zp_pool *p, zp__slab *s)
 {
     zp__slab_unregister(s);
     zp__debug_before_unmap(s);
@@ -147,7 +153,14 @@ void zp__slab_release(zp_pool *p, zp__slab *s)
     zp__meta_put(p, s);
 }
 
-/* Pool destroy: every region goes back, outstanding or not. */
+void zp__slab_release(zp_pool *p, zp__slab *s)
+{
+    zp__object_fini_slab(p, s); /* every object is idle: all finalised */
+    slab_unmap(p, s);
+}
+
+/* Pool destroy: every region goes back, outstanding or not (idle objects
+ * were finalised already; outstanding ones are not). */
 void zp__slabs_destroy_all(zp_pool *p)
 {
     for (unsigned c = 0; c < p->nclasses; c++) {
@@ -155,13 +168,13 @@ void zp__slabs_destroy_all(zp_pool *p)
         while (d->slabs) {
             zp__slab *s = d->slabs;
             zp__slab_list_unlink(&d->slabs, s);
-            zp__slab_release(p, s);
+            slab_unmap(p, s);
         }
     }
     while (p->oversize) {
         zp__slab *s = p->oversize;
         zp__slab_list_unlink(&p->oversize, s);
-        zp__slab_release(p, s);
+        slab_unmap(p, s);
     }
     for (zp__slab *s = p->spare_meta, *next; s; s = next) {
         next = s->next;

@@ -19,7 +19,7 @@ static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
     if (ZP_UNLIKELY(s == NULL || s->pool != p))
         return NULL;
     uintptr_t a = (uintptr_t)buf;
-    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_classes, memory_order_relaxed) ||
+    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_put, memory_order_relaxed) ||
                     ((a - s->base) & s->mask) != 0 ||
                     a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed)))
         return NULL;
@@ -30,7 +30,8 @@ static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
  * for, or NULL). 0, -ENOBUFS (budget) or -ENOMEM. The caller links it. */
 int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
                     zp__slab **out);
-/* Unregisters and unmaps a slab no one holds a buffer of. */
+/* Unregisters and unmaps a slab no one holds a buffer of (an object
+ * pool's constructed objects are finalised first: call with no lock). */
 void zp__slab_release(zp_pool *p, zp__slab *s);
 void zp__slab_list_push(zp__slab **head, zp__slab *s);
 void zp__slab_list_unlink(zp__slab **head, zp__slab *s);

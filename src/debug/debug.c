@@ -34,11 +34,6 @@ size_t zp__debug_meta_words(const zp_pool *p, uint32_t nbufs)
     return words;
 }
 
-static size_t index_of(const zp__slab *s, const void *buf)
-{
-    return ((uintptr_t)buf - s->base) / ((size_t)s->mask + 1);
-}
-
 void zp__debug_poison(zp_pool *p, void *buf, unsigned cls)
 {
     size_t size = zp__class_size(p, cls);
@@ -48,7 +43,7 @@ void zp__debug_poison(zp_pool *p, void *buf, unsigned cls)
 
 void zp__debug_on_carve(zp_pool *p, void *const *bufs, uint32_t n, unsigned cls)
 {
-    if (p->debug < 2)
+    if (!zp__debug_poisons(p))
         return;
     for (uint32_t i = 0; i < n; i++)
         zp__debug_poison(p, bufs[i], cls);
@@ -57,13 +52,15 @@ void zp__debug_on_carve(zp_pool *p, void *const *bufs, uint32_t n, unsigned cls)
 void zp__debug_on_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
 {
     zp__slab *s = zp__slab_lookup(buf);
-    size_t i = index_of(s, buf);
+    size_t i = zp__slab_index(s, buf);
     /* relaxed: the bit only has to be exact for this buffer; the hand-off
      * of the buffer itself orders it with the next put */
     atomic_fetch_or_explicit(&s->state[i / 64], (uint64_t)1 << (i % 64), memory_order_relaxed);
     if (p->debug < 2)
         return;
     atomic_store_explicit(&s->getters[i], (uintptr_t)caller, memory_order_relaxed);
+    if (!zp__debug_poisons(p))
+        return;
     size_t size = zp__class_size(p, cls);
     UNPOISON(buf, size);
     const unsigned char *b = buf;
@@ -80,14 +77,14 @@ void zp__debug_on_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
 
 bool zp__debug_on_put(zp_pool *p, zp__slab *s, void *buf, const char *op)
 {
-    size_t i = index_of(s, buf);
+    size_t i = zp__slab_index(s, buf);
     uint64_t bit = (uint64_t)1 << (i % 64);
     uint64_t old = atomic_fetch_and_explicit(&s->state[i / 64], ~bit, memory_order_relaxed);
     if ((old & bit) == 0) {
         zp__misuse(p, ZP_MISUSE_DOUBLE_PUT, buf,
                    "zeropool: %s(pool=%p, %p): double put: this %zu-byte buffer is not "
                    "handed out (already put and not got again since, or never got)",
-                   op, (void *)p, buf, (size_t)s->mask + 1);
+                   op, (void *)p, buf, s->stride);
         return false;
     }
     return true;
@@ -129,8 +126,7 @@ void zp__debug_leak_report(zp_pool *p)
                     fprintf(stderr, "zeropool: leaked buffers of pool %s (resolve the offsets "
                                     "with addr2line -e <file> <offset>):\n", p->name);
                 if (listed < 1000) {
-                    print_site((void *)(s->base + (uintptr_t)i * ((size_t)s->mask + 1)),
-                               (size_t)s->mask + 1,
+                    print_site((void *)(s->base + (uintptr_t)i * s->stride), s->stride,
                                atomic_load_explicit(&s->getters[i], memory_order_relaxed));
                     listed++;
                 } else {

@@ -14,7 +14,13 @@ void zp__debug_on_get(zp_pool *p, void *buf, unsigned cls, const void *caller);
 /* Clears the buffer's handed-out bit; false: misuse reported (double put),
  * the put must be ignored. */
 bool zp__debug_on_put(zp_pool *p, zp__slab *s, void *buf, const char *op);
-/* debug >= 2: fills an idle buffer with the poison pattern. */
+/* Whether idle buffers are poisoned: debug >= 2, except for an object type
+ * with init, reset or fini, whose idle objects keep their state. */
+static inline bool zp__debug_poisons(const zp_pool *p)
+{
+    return p->debug >= 2 && !p->obj.init && !p->obj.reset && !p->obj.fini;
+}
+/* Fills an idle buffer with the poison pattern (zp__debug_poisons). */
 void zp__debug_poison(zp_pool *p, void *buf, unsigned cls);
 void zp__debug_before_unmap(const zp__slab *s);
 void zp__debug_leak_report(zp_pool *p);

@@ -57,15 +57,14 @@ void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr, int 
                    "(%p), not of this one (%s)",
                    op, (void *)p, ptr, s->pool->name, (void *)s->pool, p->name);
         break;
-    case ZP__PTR_INTERIOR:
+    case ZP__PTR_INTERIOR: {
+        uintptr_t start = s->base + zp__slab_index(s, ptr) * s->stride;
         zp__misuse(p, ZP_MISUSE_FOREIGN, ptr,
                    "zeropool: %s(pool=%p, %p): foreign pointer: it points %zu bytes into "
                    "the buffer at %p; expected the address zp_get returned",
-                   op, (void *)p, ptr,
-                   (size_t)(((uintptr_t)ptr - s->base) & (s->mask ? s->mask : SIZE_MAX)),
-                   (void *)(s->base + (((uintptr_t)ptr - s->base) & ~s->mask) *
-                                          (s->mask != 0)));
+                   op, (void *)p, ptr, (size_t)((uintptr_t)ptr - start), (void *)start);
         break;
+    }
     case ZP__PTR_UNCARVED:
         zp__misuse(p, ZP_MISUSE_FOREIGN, ptr,
                    "zeropool: %s(pool=%p, %p): foreign pointer: it lies in this pool's "

@@ -17,6 +17,7 @@
 #include "policy/trim.h"
 #include "core/depot.h"
 #include "core/slab.h"
+#include "debug/debug.h"
 #include "os/os.h"
 
 #include <errno.h>
@@ -85,9 +86,10 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     }
     d->npurged = kept - kept_unpurged;
 
-    /* then release the pages of the coldest unpurged buffers */
-    /* (not at debug 2: zero pages would break the poison pattern) */
-    if (purge && csize >= p->page_size && p->debug < 2) {
+    /* then release the pages of the coldest unpurged buffers (not while
+     * poisoning: zero pages would break the pattern; not for constructed
+     * objects: zero pages would lose their state) */
+    if (purge && csize >= p->page_size && !zp__debug_poisons(p) && !p->obj.built) {
         while (resident_dropped < drop && kept_unpurged > 0) {
             void *buf = items[kept_unpurged - 1];
             if (zp__os_purge(buf, csize) != 0)

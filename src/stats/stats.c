@@ -44,8 +44,8 @@ static void stats_raw(zp_pool *p, zp_stats *st)
         cs->contention = d->contention;
         cs->bytes_reserved = d->slab_bytes;
         pthread_mutex_unlock(&d->lock);
-        uint64_t size = zp__class_size(p, c);
-        cs->size = size;
+        uint64_t size = zp__class_size(p, c); /* the stride: bytes held */
+        cs->size = p->obj.size ? p->obj.size : size;
         cs->cache_hits = k.hits;
         cs->depot_hits = k.depot_hits;
         cs->allocations = k.allocations;
