@@ -1,25 +1,11 @@
 /* Tests cache handles on one thread: contents and capacity at every class edge, batches all or nothing, argument errors, cache_depth 0. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 static zp_pool *make_pool(size_t min_class, size_t max_class, unsigned depth,
                           zpt_provider *pv)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.min_class = min_class;
-    cfg.max_class = max_class;
-    cfg.cache_depth = depth;
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    return ZPT_POOL(.min_class = min_class, .max_class = max_class,
+                    .cache_depth = ZPT_EXACT(depth), .pv = pv);
 }
 
 static zp_cache *make_cache(zp_pool *pool)
@@ -75,7 +61,7 @@ static void run_edges(size_t min_class, size_t max_class)
         if (sizes[i] > max_class)
             over++;
         else
-            per_class[hu_class_index(min_class, sizes[i] ? sizes[i] : 1)]++;
+            per_class[zpt_class_index(min_class, sizes[i] ? sizes[i] : 1)]++;
     }
 
     for (round = 0; round < 2; round++) {
@@ -149,14 +135,10 @@ static void test_edges_default_min_class(void **state)
 /* ZP_ZERO_ON_GET applies to a handle's gets as to zp_get. */
 static void test_zero_on_get_through_handle(void **state)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.flags = ZP_ZERO_ON_GET);
     zp_cache *c;
     unsigned char *a, *b;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.flags = ZP_ZERO_ON_GET;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     c = make_cache(pool);
     a = zp_cache_get(c, 8192);
     assert_non_null(a);
@@ -178,16 +160,13 @@ static void test_zero_on_get_through_handle(void **state)
  * wiped. */
 static void test_wipe_on_put_through_handle(void **state)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool;
     zp_cache *c;
     unsigned char *a, *b;
     (void)state;
     if (zpt_env_debug() >= 2)
-        skip(); /* ZEROPOOL_DEBUG=2 fills put buffers with poison */
-    zp_config_init(&cfg);
-    cfg.flags = ZP_WIPE_ON_PUT;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+        zpt_skip("ZEROPOOL_DEBUG=%d fills put buffers with poison", zpt_env_debug());
+    pool = ZPT_POOL(.flags = ZP_WIPE_ON_PUT);
     c = make_cache(pool);
     a = zp_cache_get(c, 16384);
     assert_non_null(a);
@@ -234,18 +213,14 @@ static void test_errors_as_zp_get(void **state)
  * nothing; one that fits takes all. */
 static void test_batch_budget_all_or_nothing(void **state)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    /* 16 buffers of 64 KiB (4 slabs of 256 KiB) */
+    zp_pool *pool = ZPT_POOL(.max_class = ZPT_MiB, .max_bytes = ZPT_MiB);
     zp_cache *c;
     void *bufs[17], *more[8];
     zp_stats s;
     int i, j, rc;
     const size_t sz = 64 * ZPT_KiB;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.max_class = ZPT_MiB;
-    cfg.max_bytes = ZPT_MiB; /* 16 buffers of 64 KiB (4 slabs of 256 KiB) */
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     c = make_cache(pool);
 
     rc = zp_cache_get_batch(c, sz, bufs, 17);
@@ -297,28 +272,17 @@ static void test_batch_budget_all_or_nothing(void **state)
     zp_pool_destroy(pool);
 }
 
-/* A provider that maps while `allowed` lasts and refuses every map after
- * (so a retry cannot succeed behind the test's back). */
-typedef struct limited {
-    zpt_provider *pv;
-    atomic_long allowed;
-    atomic_int refused;
-} limited;
-
-static void *limited_map(size_t size, size_t align, void *ctx)
+/* Lets exactly `allowed` more map calls of pv through and refuses every
+ * later one (so a retry cannot succeed behind the test's back), until
+ * allow_all. */
+static void allow_maps(zpt_provider *pv, size_t allowed)
 {
-    limited *l = ctx;
-    if (atomic_fetch_sub(&l->allowed, 1) <= 0) {
-        atomic_fetch_add(&l->refused, 1);
-        return NULL;
-    }
-    return zpt_provider_map(size, align, l->pv);
+    atomic_store(&pv->fail_from, atomic_load(&pv->map_calls) + allowed + 1);
 }
 
-static void limited_unmap(void *ptr, size_t size, void *ctx)
+static void allow_all(zpt_provider *pv)
 {
-    limited *l = ctx;
-    zpt_provider_unmap(ptr, size, l->pv);
+    atomic_store(&pv->fail_from, 0);
 }
 
 /* The provider refuses maps in the middle of a batch: -ENOMEM and no
@@ -326,31 +290,22 @@ static void limited_unmap(void *ptr, size_t size, void *ctx)
 static void test_batch_map_failure_all_or_nothing(void **state)
 {
     enum { NSLAB = 64, NOVER = 4 };
-    limited lim;
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zpt_provider *pv = zpt_provider_new();
+    zp_pool *pool = ZPT_POOL(.max_class = ZPT_MiB, .pv = pv);
     zp_cache *c;
     static void *bufs[NSLAB];
     zp_stats s;
-    size_t live0;
+    size_t live0, refused0;
     int rc, i;
     (void)state;
-    lim.pv = zpt_provider_new();
-    atomic_init(&lim.allowed, 1L << 40);
-    atomic_init(&lim.refused, 0);
-    zp_config_init(&cfg);
-    cfg.max_class = ZPT_MiB;
-    cfg.provider.map = limited_map;
-    cfg.provider.unmap = limited_unmap;
-    cfg.provider.ctx = &lim;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     c = make_cache(pool);
 
     /* 64 x 1 MiB need 64 MiB of slabs: the provider maps one region */
-    atomic_store(&lim.allowed, 1);
+    refused0 = atomic_load(&pv->injected);
+    allow_maps(pv, 1);
     rc = zp_cache_get_batch(c, ZPT_MiB, bufs, NSLAB);
-    atomic_store(&lim.allowed, 1L << 40);
-    assert_true(atomic_load(&lim.refused) >= 1);
+    allow_all(pv);
+    assert_true(atomic_load(&pv->injected) - refused0 >= 1);
     if (rc != -ENOMEM)
         fail_msg("batch of 64 MiB with one region mappable: %d, expected "
                  "-ENOMEM", rc);
@@ -361,19 +316,19 @@ static void test_batch_map_failure_all_or_nothing(void **state)
     zp_cache_put_batch(c, bufs, NSLAB);
 
     /* oversize: mapped one by one, the third fails, the two mapped go back */
-    live0 = atomic_load(&lim.pv->bytes_live);
-    atomic_store(&lim.refused, 0);
-    atomic_store(&lim.allowed, 2);
+    live0 = atomic_load(&pv->bytes_live);
+    refused0 = atomic_load(&pv->injected);
+    allow_maps(pv, 2);
     rc = zp_cache_get_batch(c, 2 * ZPT_MiB, bufs, NOVER);
-    atomic_store(&lim.allowed, 1L << 40);
-    assert_true(atomic_load(&lim.refused) >= 1);
+    allow_all(pv);
+    assert_true(atomic_load(&pv->injected) - refused0 >= 1);
     assert_int_equal(rc, -ENOMEM);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_true(zpt_stats_sum_ok(&s));
-    if (atomic_load(&lim.pv->bytes_live) != live0)
+    if (atomic_load(&pv->bytes_live) != live0)
         fail_msg("failed oversize batch left %zu bytes mapped (had %zu)",
-                 atomic_load(&lim.pv->bytes_live), live0);
+                 atomic_load(&pv->bytes_live), live0);
 
     assert_int_equal(zp_cache_get_batch(c, 2 * ZPT_MiB, bufs, NOVER), 0);
     for (i = 0; i < NOVER; i++) {
@@ -387,21 +342,21 @@ static void test_batch_map_failure_all_or_nothing(void **state)
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.oversize, NOVER);
     assert_int_equal(s.discards, NOVER);
-    assert_int_equal(atomic_load(&lim.pv->bytes_live), live0);
+    assert_int_equal(atomic_load(&pv->bytes_live), live0);
 
     zp_cache_destroy(c);
     expect_balanced(pool, "map failure batches");
     zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&lim.pv->bytes_live), 0);
-    assert_int_equal(atomic_load(&lim.pv->bad_unmaps), 0);
-    zpt_provider_free(lim.pv);
+    assert_int_equal(atomic_load(&pv->bytes_live), 0);
+    assert_int_equal(atomic_load(&pv->bad_unmaps), 0);
+    zpt_provider_free(pv);
 }
 
 static void test_batch_arguments(void **state)
 {
     zp_pool *pool = make_pool(4096, ZPT_MiB, 32, NULL);
     zp_cache *c = make_cache(pool);
-    zpt_misuse_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static zpt_misuse_log log = ZPT_MISUSE_LOG_INIT;
     void *bufs[2] = {NULL, NULL};
     zp_stats s;
     (void)state;
@@ -414,7 +369,7 @@ static void test_batch_arguments(void **state)
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.gets, 0);
     assert_int_equal(s.puts, 0);
-    assert_int_equal(zpt_misuse_get(&log).count, 0);
+    assert_int_equal(zpt_misuse_count(&log), 0);
     zp_set_misuse_handler(NULL, NULL);
     zp_cache_destroy(c);
     zp_pool_destroy(pool);
@@ -571,5 +526,5 @@ int main(void)
         cmocka_unit_test(test_depth_zero_caches_nothing),
         cmocka_unit_test(test_two_handles_one_pool),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

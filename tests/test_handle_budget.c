@@ -1,38 +1,8 @@
 /* Tests budgets with cache handles: a zp_get_timed waiter is woken when a handle holding the budget's bytes puts, flushes or is destroyed; a handle's own cache is given back when its get needs room. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define CLS ((size_t)256 * 1024) /* a class whose slab is one buffer */
 #define WAKE_BOUND_MS 1500.0     /* generous: the wake should take < 1 ms */
-
-/* A thread in zp_get_timed(pool, size, timeout). */
-typedef struct waiter {
-    zp_pool *pool;
-    size_t size;
-    int timeout_ms;
-    atomic_int started;
-    atomic_int done;
-    void *buf;
-    int err;
-    uint64_t returned_ns;
-} waiter;
-
-static void *waiter_main(void *arg)
-{
-    waiter *w = arg;
-    atomic_store(&w->started, 1);
-    errno = 0;
-    w->buf = zp_get_timed(w->pool, w->size, w->timeout_ms);
-    w->err = errno;
-    w->returned_ns = hu_now_ns();
-    atomic_store(&w->done, 1);
-    return NULL;
-}
 
 /* How the handle gives the budget's only buffer back. PUT and PUT_BATCH:
  * the buffer is out (got through the handle) and is put through it;
@@ -54,26 +24,17 @@ static const char *wake_name(int how)
  * max_bytes. */
 static void run_wake(int how, int shared, int timeout_ms, size_t wsize)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_budget *budget = NULL;
+    zp_pool *pool;
+    zp_budget *budget = shared ? zpt_budget_new(CLS) : NULL;
     zp_cache *c = NULL;
-    static waiter w;
-    pthread_t t;
+    static zpt_waiter w;
     void *held;
     uint64_t woke;
     double ms;
     zp_stats s;
 
-    zp_config_init(&cfg);
-    cfg.max_class = ZPT_MiB;
-    if (shared) {
-        assert_int_equal(zp_budget_create(CLS, &budget), 0);
-        cfg.budget = budget;
-    } else {
-        cfg.max_bytes = CLS;
-    }
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
+    pool = ZPT_POOL(.max_class = ZPT_MiB, .budget = budget,
+                    .max_bytes = shared ? 0 : CLS);
     assert_int_equal(zp_cache_create(pool, &c), 0);
     held = zp_cache_get(c, CLS);
     assert_non_null(held);
@@ -86,36 +47,22 @@ static void run_wake(int how, int shared, int timeout_ms, size_t wsize)
     assert_null(zp_get(pool, wsize));
     assert_int_equal(errno, ENOBUFS);
 
-    memset(&w, 0, sizeof(w));
-    w.pool = pool;
-    w.size = wsize;
-    w.timeout_ms = timeout_ms;
-    hu_watchdog_arm(20, "a zp_get_timed waiter never woke after a cache "
-                        "handle gave the budget's bytes back");
-    assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+    zpt_watchdog(20, "a zp_get_timed waiter never woke after a cache "
+                     "handle gave the budget's bytes back");
+    zpt_waiter_start(&w, pool, wsize, timeout_ms);
     if (shared) {
-        uint64_t t0 = hu_now_ns();
-        zp_budget_stats bs;
-        for (;;) {
-            memset(&bs, 0, sizeof(bs));
-            bs.struct_size = sizeof(bs);
-            assert_int_equal(zp_budget_read(budget, &bs), 0);
-            if (bs.waiters >= 1 || atomic_load(&w.done) ||
-                hu_ms_since(t0) > 2000)
-                break;
-            hu_sleep_ms(1);
-        }
-        assert_int_equal(bs.waiters, 1);
+        (void)zpt_wait_waiters(budget, 1, 2000);
+        assert_int_equal(zpt_waiters(budget), 1);
     } else {
         while (!atomic_load(&w.started))
-            hu_sleep_ms(1);
-        hu_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
+            zpt_sleep_ms(1);
+        zpt_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
     }
     if (atomic_load(&w.done))
         fail_msg("zp_get_timed returned (%p, errno %d) while the only "
                  "buffer of the budget was the handle's", w.buf, w.err);
 
-    woke = hu_now_ns();
+    woke = zpt_now_ns();
     switch (how) {
     case WAKE_PUT:
         zp_cache_put(c, held);
@@ -130,8 +77,8 @@ static void run_wake(int how, int shared, int timeout_ms, size_t wsize)
         zp_cache_destroy(c);
         c = NULL;
     }
-    assert_int_equal(pthread_join(t, NULL), 0);
-    hu_watchdog_disarm();
+    assert_int_equal(pthread_join(w.thread, NULL), 0);
+    zpt_watchdog_off();
     ms = (double)(w.returned_ns - woke) / 1e6;
     print_message("# %s, %s budget, timeout %d, waiter for %zu: returned %s "
                   "%.2f ms after\n", wake_name(how),
@@ -235,16 +182,11 @@ static void fill_handle(zp_pool *pool, zp_cache *c)
  * is given back for its zp_get. */
 static void run_reclaims_own_cache(size_t max_class)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    zp_pool *pool = ZPT_POOL(.max_class = max_class, .max_bytes = ZPT_MiB);
     zp_cache *c = NULL;
     void *big, *two[2];
     zp_stats s;
     int rc, i;
-    zp_config_init(&cfg);
-    cfg.max_class = max_class;
-    cfg.max_bytes = ZPT_MiB;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     assert_int_equal(zp_cache_create(pool, &c), 0);
 
     fill_handle(pool, c);
@@ -308,5 +250,5 @@ int main(void)
         cmocka_unit_test(test_handle_get_reclaims_own_cache),
         cmocka_unit_test(test_handle_oversize_reclaims_own_cache),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

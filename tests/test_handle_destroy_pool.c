@@ -1,11 +1,5 @@
 /* Tests destroying a pool whose cache handles are still alive: the handles are reported on stderr, their buffers reclaimed, every mapped byte unmapped. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 /* 1 if the report mentions handles. This program's own name (which the
  * debug 2 leak report prints beside each call site) is blanked first: it
@@ -17,19 +11,12 @@ static int mentions_handle(char *out)
     char *at;
     while (n > 0 && (at = strstr(out, self)) != NULL)
         memset(at, '_', n);
-    return hu_contains_nocase(out, "handle");
+    return zpt_contains_nocase(out, "handle");
 }
 
 static zp_pool *make_pool(zpt_provider *pv, int debug)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = 4 * ZPT_MiB;
-    cfg.debug = debug;
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    return ZPT_POOL(.max_class = 4 * ZPT_MiB, .debug = debug, .pv = pv);
 }
 
 /* Fills handle c with cached buffers of several classes (got and put
@@ -52,7 +39,7 @@ static void run_destroy_with_live_handles(int debug, int held)
     zpt_provider *pv = zpt_provider_new();
     zp_pool *pool = make_pool(pv, debug);
     zp_cache *full = NULL, *empty = NULL;
-    hu_capture cap;
+    zpt_capture cap;
     zp_stats s;
     char *out;
     assert_int_equal(zp_cache_create(pool, &full), 0);
@@ -62,9 +49,9 @@ static void run_destroy_with_live_handles(int debug, int held)
     assert_true(s.bytes_cached > 0);
     assert_true(atomic_load(&pv->bytes_live) > 0);
 
-    assert_int_equal(hu_capture_begin(&cap), 0);
+    assert_int_equal(zpt_capture_begin(&cap), 0);
     zp_pool_destroy(pool); /* the handles are gone with it: not touched again */
-    out = hu_capture_end(&cap);
+    out = zpt_capture_end(&cap);
     assert_non_null(out);
     print_message("# stderr of zp_pool_destroy (debug %d, %d held):\n%s",
                   debug, held, out);
@@ -106,7 +93,7 @@ static void test_live_handles_debug2(void **state)
 typedef struct owner {
     zp_pool *pool;
     zp_cache *cache;
-    hu_mailbox ready, go;
+    zpt_mailbox ready, go;
 } owner;
 
 static void *owner_main(void *arg)
@@ -120,8 +107,8 @@ static void *owner_main(void *arg)
         for (i = 0; i < 16; i++)
             zp_cache_put(o->cache, bufs[i]);
     }
-    hu_mail_send(&o->ready, o);
-    (void)hu_mail_recv(&o->go); /* parked until the pool is gone */
+    zpt_mail_send(&o->ready, o);
+    (void)zpt_mail_recv(&o->go); /* parked until the pool is gone */
     return NULL;
 }
 
@@ -130,31 +117,31 @@ static void test_live_handle_of_other_thread(void **state)
     zpt_provider *pv = zpt_provider_new();
     static owner o;
     pthread_t t;
-    hu_capture cap;
+    zpt_capture cap;
     char *out;
     (void)state;
     memset(&o, 0, sizeof(o));
     o.pool = make_pool(pv, 0);
-    hu_mail_init(&o.ready);
-    hu_mail_init(&o.go);
-    assert_int_equal(pthread_create(&t, NULL, owner_main, &o), 0);
-    (void)hu_mail_recv(&o.ready);
+    zpt_mail_init(&o.ready);
+    zpt_mail_init(&o.go);
+    zpt_threads_start(&t, 1, owner_main, &o, 0);
+    (void)zpt_mail_recv(&o.ready);
     assert_non_null(o.cache);
-    assert_int_equal(hu_capture_begin(&cap), 0);
+    assert_int_equal(zpt_capture_begin(&cap), 0);
     zp_pool_destroy(o.pool);
-    out = hu_capture_end(&cap);
+    out = zpt_capture_end(&cap);
     assert_non_null(out);
     if (!mentions_handle(out))
         fail_msg("destroy with another thread's live handle did not mention "
                  "it:\n%s", out);
     free(out);
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
-    hu_mail_send(&o.go, NULL);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    zpt_mail_send(&o.go, NULL);
+    zpt_threads_join(&t, 1);
     assert_int_equal(atomic_load(&pv->bad_unmaps), 0);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
-    hu_mail_fini(&o.ready);
-    hu_mail_fini(&o.go);
+    zpt_mail_fini(&o.ready);
+    zpt_mail_fini(&o.go);
     zpt_provider_free(pv);
 }
 
@@ -164,15 +151,15 @@ static void test_clean_destroy_is_silent(void **state)
     zpt_provider *pv = zpt_provider_new();
     zp_pool *pool = make_pool(pv, 0);
     zp_cache *c = NULL;
-    hu_capture cap;
+    zpt_capture cap;
     char *out;
     (void)state;
     assert_int_equal(zp_cache_create(pool, &c), 0);
     fill_handle(c, 0);
     zp_cache_destroy(c);
-    assert_int_equal(hu_capture_begin(&cap), 0);
+    assert_int_equal(zpt_capture_begin(&cap), 0);
     zp_pool_destroy(pool);
-    out = hu_capture_end(&cap);
+    out = zpt_capture_end(&cap);
     assert_non_null(out);
     if (out[0] != 0)
         fail_msg("destroy after every handle was destroyed printed:\n%s", out);
@@ -190,5 +177,5 @@ int main(void)
         cmocka_unit_test(test_live_handle_of_other_thread),
         cmocka_unit_test(test_clean_destroy_is_silent),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

@@ -1,27 +1,13 @@
 /* Tests that zp_cache_flush and zp_cache_destroy move a handle's buffers to the depot (found there by other threads) and lose no byte and no count. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define SZ ((size_t)64 * 1024)
 #define MAXN 256
 
 static zp_pool *make_pool(zpt_provider *pv, unsigned depth, size_t cache_bytes)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = 4 * ZPT_MiB;
-    cfg.cache_depth = depth;
-    cfg.cache_bytes = cache_bytes;
-    if (pv)
-        zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    return ZPT_POOL(.max_class = 4 * ZPT_MiB, .cache_depth = ZPT_EXACT(depth),
+                    .cache_bytes = ZPT_EXACT(cache_bytes), .pv = pv);
 }
 
 static zp_cache *make_cache(zp_pool *pool)
@@ -72,8 +58,8 @@ static void take_on_thread(taker *t, zp_pool *pool, size_t size, int n,
     t->size = size;
     t->n = n;
     t->use_handle = use_handle;
-    assert_int_equal(pthread_create(&th, NULL, taker_main, t), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    zpt_threads_start(&th, 1, taker_main, t, 0);
+    zpt_threads_join(&th, 1);
     assert_int_equal(t->got, n);
 }
 
@@ -110,7 +96,7 @@ static void run_flush_feeds_other_thread(int other_uses_handle)
                  (unsigned long long)s1.bytes_cached,
                  (unsigned long long)s0.bytes_reserved,
                  (unsigned long long)s1.bytes_reserved);
-    assert_int_equal(hu_counters_differ(&s0, &s1), 0);
+    assert_int_equal(zpt_stats_counters_differ(&s0, &s1), 0);
 
     /* every idle buffer is now in the depot: another thread takes them all
        (if the handle had kept any, some of these would be fresh) */
@@ -208,7 +194,7 @@ static void test_destroy_loses_nothing(void **state)
     zp_cache_destroy(c);
     assert_int_equal(zpt_stats(pool, &s1), 0);
     zpt_stats_print("after zp_cache_destroy", &s1);
-    if (hu_counters_differ(&s0, &s1))
+    if (zpt_stats_counters_differ(&s0, &s1))
         fail_msg("zp_cache_destroy changed the pool's counters: the "
                  "handle's counts must be folded in, not lost or doubled");
     assert_true(zpt_stats_sum_ok(&s1) && zpt_stats_classes_ok(&s1));
@@ -224,7 +210,7 @@ static void test_destroy_loses_nothing(void **state)
 
     /* the destroyed handle's buffers are in the depot: another thread gets
        all idle 64 KiB buffers without a fresh allocation */
-    idle = (int)(s1.classes[hu_class_index(4096, SZ)].bytes_cached / SZ);
+    idle = (int)(s1.classes[zpt_class_index(4096, SZ)].bytes_cached / SZ);
     assert_true(idle >= 1);
     take_on_thread(&t, pool, SZ, idle, 0);
     assert_int_equal(zpt_stats(pool, &s2), 0);
@@ -415,18 +401,14 @@ static void test_cache_bytes_caps_handle(void **state)
 static void test_retention_with_handle(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
-    zp_config cfg;
-    zp_pool *pool = NULL;
+    /* cache_bytes: one 1 MiB buffer per cache */
+    zp_pool *pool = ZPT_POOL(.max_cached_bytes = 4 * ZPT_MiB,
+                             .cache_bytes = ZPT_MiB, .pv = pv);
     zp_cache *c;
     void *bufs[16];
     zp_stats s;
     int i;
     (void)state;
-    zp_config_init(&cfg);
-    cfg.max_cached_bytes = 4 * ZPT_MiB;
-    cfg.cache_bytes = ZPT_MiB; /* one 1 MiB buffer per cache */
-    zpt_provider_attach(&cfg, pv);
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
     c = make_cache(pool);
     for (i = 0; i < 16; i++) {
         bufs[i] = zp_cache_get(c, ZPT_MiB);
@@ -468,5 +450,5 @@ int main(void)
         cmocka_unit_test(test_cache_bytes_caps_handle),
         cmocka_unit_test(test_retention_with_handle),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

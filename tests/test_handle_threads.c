@@ -1,11 +1,5 @@
 /* Tests cache handles across threads: a handle migrating between owners, buffers crossing between handles and zp_put/zp_put_batch, and exact stats with handles, thread caches and batches in use at once (run under TSan too). */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #if defined(ZPT_SANITIZED)
 #define SCALE 5
@@ -18,13 +12,7 @@
 
 static zp_pool *make_pool(int debug)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAX_CLASS;
-    cfg.debug = debug;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    return ZPT_POOL(.max_class = MAX_CLASS, .debug = debug);
 }
 
 /* A size from 1 byte to 2 x MAX_CLASS, mostly small; about 1 in 64 is
@@ -51,7 +39,7 @@ static void tally_get(tally *t, size_t size)
     if (size > MAX_CLASS)
         t->oversize_gets++;
     else
-        t->class_gets[hu_class_index(MIN_CLASS, size ? size : 1)]++;
+        t->class_gets[zpt_class_index(MIN_CLASS, size ? size : 1)]++;
 }
 
 static void tally_put(tally *t, size_t size)
@@ -151,7 +139,7 @@ static void *mig_main(void *arg)
         for (i = 0; i < MIG_CARRY; i++) {
             if (b->carry[i] == NULL)
                 continue;
-            if (!hu_marked(b->carry[i], b->carry_size[i],
+            if (!zpt_marked(b->carry[i], b->carry_size[i],
                               b->carry_seed[i]))
                 w->t.corrupted++;
             if (i % 3 == 0)
@@ -172,12 +160,12 @@ static void *mig_main(void *arg)
                     continue;
                 }
                 tally_get(&w->t, sizes[i]);
-                hu_mark(bufs[i], sizes[i], (uint64_t)r * 8 + (uint64_t)i);
+                zpt_mark(bufs[i], sizes[i], (uint64_t)r * 8 + (uint64_t)i);
             }
             for (i = 0; i < 8; i++) {
                 if (bufs[i] == NULL)
                     continue;
-                if (!hu_marked(bufs[i], sizes[i],
+                if (!zpt_marked(bufs[i], sizes[i],
                                   (uint64_t)r * 8 + (uint64_t)i))
                     w->t.corrupted++;
                 zp_cache_put(c, bufs[i]);
@@ -203,7 +191,7 @@ static void *mig_main(void *arg)
             }
             tally_get(&w->t, sz);
             b->carry_seed[i] = zpt_rand(&rng);
-            hu_mark(p, sz, b->carry_seed[i]);
+            zpt_mark(p, sz, b->carry_seed[i]);
             b->carry_size[i] = sz;
             b->carry[i] = p;
         }
@@ -233,17 +221,16 @@ static void run_migrating(int debug)
     for (i = 0; i < MIG_THREADS; i++) {
         w[i].b = &b;
         w[i].id = i;
-        assert_int_equal(pthread_create(&th[i], NULL, mig_main, &w[i]), 0);
     }
-    for (i = 0; i < MIG_THREADS; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
+    zpt_threads_start(th, MIG_THREADS, mig_main, w, sizeof(w[0]));
+    zpt_threads_join(th, MIG_THREADS);
+    for (i = 0; i < MIG_THREADS; i++)
         tally_add(&sum, &w[i].t);
-    }
     /* the handle comes back to this thread with the joins */
     for (i = 0; i < MIG_CARRY; i++) {
         if (b.carry[i] == NULL)
             continue;
-        if (!hu_marked(b.carry[i], b.carry_size[i], b.carry_seed[i]))
+        if (!zpt_marked(b.carry[i], b.carry_size[i], b.carry_seed[i]))
             sum.corrupted++;
         zp_cache_put(b.cache, b.carry[i]);
         tally_put(&sum, b.carry_size[i]);
@@ -293,7 +280,7 @@ static void *creator_main(void *arg)
             cr->failures++;
             return NULL;
         }
-        hu_mark(cr->held[i], 16384, (uint64_t)i);
+        zpt_mark(cr->held[i], 16384, (uint64_t)i);
     }
     for (i = 0; i < 16; i++)
         zp_cache_put(cr->cache, bufs[i]); /* cached in the handle */
@@ -312,8 +299,8 @@ static void test_handle_outlives_creator(void **state)
     (void)state;
     memset(&cr, 0, sizeof(cr));
     cr.pool = make_pool(0);
-    assert_int_equal(pthread_create(&t, NULL, creator_main, &cr), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    zpt_threads_start(&t, 1, creator_main, &cr, 0);
+    zpt_threads_join(&t, 1);
     assert_int_equal(cr.failures, 0);
     assert_int_equal(zpt_stats(cr.pool, &s0), 0);
     assert_true(s0.bytes_cached >= 16 * 8192);
@@ -330,7 +317,7 @@ static void test_handle_outlives_creator(void **state)
                  "cache with the thread",
                  (unsigned long long)(s1.cache_hits - s0.cache_hits));
     for (i = 0; i < 16; i++) {
-        assert_true(hu_marked(cr.held[i], 16384, (uint64_t)i));
+        assert_true(zpt_marked(cr.held[i], 16384, (uint64_t)i));
         zp_cache_put(cr.cache, bufs[i]);
         zp_put(cr.pool, cr.held[i]);
     }
@@ -355,8 +342,8 @@ typedef struct xmsg {
 
 typedef struct xpair {
     zp_pool *pool;
-    hu_mailbox to_plain;  /* handle thread -> plain thread */
-    hu_mailbox to_handle; /* plain thread -> handle thread */
+    zpt_mailbox to_plain;  /* handle thread -> plain thread */
+    zpt_mailbox to_handle; /* plain thread -> handle thread */
     int rounds;
     tally th, tp;         /* tallies of the handle and the plain thread */
 } xpair;
@@ -366,7 +353,7 @@ static void check_msg(xmsg *m, tally *t)
     int i;
     for (i = 0; i < XN; i++)
         if (m->bufs[i] != NULL &&
-            !hu_marked(m->bufs[i], m->sizes[i], m->seed + (uint64_t)i))
+            !zpt_marked(m->bufs[i], m->sizes[i], m->seed + (uint64_t)i))
             t->corrupted++;
 }
 
@@ -376,7 +363,7 @@ static void fill_msg(xmsg *m, uint64_t seed)
     m->seed = seed;
     for (i = 0; i < XN; i++)
         if (m->bufs[i] != NULL)
-            hu_mark(m->bufs[i], m->sizes[i], seed + (uint64_t)i);
+            zpt_mark(m->bufs[i], m->sizes[i], seed + (uint64_t)i);
 }
 
 static void *x_handle_main(void *arg)
@@ -415,9 +402,9 @@ static void *x_handle_main(void *arg)
             }
         }
         fill_msg(out, (uint64_t)r << 8);
-        hu_mail_send(&x->to_plain, out);
+        zpt_mail_send(&x->to_plain, out);
 
-        in = hu_mail_recv(&x->to_handle);
+        in = zpt_mail_recv(&x->to_handle);
         check_msg(in, &x->th);
         if (r % 3 == 0) {
             zp_cache_put_batch(c, in->bufs, XN);
@@ -440,7 +427,7 @@ static void *x_plain_main(void *arg)
     uint64_t rng = 99;
     int r, i;
     for (r = 0; r < x->rounds; r++) {
-        xmsg *in = hu_mail_recv(&x->to_plain), *out;
+        xmsg *in = zpt_mail_recv(&x->to_plain), *out;
         check_msg(in, &x->tp);
         if (r % 2 == 0)
             zp_put_batch(x->pool, in->bufs, XN);
@@ -477,7 +464,7 @@ static void *x_plain_main(void *arg)
             }
         }
         fill_msg(out, ((uint64_t)r << 8) | 0x80);
-        hu_mail_send(&x->to_handle, out);
+        zpt_mail_send(&x->to_handle, out);
     }
     return NULL;
 }
@@ -485,25 +472,24 @@ static void *x_plain_main(void *arg)
 static void test_buffers_cross(void **state)
 {
     static xpair x;
-    pthread_t a, b;
+    pthread_t t[2];
     tally sum;
     (void)state;
     memset(&x, 0, sizeof(x));
     memset(&sum, 0, sizeof(sum));
     x.pool = make_pool(0);
     x.rounds = 4000 / SCALE;
-    hu_mail_init(&x.to_plain);
-    hu_mail_init(&x.to_handle);
-    assert_int_equal(pthread_create(&a, NULL, x_handle_main, &x), 0);
-    assert_int_equal(pthread_create(&b, NULL, x_plain_main, &x), 0);
-    assert_int_equal(pthread_join(a, NULL), 0);
-    assert_int_equal(pthread_join(b, NULL), 0);
+    zpt_mail_init(&x.to_plain);
+    zpt_mail_init(&x.to_handle);
+    zpt_threads_start(&t[0], 1, x_handle_main, &x, 0);
+    zpt_threads_start(&t[1], 1, x_plain_main, &x, 0);
+    zpt_threads_join(t, 2);
     tally_add(&sum, &x.th);
     tally_add(&sum, &x.tp);
     expect_exact(x.pool, &sum, "buffers crossing");
     zp_pool_destroy(x.pool);
-    hu_mail_fini(&x.to_plain);
-    hu_mail_fini(&x.to_handle);
+    zpt_mail_fini(&x.to_plain);
+    zpt_mail_fini(&x.to_handle);
 }
 
 /* --------------------------- everything at once, then exact counts */
@@ -645,12 +631,8 @@ static void run_everything(int busy)
     memset(&sum, 0, sizeof(sum));
     pthread_mutex_init(&m.lock, NULL);
     if (busy) {
-        zp_config cfg;
-        zp_config_init(&cfg);
-        cfg.max_class = MAX_CLASS;
-        cfg.decay_ms = 1;
-        cfg.flags = ZP_DECAY_THREAD;
-        assert_int_equal(zp_pool_create(&cfg, &m.pool), 0);
+        m.pool = ZPT_POOL(.max_class = MAX_CLASS, .decay_ms = 1,
+                          .flags = ZP_DECAY_THREAD);
         m.trim = 1;
     } else {
         m.pool = make_pool(0);
@@ -660,14 +642,13 @@ static void run_everything(int busy)
     for (i = 0; i < MIX_WORKERS; i++) {
         w[i].m = &m;
         w[i].kind = i;
-        assert_int_equal(pthread_create(&th[i], NULL, mix_main, &w[i]), 0);
     }
-    assert_int_equal(pthread_create(&rd, NULL, reader_main, &m), 0);
-    for (i = 0; i < MIX_WORKERS; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
+    zpt_threads_start(th, MIX_WORKERS, mix_main, w, sizeof(w[0]));
+    zpt_threads_start(&rd, 1, reader_main, &m, 0);
+    zpt_threads_join(th, MIX_WORKERS);
+    for (i = 0; i < MIX_WORKERS; i++)
         tally_add(&sum, &w[i].t);
-    }
-    assert_int_equal(pthread_join(rd, NULL), 0);
+    zpt_threads_join(&rd, 1);
     print_message("# %lu stats reads during the run, %lu did not add up\n",
                   atomic_load(&m.reads), atomic_load(&m.bad_reads));
     /* what is left in the stash goes back on this thread */
@@ -784,14 +765,13 @@ static void test_short_lived_handles(void **state)
     for (i = 0; i < NW; i++) {
         w[i].ch = &ch;
         w[i].id = i;
-        assert_int_equal(pthread_create(&th[i], NULL, churn_main, &w[i]), 0);
     }
-    assert_int_equal(pthread_create(&rd, NULL, churn_reader, &ch), 0);
-    for (i = 0; i < NW; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
+    zpt_threads_start(th, NW, churn_main, w, sizeof(w[0]));
+    zpt_threads_start(&rd, 1, churn_reader, &ch, 0);
+    zpt_threads_join(th, NW);
+    for (i = 0; i < NW; i++)
         tally_add(&sum, &w[i].t);
-    }
-    assert_int_equal(pthread_join(rd, NULL), 0);
+    zpt_threads_join(&rd, 1);
     print_message("# %lu stats reads during the run, %lu did not add up\n",
                   atomic_load(&ch.reads), atomic_load(&ch.bad_reads));
     expect_exact(ch.pool, &sum, "short-lived handles");
@@ -813,5 +793,5 @@ int main(void)
         cmocka_unit_test(test_everything_with_trim_and_decay),
         cmocka_unit_test(test_short_lived_handles),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

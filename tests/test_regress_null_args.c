@@ -1,13 +1,7 @@
 /* Regression (defect 4): a NULL pool or cache handle is an invalid argument everywhere, never dereferenced: -EINVAL, NULL with errno EINVAL, 0, or a no-op that leaves the buffer the caller's. */
-#include "handles_util.h"
+#include "zp_test.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
-
-static zpt_misuse_log g_log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
 
 static zp_pool *g_pool;
 
@@ -16,7 +10,7 @@ static int setup(void **state)
     (void)state;
     zpt_misuse_reset(&g_log);
     zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    assert_int_equal(zp_pool_create(NULL, &g_pool), 0);
+    assert_int_equal(zp_pool_create(NULL, &g_pool), 0); /* NULL config: defaults */
     return 0;
 }
 
@@ -26,7 +20,7 @@ static int teardown(void **state)
     (void)state;
     /* none of the NULL calls may have reached the misuse handler or the
        real pool */
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     assert_int_equal(zpt_stats(g_pool, &s), 0);
     assert_int_equal(s.misuse, 0);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -66,11 +60,11 @@ static void test_get_family(void **state)
     errno = 0;
     expect_null_einval(zp_get_timed(NULL, 4096, 100),
                        "zp_get_timed(NULL, 4096, 100)");
-    hu_watchdog_arm(10, "zp_get_timed(NULL, 4096, -1) waited");
+    zpt_watchdog(10, "zp_get_timed(NULL, 4096, -1) waited");
     errno = 0;
     expect_null_einval(zp_get_timed(NULL, 4096, -1),
                        "zp_get_timed(NULL, 4096, -1)");
-    hu_watchdog_disarm();
+    zpt_watchdog_off();
     rc = zp_get_batch(NULL, 4096, bufs, 4);
     if (rc != -EINVAL)
         fail_msg("zp_get_batch(NULL, 4096, bufs, 4) = %d, expected -EINVAL", rc);
@@ -185,5 +179,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_functions, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

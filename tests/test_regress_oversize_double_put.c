@@ -1,15 +1,9 @@
 /* Regression (defect 2): at debug 1 and 2 an oversize buffer put twice is reported as ZP_MISUSE_DOUBLE_PUT, even after many other oversize gets and puts. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define MAX_CLASS ZPT_MiB
 
-static zpt_misuse_log g_log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
 
 static int setup(void **state)
 {
@@ -26,37 +20,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static const char *kind_name(int kind)
-{
-    switch (kind) {
-    case ZP_MISUSE_FOREIGN: return "FOREIGN";
-    case ZP_MISUSE_DOUBLE_PUT: return "DOUBLE_PUT";
-    case ZP_MISUSE_WRONG_POOL: return "WRONG_POOL";
-    case ZP_MISUSE_CORRUPTED: return "CORRUPTED";
-    default: return "none";
-    }
-}
-
-static void expect_double_put(int n, const void *ptr, zp_pool *pool,
-                              const char *what)
-{
-    zpt_misuse_log got = zpt_misuse_get(&g_log);
-    if (got.count != n || got.kind != ZP_MISUSE_DOUBLE_PUT || got.ptr != ptr ||
-        got.pool != pool)
-        fail_msg("%s: %d reports, the last %s for %p (\"%s\"); expected %d, "
-                 "the last DOUBLE_PUT for %p", what, got.count,
-                 kind_name(got.kind), got.ptr, got.msg, n, ptr);
-}
+/* Exactly n reports so far, the last a DOUBLE_PUT of ptr in pool. */
+#define expect_double_put(n, ptr, pool, what)                                  \
+    zpt_assert_misuse(&g_log, (n), ZP_MISUSE_DOUBLE_PUT, (ptr), (pool), (what))
 
 static zp_pool *make_pool(int debug)
 {
-    zp_config cfg;
-    zp_pool *pool = NULL;
-    zp_config_init(&cfg);
-    cfg.max_class = MAX_CLASS;
-    cfg.debug = debug;
-    assert_int_equal(zp_pool_create(&cfg, &pool), 0);
-    return pool;
+    return ZPT_POOL(.max_class = MAX_CLASS, .debug = debug);
 }
 
 static void run_immediate(int debug)
@@ -68,7 +38,7 @@ static void run_immediate(int debug)
     assert_non_null(x);
     memset(x, 7, 3 * MAX_CLASS);
     zp_put(pool, x);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     zp_put(pool, x);
     expect_double_put(1, x, pool, "oversize put twice");
     /* through zp_put_batch too */
@@ -136,12 +106,12 @@ static void run_after_churn(int debug)
     }
     print_message("# %d of %d later oversize buffers reused x's address\n",
                   reused, CHURN);
-    assert_int_equal(zpt_misuse_get(&g_log).count, 0);
+    assert_int_equal(zpt_misuse_count(&g_log), 0);
     zp_put(pool, x);
     expect_double_put(1, x, pool, "oversize put again after churn");
     for (i = 0; i < HOLD; i++)
         zp_put(pool, held[i]); /* NULL: already put above */
-    assert_int_equal(zpt_misuse_get(&g_log).count, 1);
+    assert_int_equal(zpt_misuse_count(&g_log), 1);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.misuse, 1);
     assert_int_equal(s.oversize, 1 + CHURN + HOLD);
@@ -170,10 +140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_after_churn_debug1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_churn_debug2, setup, teardown),
     };
-    if (getenv("ZEROPOOL_DEBUG") != NULL && *getenv("ZEROPOOL_DEBUG")) {
-        fprintf(stderr, "ZEROPOOL_DEBUG overrides the debug levels this test "
-                        "sets\n");
-        return 77;
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (getenv("ZEROPOOL_DEBUG") != NULL && *getenv("ZEROPOOL_DEBUG"))
+        return zpt_skip_all("ZEROPOOL_DEBUG overrides the debug levels this test sets");
+    return ZPT_RUN(tests);
 }

@@ -1,20 +1,12 @@
 /* Regression (defect 3): at most 65536 live pools with thread caches: the next create fails with -ENOMEM naming the limit, pools without caches are not counted, and a destroyed pool frees its slot. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define LIMIT 65536
 
 static void tiny_config(zp_config *cfg, unsigned depth)
 {
-    zp_config_init(cfg);
-    cfg->min_class = 4096;
-    cfg->max_class = 4096;
-    cfg->cache_depth = depth;
+    ZPT_CONFIG(cfg, .min_class = 4096, .max_class = 4096,
+               .cache_depth = ZPT_EXACT(depth));
 }
 
 /* A pool works, and (with a cache) its second get is a cache hit. */
@@ -50,7 +42,7 @@ static void test_cap(void **state)
     zp_cache *c = NULL;
     zp_config cfg;
     const char *msg;
-    uint64_t t0 = hu_now_ns();
+    uint64_t t0 = zpt_now_ns();
     int i, rc;
     (void)state;
     assert_non_null(pools);
@@ -61,7 +53,7 @@ static void test_cap(void **state)
             fail_msg("pool %d of %d with thread caches: %d (%s)", i + 1, LIMIT,
                      rc, zp_strerror(rc));
     }
-    print_message("# %d pools created in %.0f ms\n", LIMIT, hu_ms_since(t0));
+    print_message("# %d pools created in %.0f ms\n", LIMIT, zpt_ms_since(t0));
 
     rc = zp_pool_create(&cfg, &extra);
     msg = zp_strerror(rc);
@@ -106,10 +98,10 @@ static void test_cap(void **state)
 
     for (i = 0; i < 3; i++)
         zp_pool_destroy(nocache[i]);
-    t0 = hu_now_ns();
+    t0 = zpt_now_ns();
     for (i = LIMIT; i-- > 0;)
         zp_pool_destroy(pools[i]);
-    print_message("# %d pools destroyed in %.0f ms\n", LIMIT, hu_ms_since(t0));
+    print_message("# %d pools destroyed in %.0f ms\n", LIMIT, zpt_ms_since(t0));
     free(pools);
 
     /* all slots free again */
@@ -124,5 +116,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }

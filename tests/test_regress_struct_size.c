@@ -1,11 +1,5 @@
 /* Regression (defect 5): zp_config.struct_size must end at a field boundary of a known layout; fields past it take their defaults and are never read. */
-#include "handles_util.h"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-
-#include <cmocka.h>
+#include "zp_test.h"
 
 #define GARBAGE 0xA5
 #define EXTRA 32 /* bytes beyond sizeof(zp_config) a newer header might add */
@@ -38,11 +32,8 @@ static zpt_provider *g_pv;
  * and GARBAGE there would be a wild pointer if read). */
 static void values(zp_config *v)
 {
-    zp_config_init(v);
-    v->max_class = 4 * ZPT_MiB;
-    v->name = "sized";
-    v->max_bytes = 512 * ZPT_KiB;
-    zpt_provider_attach(v, g_pv);
+    ZPT_CONFIG(v, .max_class = 4 * ZPT_MiB, .name = "sized",
+               .max_bytes = 512 * ZPT_KiB, .pv = g_pv);
 }
 
 /* Lays out a config of struct_size size in m: the first size bytes from v
@@ -211,5 +202,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_field_ends_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_larger_than_known, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ZPT_RUN(tests);
 }
