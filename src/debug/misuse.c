@@ -2,8 +2,8 @@
  * misuse.c — reporting misuse: the process-wide handler and the messages
  * that name the pointer, the pool and what was expected.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "debug/debug.h"
+#include "core/radix.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ void zp_set_misuse_handler(zp_misuse_fn fn, void *arg)
     pthread_mutex_unlock(&handler_lock);
 }
 
-void zp__misuse_after_fork_child(void)
+void zp__misuse_fork_child(void)
 {
     pthread_mutex_init(&handler_lock, NULL);
 }
@@ -70,6 +70,12 @@ void zp__report_bad_pointer(zp_pool *p, const zp__slab *s, const void *ptr, int 
         zp__misuse(p, ZP_MISUSE_FOREIGN, ptr,
                    "zeropool: %s(pool=%p, %p): foreign pointer: it lies in this pool's "
                    "memory but was never handed out by zp_get",
+                   op, (void *)p, ptr);
+        break;
+    case ZP__PTR_RELEASED:
+        zp__misuse(p, ZP_MISUSE_DOUBLE_PUT, ptr,
+                   "zeropool: %s(pool=%p, %p): double put: this oversize buffer was "
+                   "already put (its region is unmapped)",
                    op, (void *)p, ptr);
         break;
     default:

@@ -8,10 +8,10 @@
  * the buffer is handed out again, and records which code got each buffer
  * so that destroy can list leaks by call site.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "debug/debug.h"
+#include "core/radix.h"
+#include "os/os.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,13 +102,12 @@ void zp__debug_before_unmap(const zp__slab *s)
 
 static void print_site(const void *buf, size_t size, uintptr_t caller)
 {
-    Dl_info info;
-    if (caller && dladdr((void *)caller, &info) && info.dli_fname) {
+    zp__os_symbol sym;
+    if (caller && zp__os_symbolize((const void *)caller, &sym)) {
         fprintf(stderr, "zeropool:     %p (%zu bytes) got at %p = %s+0x%lx", buf, size,
-                (void *)caller, info.dli_fname,
-                (unsigned long)(caller - (uintptr_t)info.dli_fbase));
-        if (info.dli_sname)
-            fprintf(stderr, " (in %s)", info.dli_sname);
+                (void *)caller, sym.file, (unsigned long)(caller - sym.base));
+        if (sym.name)
+            fprintf(stderr, " (in %s)", sym.name);
         fputc('\n', stderr);
     } else {
         fprintf(stderr, "zeropool:     %p (%zu bytes) got at %p\n", buf, size, (void *)caller);

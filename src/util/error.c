@@ -5,8 +5,7 @@
  * failure when asked about that failure's code, and a fixed text otherwise.
  * The detail lives in thread-local storage: no global error state.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,13 +1,12 @@
 /*
- * stats_export.c — zp_stats_write: the pool's statistics as a human summary,
+ * export.c — zp_stats_write: the pool's statistics as a human summary,
  * JSON, or Prometheus text exposition format.
  *
  * Prometheus families carry labels pool and class; class is the class size
  * in bytes or "oversize", so summing a family over class gives the pool
  * total. Counters end in _total, gauges in _bytes.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "types.h"
 
 #include <errno.h>
 #include <inttypes.h>

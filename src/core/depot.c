@@ -11,9 +11,13 @@
  *
  * Magazines are allocated when buffers are carved, enough to hold every
  * buffer ever carved, so giving buffers back never allocates and never fails.
+ * Every give wakes the budget's head waiter (zp__budget_wake): whatever path
+ * returned the buffers (a put, a flush, a thread's exit, a handle's
+ * destroy), a waiter for them hears of it here.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "core/depot.h"
+#include "core/slab.h"
+#include "debug/debug.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,25 +67,24 @@ void zp__depot_lock(zp__depot *d)
     }
 }
 
-/* Carves up to `want` fresh buffers; lock held. Magazines for them are
- * allocated first so the depot invariant holds whatever happens. */
-static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
-                      uint32_t want)
+/* Carves up to `want` fresh buffers into out (*n of them); lock held.
+ * Magazines for them are allocated first so the depot invariant holds
+ * whatever happens. 0 if at least one was carved, else -ENOMEM/-ENOBUFS. */
+static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t want,
+                 const zp__waiter *w, uint32_t *got)
 {
     size_t csize = zp__class_size(p, cls);
     uint64_t need = (d->carved + want + d->batch - 1) / d->batch;
     while (d->nmags < need) {
         zp__mag *m = mag_new(d->batch);
-        if (m == NULL) {
-            errno = ENOMEM;
-            return 0;
-        }
+        if (m == NULL)
+            return -ENOMEM;
         m->next = d->empty;
         d->empty = m;
         d->nmags++;
     }
     uint32_t n = 0;
-    errno = 0;
+    int rc = 0;
     while (n < want) {
         zp__slab *s = d->carving;
         uintptr_t end = s ? atomic_load_explicit(&s->carve_end, memory_order_relaxed) : 0;
@@ -91,8 +94,7 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
             if (n > 0)
                 break;
             size_t size = zp__slab_bytes(p, cls);
-            s = zp__slab_create(p, cls, size);
-            if (s == NULL)
+            if ((rc = zp__slab_create(p, cls, size, w, &s)) != 0)
                 break;
             zp__slab_list_push(&d->slabs, s);
             d->carving = s;
@@ -113,14 +115,16 @@ static uint32_t carve(zp_pool *p, unsigned cls, zp__depot *d, void **out,
         atomic_store_explicit(&s->carve_end, end + (uintptr_t)take * csize,
                               memory_order_relaxed);
     }
-    return n;
+    *got = n;
+    return n > 0 ? 0 : rc;
 }
 
-uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
-                        uint32_t count_gets, bool *carved)
+int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
+                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved)
 {
     zp__depot *d = &p->depot[cls];
     uint32_t n = 0;
+    int rc = 0;
     zp__depot_lock(d);
     while (n < want && (d->partial || d->full)) {
         if (d->partial == NULL) {
@@ -151,38 +155,34 @@ uint32_t zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
                                   memory_order_relaxed);
     if (d->nfree - d->npurged < d->low_water)
         d->low_water = d->nfree - d->npurged;
-    *carved = false;
-    if (n == 0) {
-        n = carve(p, cls, d, out, want);
-        *carved = true;
-    }
-    if (count_gets > n)
-        count_gets = n;
+    *carved = n == 0;
+    if (n == 0)
+        rc = carve(p, cls, d, out, want, w, &n);
+    if (count_direct > n)
+        count_direct = n;
     if (*carved)
-        d->direct.allocations += count_gets;
+        d->direct.allocations += count_direct;
     else
-        d->direct.depot_hits += count_gets;
+        d->direct.depot_hits += count_direct;
     pthread_mutex_unlock(&d->lock);
-    if (n == 0) {
-        int err = errno == ENOBUFS ? ENOBUFS : ENOMEM;
-        if (err == ENOBUFS)
-            zp__error(-ENOBUFS, "zp_get: the budget has no room for a %zu-byte slab of class %zu",
-                      zp__slab_bytes(p, cls), zp__class_size(p, cls));
-        else
-            zp__error(-ENOMEM, "zp_get: no memory for a slab of class %zu (provider or metadata)",
-                      zp__class_size(p, cls));
-        errno = err;
-    }
-    return n;
+    *taken = n;
+    if (rc == -ENOBUFS)
+        return zp__error(rc, "zp_get: the budget has no room for a %zu-byte slab of class %zu",
+                         zp__slab_bytes(p, cls), zp__class_size(p, cls));
+    if (rc)
+        return zp__error(-ENOMEM,
+                         "zp_get: no memory for a slab of class %zu (provider or metadata)",
+                         zp__class_size(p, cls));
+    return 0;
 }
 
 void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
-                    bool count_as_puts)
+                    bool count_direct)
 {
     zp__depot *d = &p->depot[cls];
     uint64_t added = 0;
     zp__depot_lock(d);
-    if (count_as_puts)
+    if (count_direct)
         d->direct.puts += n;
     for (uint32_t i = 0; i < n;) {
         if (d->partial == NULL) {
@@ -216,4 +216,74 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
     pthread_mutex_unlock(&d->lock);
     atomic_fetch_add_explicit(&p->idle_resident, added * zp__class_size(p, cls),
                               memory_order_relaxed);
+    if (p->budget)
+        zp__budget_wake(p->budget);
+}
+
+void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k)
+{
+    zp__depot *d = &p->depot[cls];
+    pthread_mutex_lock(&d->lock);
+    d->direct.hits += k->hits;
+    d->direct.depot_hits += k->depot_hits;
+    d->direct.allocations += k->allocations;
+    d->direct.puts += k->puts;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Depot lock held: copies every idle buffer into items, hottest first;
+ * returns the magazines to the empty list. */
+void zp__depot_gather(zp__depot *d, void **items)
+{
+    size_t n = 0;
+    zp__mag *m = d->partial;
+    d->partial = NULL;
+    while (m || d->full) {
+        if (m == NULL) {
+            m = d->full;
+            d->full = m->next;
+        }
+        for (uint32_t i = m->count; i > 0; i--)
+            items[n++] = m->items[i - 1];
+        m->count = 0;
+        m->next = d->empty;
+        d->empty = m;
+        m = NULL;
+    }
+}
+
+/* Depot lock held: refills magazines from items (hottest first), keeping
+ * the hottest on top and the depot invariant (only the top one partial),
+ * and frees magazines beyond what the carved buffers need. */
+void zp__depot_rebuild(zp__depot *d, void **items, size_t n)
+{
+    size_t rem = n % d->batch, pos = n;
+    /* full magazines from the bottom up, so the list head ends on top */
+    while (pos > rem) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        pos -= d->batch;
+        for (uint32_t i = 0; i < d->batch; i++)
+            m->items[i] = items[pos + d->batch - 1 - i];
+        m->count = d->batch;
+        m->next = d->full;
+        d->full = m;
+    }
+    if (rem) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        for (uint32_t i = 0; i < rem; i++)
+            m->items[i] = items[rem - 1 - i];
+        m->count = (uint32_t)rem;
+        m->next = NULL;
+        d->partial = m;
+    }
+    d->nfree = n;
+    uint64_t need = (d->carved + d->batch - 1) / d->batch;
+    while (d->nmags > need && d->empty) {
+        zp__mag *m = d->empty;
+        d->empty = m->next;
+        free(m);
+        d->nmags--;
+    }
 }

@@ -1,15 +1,16 @@
 /*
  * stats.c — reading, resetting and exporting the pool's counters.
  *
- * Hits and cache puts are counted per thread (in each cache's bins, written
- * only by their owner) and summed here under the registry lock, which keeps
+ * Hits and cache puts are counted per cache (in its bins, written only by
+ * its owner: a thread or a handle's caller) and summed here under the registry lock, which keeps
  * the list of caches stable; depot state is read under each depot lock
  * (taken without counting it as contention: reading stats is not traffic).
  * zp_stats_reset stores a baseline that later reads subtract, so no thread's
  * counters are ever written by another thread.
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "stats/stats.h"
+#include "core/cache.h"
+#include "core/registry.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,8 +18,8 @@
 zp__counts zp__class_counts(zp_pool *p, unsigned cls)
 {
     zp__counts k = p->retired[cls];
-    for (zp__tcache *tc = p->tcaches; tc; tc = tc->next)
-        zp__tcache_counts(tc, cls, &k);
+    for (const zp__cache *c = p->caches; c; c = c->next)
+        zp__cache_counts(c, cls, &k);
     const zp__counts *d = &p->depot[cls].direct;
     k.hits += d->hits;
     k.depot_hits += d->depot_hits;

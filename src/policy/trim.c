@@ -14,97 +14,14 @@
  * to its minimum within two epochs; the epoch ends on a slow path of the
  * pool, or on the background thread's tick (ZP_DECAY_THREAD).
  */
-#define _GNU_SOURCE
-#include "internal.h"
+#include "policy/trim.h"
+#include "core/depot.h"
+#include "core/slab.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-
-uint64_t zp__now_ns(void)
-{
-    struct timespec ts;
-    /* vDSO: no system call */
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int zp__cond_init_monotonic(pthread_cond_t *cv)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(cv, &attr);
-    pthread_condattr_destroy(&attr);
-    return -rc;
-}
-
-void zp__deadline_after(struct timespec *ts, uint64_t ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    uint64_t t = (uint64_t)ts->tv_nsec + ns;
-    ts->tv_sec += (time_t)(t / 1000000000u);
-    ts->tv_nsec = (long)(t % 1000000000u);
-}
-
-/* Depot lock held: copies every idle buffer into items, hottest first;
- * returns the magazines to the empty list. */
-static void depot_gather(zp__depot *d, void **items)
-{
-    size_t n = 0;
-    zp__mag *m = d->partial;
-    d->partial = NULL;
-    while (m || d->full) {
-        if (m == NULL) {
-            m = d->full;
-            d->full = m->next;
-        }
-        for (uint32_t i = m->count; i > 0; i--)
-            items[n++] = m->items[i - 1];
-        m->count = 0;
-        m->next = d->empty;
-        d->empty = m;
-        m = NULL;
-    }
-}
-
-/* Depot lock held: refills magazines from items (hottest first), keeping
- * the hottest on top and the depot invariant (only the top one partial),
- * and frees magazines beyond what the carved buffers need. */
-static void depot_rebuild(zp__depot *d, void **items, size_t n)
-{
-    size_t rem = n % d->batch, pos = n;
-    /* full magazines from the bottom up, so the list head ends on top */
-    while (pos > rem) {
-        zp__mag *m = d->empty;
-        d->empty = m->next;
-        pos -= d->batch;
-        for (uint32_t i = 0; i < d->batch; i++)
-            m->items[i] = items[pos + d->batch - 1 - i];
-        m->count = d->batch;
-        m->next = d->full;
-        d->full = m;
-    }
-    if (rem) {
-        zp__mag *m = d->empty;
-        d->empty = m->next;
-        for (uint32_t i = 0; i < rem; i++)
-            m->items[i] = items[rem - 1 - i];
-        m->count = (uint32_t)rem;
-        m->next = NULL;
-        d->partial = m;
-    }
-    d->nfree = n;
-    uint64_t need = (d->carved + d->batch - 1) / d->batch;
-    while (d->nmags > need && d->empty) {
-        zp__mag *m = d->empty;
-        d->empty = m->next;
-        free(m);
-        d->nmags--;
-    }
-}
 
 static uint64_t carved_in(const zp__slab *s, size_t csize)
 {
@@ -128,7 +45,7 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
         return 0;
     }
     size_t unpurged = n - d->npurged;
-    depot_gather(d, items);
+    zp__depot_gather(d, items);
 
     /* which slabs have every carved buffer idle here */
     for (zp__slab *s = d->slabs; s; s = s->next)
@@ -173,7 +90,7 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     if (purge && csize >= p->page_size && p->debug < 2) {
         while (resident_dropped < drop && kept_unpurged > 0) {
             void *buf = items[kept_unpurged - 1];
-            if (madvise(buf, csize, MADV_DONTNEED) != 0)
+            if (zp__os_purge(buf, csize) != 0)
                 break;
             kept_unpurged--;
             d->npurged++;
@@ -181,7 +98,7 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
             released += csize;
         }
     }
-    depot_rebuild(d, items, kept);
+    zp__depot_rebuild(d, items, kept);
     if (d->low_water > kept - d->npurged)
         d->low_water = kept - d->npurged;
     pthread_mutex_unlock(&d->lock);
@@ -218,22 +135,11 @@ size_t zp__trim_pool(zp_pool *p, uint64_t keep, bool purge)
     return released;
 }
 
-size_t zp_trim(zp_pool *p, size_t keep_bytes)
-{
-    if (p == NULL)
-        return 0;
-    /* the calling thread's cache first, so its buffers can go too */
-    zp__tcache *tc = p->cache_depth ? zp__tcache_get(p) : NULL;
-    if (tc)
-        zp__tcache_drain(p, tc);
-    return zp__trim_pool(p, keep_bytes, true);
-}
-
 /* One decay step if an epoch has passed: per class, give back the
  * low-water number of buffers (idle the whole epoch). */
 static void decay_run(zp_pool *p)
 {
-    uint64_t now = zp__now_ns();
+    uint64_t now = zp__os_now_coarse_ns();
     uint64_t epoch = atomic_load_explicit(&p->decay_epoch_ns, memory_order_relaxed);
     if (now - epoch < (uint64_t)p->decay_ms * 1000000u)
         return;
@@ -268,9 +174,7 @@ static void *decay_main(void *arg)
         tick_ns = 1000000u;
     pthread_mutex_lock(&p->decay_lock);
     while (!p->decay_stop) {
-        struct timespec ts;
-        zp__deadline_after(&ts, tick_ns);
-        pthread_cond_timedwait(&p->decay_cv, &p->decay_lock, &ts);
+        zp__os_cond_wait(&p->decay_cv, &p->decay_lock, zp__os_now_ns() + tick_ns);
         if (p->decay_stop)
             break;
         pthread_mutex_unlock(&p->decay_lock);
@@ -283,8 +187,8 @@ static void *decay_main(void *arg)
 
 int zp__decay_start(zp_pool *p)
 {
-    atomic_store_explicit(&p->decay_epoch_ns, zp__now_ns(), memory_order_relaxed);
-    int rc = zp__cond_init_monotonic(&p->decay_cv);
+    atomic_store_explicit(&p->decay_epoch_ns, zp__os_now_coarse_ns(), memory_order_relaxed);
+    int rc = zp__os_cond_init(&p->decay_cv);
     if (rc)
         return rc;
     if ((rc = pthread_mutex_init(&p->decay_lock, NULL)) != 0) {
@@ -314,4 +218,12 @@ void zp__decay_stop(zp_pool *p)
     }
     pthread_mutex_destroy(&p->decay_lock);
     pthread_cond_destroy(&p->decay_cv);
+}
+
+void zp__decay_fork_child(zp_pool *p)
+{
+    /* the decay thread (if any) was waiting on these in the parent */
+    pthread_mutex_init(&p->decay_lock, NULL);
+    (void)zp__os_cond_init(&p->decay_cv);
+    p->decay_thread_on = false; /* the thread did not survive the fork */
 }

@@ -1,0 +1,143 @@
+/*
+ * config.c — zp_config: defaults, and loading a caller's config (which may
+ * come from an older or newer header) with a precise reason for anything
+ * invalid.
+ */
+#include "api/api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- config */
+
+#define ZP__DEFAULT_MIN_CLASS ((size_t)4 << 10)
+#define ZP__DEFAULT_MAX_CLASS ((size_t)64 << 20)
+#define ZP__DEFAULT_CACHE_DEPTH 32u
+#define ZP__DEFAULT_CACHE_BYTES ((size_t)64 << 20)
+
+void zp_config_init(zp_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->struct_size = sizeof(*cfg);
+    cfg->min_class = ZP__DEFAULT_MIN_CLASS;
+    cfg->max_class = ZP__DEFAULT_MAX_CLASS;
+    cfg->cache_depth = ZP__DEFAULT_CACHE_DEPTH;
+    cfg->cache_bytes = ZP__DEFAULT_CACHE_BYTES;
+    cfg->flags = 0;
+    cfg->debug = 0;
+    cfg->max_cached_bytes = SIZE_MAX;
+}
+
+static bool is_pow2(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* Where a zp_config of each layout this library knows ends: a config from
+ * an older header stops after one of these fields (the oldest accepted
+ * ends with provider). */
+#define FIELD_END(f) (offsetof(zp_config, f) + sizeof(((zp_config *)0)->f))
+#define LAYOUT_MIN FIELD_END(provider)
+static const size_t layout_ends[] = {
+    FIELD_END(provider), FIELD_END(name),             FIELD_END(budget),
+    FIELD_END(max_bytes), FIELD_END(max_cached_bytes), FIELD_END(decay_ms),
+    sizeof(zp_config),
+};
+
+static bool layout_known(size_t size)
+{
+    for (size_t i = 0; i < sizeof layout_ends / sizeof layout_ends[0]; i++)
+        if (layout_ends[i] == size)
+            return true;
+    return false;
+}
+
+/* Copies the caller's config (which may come from a newer header) and
+ * rejects anything invalid with a precise reason. */
+int zp__config_load(const zp_config *in, zp_config *cfg)
+{
+    zp_config_init(cfg);
+    if (in != NULL) {
+        if (in->struct_size < LAYOUT_MIN)
+            return zp__error(-EINVAL,
+                             "zp_pool_create: config struct_size %zu is too small "
+                             "(initialise the config with zp_config_init)",
+                             in->struct_size);
+        if (in->struct_size < sizeof(zp_config) && !layout_known(in->struct_size))
+            return zp__error(-EINVAL,
+                             "zp_pool_create: config struct_size %zu ends inside a field: "
+                             "it matches no zp_config layout (initialise the config with "
+                             "zp_config_init)",
+                             in->struct_size);
+        if (in->struct_size > sizeof(zp_config)) {
+            const unsigned char *extra = (const unsigned char *)in + sizeof(zp_config);
+            for (size_t i = 0; i < in->struct_size - sizeof(zp_config); i++)
+                if (extra[i] != 0)
+                    return zp__error(-EINVAL,
+                                     "zp_pool_create: config sets fields unknown to "
+                                     "zeropool %s (struct_size %zu > %zu)",
+                                     ZP_VERSION_STRING, in->struct_size, sizeof(zp_config));
+        }
+        memcpy(cfg, in, in->struct_size < sizeof(*cfg) ? in->struct_size : sizeof(*cfg));
+    }
+    const char *env = getenv("ZEROPOOL_DEBUG");
+    if (env != NULL && *env != '\0') {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end != '\0' || v < 0 || v > ZP_DEBUG_MAX)
+            return zp__error(-EINVAL,
+                             "zp_pool_create: ZEROPOOL_DEBUG=%s is not a debug level 0..%d",
+                             env, ZP_DEBUG_MAX);
+        cfg->debug = (int)v;
+    }
+    if (!is_pow2(cfg->min_class))
+        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is not a power of two",
+                         cfg->min_class);
+    if (!is_pow2(cfg->max_class))
+        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is not a power of two",
+                         cfg->max_class);
+    if (cfg->min_class < ((size_t)1 << ZP__MIN_CLASS_SHIFT))
+        return zp__error(-EINVAL, "zp_pool_create: min_class %zu is below the minimum %zu",
+                         cfg->min_class, (size_t)1 << ZP__MIN_CLASS_SHIFT);
+    if (cfg->max_class > ((size_t)1 << ZP__MAX_CLASS_SHIFT))
+        return zp__error(-EINVAL, "zp_pool_create: max_class %zu is above the maximum %zu",
+                         cfg->max_class, (size_t)1 << ZP__MAX_CLASS_SHIFT);
+    if (cfg->min_class > cfg->max_class)
+        return zp__error(-EINVAL,
+                         "zp_pool_create: min_class %zu is larger than max_class %zu",
+                         cfg->min_class, cfg->max_class);
+    if (cfg->cache_depth > ZP__MAX_CACHE_DEPTH)
+        return zp__error(-EINVAL, "zp_pool_create: cache_depth %u is above the maximum %u",
+                         cfg->cache_depth, ZP__MAX_CACHE_DEPTH);
+    const unsigned known = ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT | ZP_DECAY_THREAD;
+    if (cfg->flags & ~known)
+        return zp__error(-EINVAL, "zp_pool_create: flags 0x%x has unknown bits 0x%x",
+                         cfg->flags, cfg->flags & ~known);
+    if (cfg->budget != NULL && cfg->max_bytes != 0)
+        return zp__error(-EINVAL,
+                         "zp_pool_create: set either budget or max_bytes, not both");
+    if ((cfg->flags & ZP_DECAY_THREAD) && cfg->decay_ms == 0)
+        return zp__error(-EINVAL, "zp_pool_create: ZP_DECAY_THREAD needs decay_ms > 0");
+    if (cfg->debug < 0 || cfg->debug > ZP_DEBUG_MAX)
+        return zp__error(-EINVAL, "zp_pool_create: debug %d is not a debug level 0..%d",
+                         cfg->debug, ZP_DEBUG_MAX);
+    if ((cfg->provider.map == NULL) != (cfg->provider.unmap == NULL))
+        return zp__error(-EINVAL,
+                         "zp_pool_create: provider needs both map and unmap (or neither)");
+    if (cfg->name != NULL) {
+        size_t len = strlen(cfg->name);
+        if (len == 0 || len >= ZP_NAME_MAX)
+            return zp__error(-EINVAL, "zp_pool_create: name must have 1..%d characters",
+                             ZP_NAME_MAX - 1);
+        if (strspn(cfg->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789_.:-") != len)
+            return zp__error(-EINVAL,
+                             "zp_pool_create: name \"%s\" has characters outside "
+                             "[A-Za-z0-9_.:-]",
+                             cfg->name);
+    }
+    return 0;
+}

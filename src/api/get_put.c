@@ -1,0 +1,103 @@
+/*
+ * get_put.c — the front doors that use the calling thread's cache: zp_get,
+ * zp_put, their batches, zp_trim and zp_capacity.
+ *
+ * Each reads the thread's cache once (TLS) and hands it to the engine. The
+ * hit paths are inline (core/cache.h); a miss leaves through one call that
+ * creates the thread's cache if it has none yet.
+ */
+#include "api/api.h"
+#include "core/cache.h"
+#include "core/thread.h"
+#include "policy/trim.h"
+
+#include <errno.h>
+
+int zp__null_arg(const char *fn, const char *what)
+{
+    return zp__error(-EINVAL, "%s: %s is NULL", fn, what);
+}
+
+static ZP_NOINLINE ZP_COLD void *get_null(void)
+{
+    errno = -zp__null_arg("zp_get", "pool");
+    return NULL;
+}
+
+/* The miss path: the thread's cache (created on first use) and the checked
+ * get; budget failures are counted here, at the front door. */
+static ZP_NOINLINE void *get_slow(zp_pool *p, size_t size, const void *caller)
+{
+    int err;
+    void *buf = zp__cache_get_slow(p, zp__thread_cache(p), size, caller, NULL, &err);
+    if (buf == NULL) {
+        if (err == -ENOBUFS && p->budget)
+            zp__budget_count_failure(p->budget);
+        errno = -err;
+    }
+    return buf;
+}
+
+void *zp_get(zp_pool *p, size_t size)
+{
+    if (ZP_UNLIKELY(p == NULL))
+        return get_null();
+    void *buf = zp__cache_try_get(p, zp__thread_cache_peek(p), zp__class_of(p, size));
+    if (ZP_LIKELY(buf != NULL))
+        return buf;
+    return get_slow(p, size, ZP_CALLER());
+}
+
+static ZP_NOINLINE void put_slow(zp_pool *p, void *buf)
+{
+    zp__cache_put_slow(p, zp__thread_cache(p), buf, "zp_put");
+}
+
+void zp_put(zp_pool *p, void *buf)
+{
+    if (ZP_UNLIKELY(p == NULL))
+        return; /* the NULL-pool rule: nothing happens, buf stays the caller's */
+    if (ZP_LIKELY(zp__cache_try_put(p, zp__thread_cache_peek(p), buf)))
+        return;
+    put_slow(p, buf);
+}
+
+int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
+{
+    if (p == NULL)
+        return zp__null_arg("zp_get_batch", "pool");
+    if (bufs == NULL && n > 0)
+        return zp__null_arg("zp_get_batch", "bufs");
+    int rc = zp__cache_get_batch(p, n ? zp__thread_cache(p) : NULL, size, bufs, n,
+                                 ZP_CALLER());
+    if (rc == -ENOBUFS && p->budget)
+        zp__budget_count_failure(p->budget);
+    return rc;
+}
+
+void zp_put_batch(zp_pool *p, void *const *bufs, size_t n)
+{
+    if (p == NULL || bufs == NULL || n == 0)
+        return;
+    zp__cache_put_batch(p, zp__thread_cache(p), bufs, n, "zp_put_batch");
+}
+
+size_t zp_trim(zp_pool *p, size_t keep_bytes)
+{
+    if (p == NULL)
+        return 0;
+    /* the calling thread's cache first, so its buffers can go too */
+    zp__cache *c = zp__thread_cache_peek(p);
+    size_t released = c != NULL ? zp__cache_drain(p, c) : 0;
+    return released + zp__trim_pool(p, keep_bytes, true);
+}
+
+size_t zp_capacity(const zp_pool *p, const void *buf)
+{
+    if (p == NULL || buf == NULL)
+        return 0;
+    const zp__slab *s = zp__slab_lookup(buf);
+    if (zp__classify(p, s, buf) != ZP__PTR_OK)
+        return 0;
+    return s->cls == ZP__CLASS_OVERSIZE ? s->size : (size_t)s->mask + 1;
+}

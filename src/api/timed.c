@@ -1,0 +1,79 @@
+/*
+ * timed.c — zp_get_timed: a get that waits for room in the pool's budget.
+ *
+ * The waiter is a value on this stack, queued in the budget's FIFO queue
+ * and passed down the get as an argument (so only the head may take new
+ * bytes); it sleeps on its own condition variable until a return of memory
+ * wakes it (core/depot.c gives buffers back, policy/budget.c gives bytes
+ * back: both wake through zp__budget_wake) or its deadline passes.
+ */
+#include "api/api.h"
+#include "core/cache.h"
+#include "core/thread.h"
+#include "os/os.h"
+
+#include <errno.h>
+
+static void *fail(zp_budget *b, int err)
+{
+    if (b != NULL && (err == -ENOBUFS || err == -ETIMEDOUT))
+        zp__budget_count_failure(b);
+    errno = -err;
+    return NULL;
+}
+
+void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
+{
+    const void *caller = ZP_CALLER();
+    if (p == NULL)
+        return fail(NULL, zp__null_arg("zp_get_timed", "pool"));
+    if (timeout_ms < -1)
+        return fail(NULL, zp__error(-EINVAL, "zp_get_timed: timeout_ms %d is below -1",
+                                    timeout_ms));
+    zp_budget *b = p->budget;
+    zp__cache *c = zp__thread_cache(p);
+    int err;
+    void *buf = zp__cache_get_slow(p, c, size, caller, NULL, &err);
+    if (buf != NULL)
+        return buf;
+    if (b == NULL || err != -ENOBUFS)
+        return fail(b, err);
+    if (timeout_ms == 0 || zp__request_bytes(p, size) > zp__budget_max(b))
+        return fail(b, -ENOBUFS);
+    zp__budget_count_wait(b);
+
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                       : zp__os_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    zp__waiter w;
+    if (zp__waiter_init_cond(&w) != 0)
+        return fail(b, zp__error(-ENOMEM,
+                                 "zp_get_timed: cannot initialise a condition variable"));
+    zp__waitq *q = zp__budget_waitq(b);
+    zp__waitq_lock(q);
+    zp__waitq_push(q, &w);
+    err = -ETIMEDOUT;
+    for (;;) {
+        if (zp__waitq_is_head(q, &w)) {
+            w.woken = false;
+            zp__waitq_unlock(q);
+            buf = zp__cache_get_slow(p, c, size, caller, &w, &err);
+            zp__waitq_lock(q);
+            if (buf != NULL || err != -ENOBUFS)
+                break;
+            if (w.woken)
+                continue; /* room was made while we tried */
+        }
+        if (!zp__waiter_sleep(q, &w, deadline)) {
+            err = -ETIMEDOUT;
+            break;
+        }
+    }
+    zp__waitq_remove(q, &w); /* wakes the next one so it tries at once */
+    zp__waitq_unlock(q);
+    zp__waiter_fini_cond(&w);
+    if (buf != NULL)
+        return buf;
+    if (err == -ETIMEDOUT)
+        zp__error(-ETIMEDOUT, "zp_get_timed: no room in the budget within %d ms", timeout_ms);
+    return fail(b, err);
+}

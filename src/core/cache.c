@@ -1,0 +1,382 @@
+/*
+ * cache.c — the cache's out-of-line paths (see cache.h): refill and flush
+ * for one buffer or many, the checked get and put, drain.
+ *
+ * Rules, each stated once here:
+ *   - refill: a bin is refilled from the depot until it holds what the call
+ *     needs, each exchange taking at least `floor` buffers (a single get:
+ *     the slow-start refill 1, 2, 4 ... up to a magazine; a batch: a
+ *     magazine) and never more than fit;
+ *   - flush: a bin that would overflow gives its oldest buffers to the
+ *     depot, rounded up to whole magazines;
+ *   - what does not fit a cache at all (no cache, zero capacity, a batch
+ *     larger than the bin) goes straight between the caller and the depot;
+ *   - while budget waiters queue, puts go straight to the depot (which wakes
+ *     the head) and wholly idle slabs of the class are unmapped, so a
+ *     waiter of any class finds room;
+ *   - gets are counted once they succeed: a hit per buffer found in the
+ *     bin, a depot hit or an allocation per buffer a refill served.
+ */
+#include "core/cache.h"
+#include "core/depot.h"
+#include "debug/debug.h"
+#include "policy/trim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_MAX 64u
+#define CHUNK_MAX (1u << 20) /* buffers per depot exchange of a direct batch */
+
+/* ---------------------------------------------------------- accounting */
+
+/* Adds a successful get's counts to c (owner-only stores), or to the
+ * depot's direct counters when there is no cache. */
+static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, const zp__counts *k)
+{
+    if (c != NULL) {
+        zp__counter_add(&c->bins[cls].hits, k->hits);
+        zp__counter_add(&c->misses[cls].depot_hits, k->depot_hits);
+        zp__counter_add(&c->misses[cls].allocations, k->allocations);
+    } else if (k->hits | k->depot_hits | k->allocations) {
+        zp__depot_count_direct(p, cls, k);
+    }
+}
+
+/* Buffers of class cls went back to the depot (which woke the head
+ * waiter): while anyone waits, unmap the class's wholly idle slabs too, so
+ * a waiter of another class (or pool) on the budget finds bytes. */
+static size_t returned_for_waiters(zp_pool *p, unsigned cls)
+{
+    if (p->budget != NULL && zp__budget_has_waiters(p->budget))
+        return zp__trim_class(p, cls, UINT64_MAX, false);
+    return 0;
+}
+
+/* -------------------------------------------------------------- refill */
+
+/* Takes n buffers straight from the depot into bufs, all or nothing. */
+static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size_t n,
+                       const zp__waiter *w, zp__counts *k)
+{
+    /* A single get without a cache is counted under the depot lock it takes
+     * anyway; everything else is counted by the caller on success. */
+    uint32_t count_now = c == NULL && n == 1;
+    size_t got = 0;
+    while (got < n) {
+        uint32_t want = n - got < CHUNK_MAX ? (uint32_t)(n - got) : CHUNK_MAX, t;
+        bool carved;
+        int rc = zp__depot_take(p, cls, bufs + got, want, count_now, w, &t, &carved);
+        if (rc) {
+            for (size_t i = 0; i < got; i += CHUNK_MAX)
+                zp__depot_give(p, cls, bufs + i,
+                               (uint32_t)(got - i < CHUNK_MAX ? got - i : CHUNK_MAX), false);
+            return rc;
+        }
+        if (!count_now)
+            *(carved ? &k->allocations : &k->depot_hits) += t;
+        got += t;
+    }
+    return 0;
+}
+
+/* Refills c's bin of class cls until it holds at least need (<= cap)
+ * buffers, each exchange taking at least floor. On failure the buffers
+ * refilled so far stay cached. */
+static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t floor,
+                const zp__waiter *w, zp__counts *k)
+{
+    zp__bin *b = &c->bins[cls];
+    while (b->count < need) {
+        uint32_t want = need - b->count;
+        if (want < floor)
+            want = floor;
+        if (want > b->cap - b->count)
+            want = b->cap - b->count;
+        uint32_t t;
+        bool carved;
+        int rc = zp__depot_take(p, cls, b->items + b->count, want, 0, w, &t, &carved);
+        if (rc)
+            return rc;
+        uint32_t served = need - b->count < t ? need - b->count : t;
+        *(carved ? &k->allocations : &k->depot_hits) += served;
+        b->count += t;
+    }
+    return 0;
+}
+
+/* One buffer of class cls for c: from the bin, a slow-start refill, or the
+ * depot directly when c caches nothing. */
+static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w, void **out)
+{
+    zp__counts k = {0, 0, 0, 0};
+    int rc = 0;
+    if (c == NULL || c->bins[cls].cap == 0) {
+        rc = take_direct(p, c, cls, out, 1, w, &k);
+    } else {
+        zp__bin *b = &c->bins[cls];
+        if (b->count != 0) {
+            k.hits = 1;
+        } else {
+            zp__bin_misses *m = &c->misses[cls];
+            uint32_t batch = p->depot[cls].batch, want = m->refill ? m->refill : 1;
+            if ((rc = fill(p, c, cls, 1, want, w, &k)) != 0)
+                return rc;
+            if (want < batch)
+                m->refill = want * 2 < batch ? want * 2 : batch;
+        }
+        *out = b->items[--b->count];
+    }
+    if (rc == 0)
+        count_gets(p, c, cls, &k);
+    return rc;
+}
+
+/* The budget is full: gives back this pool's idle memory (c's and the
+ * depot's) so a retry can map. */
+static void reclaim(zp_pool *p, zp__cache *c)
+{
+    if (c != NULL)
+        zp__cache_drain(p, c);
+    zp__trim_pool(p, 0, false);
+}
+
+/* Stamps a buffer being handed out (debug state, ZP_ZERO_ON_GET). */
+static void *finish_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
+{
+    if (p->debug >= 1)
+        zp__debug_on_get(p, buf, cls, caller);
+    if (p->flags & ZP_ZERO_ON_GET)
+        memset(buf, 0, zp__class_size(p, cls));
+    return buf;
+}
+
+void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
+                         const zp__waiter *w, int *err)
+{
+    if (size == 0)
+        size = 1;
+    bool over = size > p->max_class;
+    unsigned cls = over ? 0 : zp__class_of(p, size);
+    void *buf = NULL;
+    int rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
+    if (rc == -ENOBUFS && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+        reclaim(p, c);
+        rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
+    }
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    if (over)
+        return buf;
+    zp__idle_check(p);
+    return finish_get(p, buf, cls, caller);
+}
+
+/* ---------------------------------------------------------------- puts */
+
+/* Checks a buffer being put and prepares it (debug state, wipe, poison):
+ * its slab, or NULL after reporting misuse or releasing an oversize
+ * buffer. */
+static zp__slab *accept_put(zp_pool *p, void *buf, const char *op)
+{
+    zp__slab *s = zp__slab_lookup(buf);
+    int why = zp__classify(p, s, buf);
+    if (why == ZP__PTR_UNKNOWN && p->debug >= 1 && zp__oversize_was_released(p, buf))
+        why = ZP__PTR_RELEASED;
+    if (why != ZP__PTR_OK) {
+        zp__report_bad_pointer(p, s, buf, why, op);
+        return NULL;
+    }
+    if (s->cls == ZP__CLASS_OVERSIZE) {
+        zp__oversize_put(p, buf, true);
+        return NULL;
+    }
+    if (p->debug >= 1 && !zp__debug_on_put(p, s, buf, op))
+        return NULL;
+    if (p->flags & ZP_WIPE_ON_PUT)
+        explicit_bzero(buf, zp__class_size(p, s->cls));
+    if (p->debug >= 2)
+        zp__debug_poison(p, buf, s->cls);
+    return s;
+}
+
+/* Makes room for `more` buffers in b by giving its oldest to the depot,
+ * rounded up to whole magazines. */
+static void make_room(zp_pool *p, unsigned cls, zp__bin *b, uint32_t more)
+{
+    uint32_t batch = p->depot[cls].batch;
+    uint32_t excess = b->count + more - b->cap;
+    excess = (excess + batch - 1) / batch * batch;
+    if (excess > b->count)
+        excess = b->count;
+    zp__depot_give(p, cls, b->items, excess, false);
+    b->count -= excess;
+    memmove(b->items, b->items + excess, b->count * sizeof(void *));
+}
+
+/* Returns k accepted buffers of class cls: into c's bin, or to the depot. */
+static void put_run(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, uint32_t k)
+{
+    zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
+    bool waiters = p->budget != NULL && zp__budget_has_waiters(p->budget);
+    if (b == NULL || k > b->cap || waiters) {
+        zp__depot_give(p, cls, run, k, b == NULL);
+        returned_for_waiters(p, cls);
+        zp__idle_check(p);
+    } else {
+        if (b->count + k > b->cap) {
+            make_room(p, cls, b, k);
+            zp__idle_check(p);
+        }
+        memcpy(b->items + b->count, run, k * sizeof(void *));
+        b->count += k;
+    }
+    if (b != NULL)
+        zp__counter_add(&b->puts, k);
+}
+
+void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op)
+{
+    if (buf == NULL)
+        return;
+    zp__slab *s = accept_put(p, buf, op);
+    if (s != NULL)
+        put_run(p, c, s->cls, &buf, 1);
+}
+
+/* ------------------------------------------------------------- batches */
+
+static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, size_t n,
+                          const void *caller)
+{
+    if (size > p->max_class)
+        return zp__oversize_get_batch(p, size, bufs, n);
+    unsigned cls = zp__class_of(p, size);
+    zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
+    zp__counts k = {0, 0, 0, 0};
+    int rc;
+    if (b != NULL && n <= b->cap) {
+        k.hits = b->count < n ? b->count : n;
+        if ((rc = fill(p, c, cls, (uint32_t)n, p->depot[cls].batch, NULL, &k)) != 0)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            bufs[i] = b->items[--b->count];
+    } else if ((rc = take_direct(p, c, cls, bufs, n, NULL, &k)) != 0) {
+        return rc;
+    }
+    count_gets(p, c, cls, &k);
+    if (p->hot_default == 0) /* debug or flags: stamp each */
+        for (size_t i = 0; i < n; i++)
+            finish_get(p, bufs[i], cls, caller);
+    return 0;
+}
+
+int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size_t n,
+                        const void *caller)
+{
+    if (n == 0)
+        return 0;
+    if (size == 0)
+        size = 1;
+    int rc = get_batch_once(p, c, size, bufs, n, caller);
+    if (rc == -ENOBUFS && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+        reclaim(p, c);
+        rc = get_batch_once(p, c, size, bufs, n, caller);
+    }
+    if (rc == 0)
+        zp__idle_check(p);
+    return rc;
+}
+
+void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
+                         const char *op)
+{
+    void *run[RUN_MAX];
+    uint32_t run_n = 0;
+    unsigned run_cls = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *buf = bufs[i];
+        zp__slab *s = zp__hot_slab(p, buf);
+        if (s == NULL) {
+            if (buf == NULL)
+                continue;
+            s = accept_put(p, buf, op);
+            if (s == NULL)
+                continue; /* misuse reported, or an oversize buffer released */
+        }
+        if (run_n > 0 && (s->cls != run_cls || run_n == RUN_MAX)) {
+            put_run(p, c, run_cls, run, run_n);
+            run_n = 0;
+        }
+        run_cls = s->cls;
+        run[run_n++] = buf;
+    }
+    if (run_n > 0)
+        put_run(p, c, run_cls, run, run_n);
+}
+
+/* --------------------------------------------------- drain, life cycle */
+
+size_t zp__cache_drain(zp_pool *p, zp__cache *c)
+{
+    size_t released = 0;
+    for (unsigned cls = 0; cls < c->nclasses; cls++) {
+        zp__bin *b = &c->bins[cls];
+        if (b->count) {
+            zp__depot_give(p, cls, b->items, b->count, false);
+            b->count = 0;
+            released += returned_for_waiters(p, cls);
+        }
+        c->misses[cls].refill = 1; /* start slowly again */
+    }
+    return released;
+}
+
+void zp__cache_flush(zp_pool *p, zp__cache *c)
+{
+    zp__cache_drain(p, c);
+    zp__idle_check(p);
+}
+
+zp__cache *zp__cache_new(zp_pool *p, bool handle)
+{
+    size_t items = 0;
+    for (unsigned cls = 0; cls < p->nclasses; cls++)
+        items += p->depot[cls].cache_cap;
+    size_t head = sizeof(zp__cache) + p->nclasses * (sizeof(zp__bin) + sizeof(zp__bin_misses));
+    zp__cache *c = calloc(1, head + items * sizeof(void *));
+    if (c == NULL)
+        return NULL;
+    void **slot = (void **)((char *)c + head);
+    c->pool = p;
+    c->handle = handle;
+    c->nclasses = p->nclasses;
+    c->misses = (zp__bin_misses *)&c->bins[p->nclasses];
+    for (unsigned cls = 0; cls < p->nclasses; cls++) {
+        c->bins[cls].cap = p->depot[cls].cache_cap;
+        c->bins[cls].items = slot;
+        slot += c->bins[cls].cap;
+    }
+    return c;
+}
+
+void zp__cache_counts(const zp__cache *c, unsigned cls, zp__counts *sum)
+{
+    const zp__bin *b = &c->bins[cls];
+    const zp__bin_misses *m = &c->misses[cls];
+    sum->hits += atomic_load_explicit(&b->hits, memory_order_relaxed);
+    sum->depot_hits += atomic_load_explicit(&m->depot_hits, memory_order_relaxed);
+    sum->allocations += atomic_load_explicit(&m->allocations, memory_order_relaxed);
+    sum->puts += atomic_load_explicit(&b->puts, memory_order_relaxed);
+}
+
+uint64_t zp__cache_held(const zp__cache *c)
+{
+    uint64_t n = 0;
+    for (unsigned cls = 0; cls < c->nclasses; cls++)
+        n += c->bins[cls].count;
+    return n;
+}

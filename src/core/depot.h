@@ -1,0 +1,38 @@
+/*
+ * depot.h — per class, the shared store of idle buffers between the caches
+ * and the slabs: magazines exchanged whole under one lock acquisition, and
+ * fresh buffers carved from slabs when it is empty.
+ */
+#ifndef ZP_DEPOT_H
+#define ZP_DEPOT_H
+
+#include "types.h"
+
+int zp__depot_init(zp__depot *d, uint32_t batch, uint32_t cache_cap);
+void zp__depot_fini(zp__depot *d);
+/* Takes the lock; a conflict (lock already held) is counted. */
+void zp__depot_lock(zp__depot *d);
+
+/* Takes up to want buffers of class cls into out: idle ones, or when there
+ * are none, freshly carved (*carved set). count_direct of them are counted
+ * as gets made without a cache. One lock acquisition. w: the budget waiter
+ * the caller retries for, or NULL. Returns 0 with *taken >= 1, or -ENOMEM /
+ * -ENOBUFS (detail recorded) with nothing taken. */
+int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
+                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved);
+
+/* Returns n buffers of class cls (count_direct: counted as puts made without
+ * a cache) and wakes budget waiters. Never fails, never allocates. */
+void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
+                    bool count_direct);
+
+/* Adds gets made without a cache (a batch counts once it succeeded). */
+void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k);
+
+/* For trim, depot lock held: moves every idle buffer into items (nfree of
+ * them), hottest first, leaving the depot empty; and puts n of them back,
+ * hottest on top, freeing magazines the carved buffers no longer need. */
+void zp__depot_gather(zp__depot *d, void **items);
+void zp__depot_rebuild(zp__depot *d, void **items, size_t n);
+
+#endif /* ZP_DEPOT_H */

@@ -1,0 +1,180 @@
+/*
+ * slab.c — regions from the provider (budget reserved first, registered in
+ * the radix map after) and their out-of-line metadata; class slabs.
+ */
+#include "core/slab.h"
+#include "debug/debug.h"
+#include "os/os.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Maps a region: the budget is reserved first (so the pools of a budget
+ * never hold more than its max, even for a moment), then the provider maps.
+ * 0, -ENOBUFS (budget) or -ENOMEM. */
+int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
+{
+    if (p->budget && !zp__budget_reserve(p->budget, size, w))
+        return -ENOBUFS;
+    void *m = p->provider.map(size, ZP__GRAIN, p->provider.ctx);
+    if (m != NULL && ((uintptr_t)m & (ZP__GRAIN - 1)) != 0) {
+        /* a provider that ignores the alignment cannot be used */
+        p->provider.unmap(m, size, p->provider.ctx);
+        m = NULL;
+    }
+    if (m == NULL) {
+        if (p->budget)
+            zp__budget_release(p->budget, size);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->bytes_reserved += size;
+    if (p->bytes_reserved > p->peak_reserved)
+        p->peak_reserved = p->bytes_reserved;
+    pthread_mutex_unlock(&p->lock);
+    *out = m;
+    return 0;
+}
+
+/* Unmaps a region, then gives its bytes back to the budget. */
+void zp__region_unmap(zp_pool *p, void *m, size_t size)
+{
+    p->provider.unmap(m, size, p->provider.ctx);
+    pthread_mutex_lock(&p->lock);
+    p->bytes_reserved -= size;
+    pthread_mutex_unlock(&p->lock);
+    if (p->budget)
+        zp__budget_release(p->budget, size);
+}
+
+void zp__slab_list_push(zp__slab **head, zp__slab *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+void zp__slab_list_unlink(zp__slab **head, zp__slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* Metadata is recycled, never freed while the pool lives: a racing put of
+ * a stale pointer that looked a slab up just before it was released reads
+ * valid memory and is then rejected by the checks that follow. */
+zp__slab *zp__meta_get(zp_pool *p, size_t words)
+{
+    pthread_mutex_lock(&p->lock);
+    zp__slab **link = &p->spare_meta, *s;
+    while ((s = *link) != NULL && s->meta_words < words)
+        link = &s->next;
+    if (s)
+        *link = s->next;
+    pthread_mutex_unlock(&p->lock);
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+        if (s == NULL)
+            return NULL;
+        s->meta_words = words;
+    }
+    /* the bitmap and the getters are set up by zp__slab_create */
+    _Atomic uint64_t *area = (_Atomic uint64_t *)(s + 1);
+    for (size_t i = 0; i < words; i++)
+        atomic_store_explicit(&area[i], 0, memory_order_relaxed);
+    s->state = NULL;
+    s->getters = NULL;
+    return s;
+}
+
+void zp__meta_put(zp_pool *p, zp__slab *s)
+{
+    pthread_mutex_lock(&p->lock);
+    s->next = p->spare_meta;
+    p->spare_meta = s;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
+                    zp__slab **out)
+{
+    size_t csize = zp__class_size(p, cls);
+    uint32_t nbufs = (uint32_t)(size / csize);
+    zp__slab *s = zp__meta_get(p, zp__debug_meta_words(p, nbufs));
+    if (s == NULL)
+        return -ENOMEM;
+    if (p->debug >= 1) {
+        s->state = (_Atomic uint64_t *)(s + 1);
+        if (p->debug >= 2)
+            s->getters = (_Atomic uintptr_t *)(s->state + (nbufs + 63) / 64);
+    }
+    void *m;
+    int rc = zp__region_map(p, size, w, &m);
+    if (rc) {
+        zp__meta_put(p, s);
+        return rc;
+    }
+    s->pool = p;
+    s->base = (uintptr_t)m;
+    s->mask = csize - 1;
+    atomic_store_explicit(&s->carve_end, (uintptr_t)m, memory_order_relaxed);
+    s->cls = cls;
+    s->nbufs = nbufs;
+    s->size = size;
+    if (zp__slab_register(s) != 0) {
+        zp__region_unmap(p, m, size);
+        zp__meta_put(p, s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Unregisters and unmaps a slab no one holds a buffer of. */
+void zp__slab_release(zp_pool *p, zp__slab *s)
+{
+    zp__slab_unregister(s);
+    zp__debug_before_unmap(s);
+    zp__region_unmap(p, (void *)s->base, s->size);
+    zp__meta_put(p, s);
+}
+
+/* Pool destroy: every region goes back, outstanding or not. */
+void zp__slabs_destroy_all(zp_pool *p)
+{
+    for (unsigned c = 0; c < p->nclasses; c++) {
+        zp__depot *d = &p->depot[c];
+        while (d->slabs) {
+            zp__slab *s = d->slabs;
+            zp__slab_list_unlink(&d->slabs, s);
+            zp__slab_release(p, s);
+        }
+    }
+    while (p->oversize) {
+        zp__slab *s = p->oversize;
+        zp__slab_list_unlink(&p->oversize, s);
+        zp__slab_release(p, s);
+    }
+    for (zp__slab *s = p->spare_meta, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    p->spare_meta = NULL;
+}
+
+size_t zp__request_bytes(const zp_pool *p, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > p->max_class)
+        return size > ZP__MAX_REQUEST ? SIZE_MAX : (size + ZP__GRAIN - 1) & ~(ZP__GRAIN - 1);
+    return zp__slab_bytes(p, zp__class_of(p, size));
+}

@@ -1,0 +1,63 @@
+/*
+ * slab.h — regions from the provider (class slabs and oversize buffers)
+ * and their out-of-line metadata.
+ */
+#ifndef ZP_SLAB_H
+#define ZP_SLAB_H
+
+#include "core/radix.h"
+#include "types.h"
+
+/* The slab of buf if it is a buffer of p that may take the bare hit path:
+ * the O(1) foreign check (right pool, start of a buffer, handed out before:
+ * a >= base holds since the slab covers a's grain) and no debug, flags or
+ * budget waiters asking for the checked path. NULL otherwise (including
+ * buf NULL and oversize buffers). */
+static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
+{
+    zp__slab *s = zp__slab_lookup(buf);
+    if (ZP_UNLIKELY(s == NULL || s->pool != p))
+        return NULL;
+    uintptr_t a = (uintptr_t)buf;
+    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_classes, memory_order_relaxed) ||
+                    ((a - s->base) & s->mask) != 0 ||
+                    a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed)))
+        return NULL;
+    return s;
+}
+
+/* Maps and registers a slab of class cls (w: the waiter the caller retries
+ * for, or NULL). 0, -ENOBUFS (budget) or -ENOMEM. The caller links it. */
+int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
+                    zp__slab **out);
+/* Unregisters and unmaps a slab no one holds a buffer of. */
+void zp__slab_release(zp_pool *p, zp__slab *s);
+void zp__slab_list_push(zp__slab **head, zp__slab *s);
+void zp__slab_list_unlink(zp__slab **head, zp__slab *s);
+/* Pool destroy: every region goes back, outstanding or not. */
+void zp__slabs_destroy_all(zp_pool *p);
+
+/* Oversize buffers, one region each (core/oversize.c). count: whether the
+ * get/put counts in the stats now (a batch counts its gets only once they
+ * all succeeded). 0 or -EOVERFLOW, -ENOBUFS, -ENOMEM. */
+int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, void **out);
+void zp__oversize_put(zp_pool *p, void *buf, bool count);
+/* n oversize buffers, all or nothing, counted once all are mapped. */
+int zp__oversize_get_batch(zp_pool *p, size_t size, void **bufs, size_t n);
+/* debug >= 1: whether ptr is the base of an oversize buffer of p already
+ * put (and not mapped again since). */
+bool zp__oversize_was_released(zp_pool *p, const void *ptr);
+
+/* Region mapping shared by slabs and oversize buffers: reserve the budget,
+ * map, register in the radix map. */
+int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out);
+void zp__region_unmap(zp_pool *p, void *m, size_t size);
+zp__slab *zp__meta_get(zp_pool *p, size_t words);
+void zp__meta_put(zp_pool *p, zp__slab *s);
+
+/* Bytes a get of size would need to map (a slab or an oversize region). */
+size_t zp__request_bytes(const zp_pool *p, size_t size);
+
+extern const zp_provider zp__default_provider;
+
+#endif /* ZP_SLAB_H */

@@ -1,0 +1,177 @@
+/*
+ * linux.c — the OS contract of os.h on Linux: mmap/munmap/madvise,
+ * clock_gettime, pthread condition variables on CLOCK_MONOTONIC, eventfd,
+ * sched_getcpu and dladdr.
+ */
+#define _GNU_SOURCE
+#include "os/os.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- memory */
+
+static _Atomic size_t page_size;
+
+size_t zp__os_page_size(void)
+{
+    /* relaxed: every thread computes the same value; a race only repeats
+     * the sysconf call */
+    size_t ps = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (ps == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page_size, ps, memory_order_relaxed);
+    }
+    return ps;
+}
+
+static void *map_anon(size_t size)
+{
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+void *zp__os_map(size_t size, size_t align)
+{
+    if (size == 0 || size > SIZE_MAX - align)
+        return NULL;
+    /* The kernel places new mappings next to the previous ones, so once
+     * one region is aligned the next exact-size one usually is too: try
+     * that first (one system call), and over-map and trim only if not. */
+    char *m = map_anon(size);
+    if (m == NULL || ((uintptr_t)m & (align - 1)) == 0)
+        return m;
+    munmap(m, size);
+    size_t span = size + align;
+    if ((m = map_anon(span)) == NULL)
+        return NULL;
+    uintptr_t start = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)m;
+    size_t tail = span - head - size;
+    if (head)
+        munmap(m, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
+void zp__os_unmap(void *ptr, size_t size)
+{
+    munmap(ptr, size);
+}
+
+int zp__os_purge(void *ptr, size_t size)
+{
+    return madvise(ptr, size, MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
+/* ------------------------------------------------------------------ time */
+
+static uint64_t ts_ns(const struct timespec *ts)
+{
+    return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+uint64_t zp__os_now_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+    return ts_ns(&ts);
+}
+
+uint64_t zp__os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts_ns(&ts);
+}
+
+/* ------------------------------------------------ condition variables */
+
+int zp__os_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc)
+        return -rc;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return -rc;
+}
+
+int zp__os_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mutex, uint64_t deadline_ns)
+{
+    if (deadline_ns == UINT64_MAX)
+        return -pthread_cond_wait(cv, mutex);
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+                          (long)(deadline_ns % 1000000000u)};
+    int rc = pthread_cond_timedwait(cv, mutex, &ts);
+    return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
+
+/* --------------------------------------------------------------- eventfd */
+
+int zp__os_event_open(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int zp__os_event_signal(int fd)
+{
+    uint64_t one = 1;
+    for (;;) {
+        if (write(fd, &one, sizeof one) == (ssize_t)sizeof one)
+            return 0;
+        if (errno == EAGAIN)
+            return 0; /* the counter is at its maximum: still readable */
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+uint64_t zp__os_event_drain(int fd)
+{
+    uint64_t n = 0;
+    for (;;) {
+        if (read(fd, &n, sizeof n) == (ssize_t)sizeof n)
+            return n;
+        if (errno != EINTR)
+            return 0; /* EAGAIN: nothing pending */
+    }
+}
+
+void zp__os_event_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* ------------------------------------------------------------ processor */
+
+int zp__os_current_cpu(void)
+{
+    return sched_getcpu();
+}
+
+/* ----------------------------------------------------------- debugging */
+
+bool zp__os_symbolize(const void *addr, zp__os_symbol *out)
+{
+    Dl_info info;
+    if (addr == NULL || !dladdr((void *)(uintptr_t)addr, &info) || info.dli_fname == NULL)
+        return false;
+    out->file = info.dli_fname;
+    out->base = (uintptr_t)info.dli_fbase;
+    out->name = info.dli_sname;
+    return true;
+}

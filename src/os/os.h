@@ -1,0 +1,89 @@
+/*
+ * os.h — everything the engine asks of the operating system, and nothing
+ * else: no file outside src/os/ makes a system call or uses a libc wrapper
+ * of one (mmap, madvise, sysconf, clock_gettime, eventfd, dladdr, ...).
+ *
+ * The contract, stated once:
+ *   - functions that can fail return 0 or a negative errno (pointers: NULL)
+ *     and never print, abort or set a detail for zp_strerror: callers decide
+ *     what a failure means;
+ *   - every function is thread-safe and async-signal-unsafe;
+ *   - sizes passed to map/unmap/purge are multiples of the page size and
+ *     addresses are page-aligned (the engine only deals in slabs and
+ *     grains, which are).
+ * One implementation: src/os/linux.c (Linux, glibc or musl).
+ */
+#ifndef ZP_OS_H
+#define ZP_OS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- memory */
+
+/* The page size (cached after the first call). */
+size_t zp__os_page_size(void);
+
+/* Anonymous, private, read-write memory of size bytes, aligned to align (a
+ * power of two >= the page size), zero-filled; NULL on failure. Costs one
+ * system call when the kernel's placement is already aligned, three
+ * otherwise. */
+void *zp__os_map(size_t size, size_t align);
+
+/* Returns what zp__os_map gave (any page-aligned part of it). */
+void zp__os_unmap(void *ptr, size_t size);
+
+/* Releases the pages of [ptr, ptr+size) but keeps the range mapped: the next
+ * touch faults in zero pages. 0 or -errno. */
+int zp__os_purge(void *ptr, size_t size);
+
+/* ------------------------------------------------------------------ time */
+
+/* Monotonic nanoseconds, coarse (a few ms resolution) and cheap (vDSO, no
+ * system call): for decay epochs. */
+uint64_t zp__os_now_coarse_ns(void);
+
+/* Monotonic nanoseconds, precise: for deadlines. */
+uint64_t zp__os_now_ns(void);
+
+/* ------------------------------------------------ condition variables */
+
+/* A condition variable whose timed waits use the monotonic clock, so a
+ * change of wall-clock time does not stretch or cut a wait. 0 or -errno. */
+int zp__os_cond_init(pthread_cond_t *cv);
+
+/* Waits on cv (mutex held) until signalled or the monotonic clock reaches
+ * deadline_ns (UINT64_MAX: no deadline). 0, or -ETIMEDOUT. Spurious wake-ups
+ * return 0: callers re-check their condition. */
+int zp__os_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mutex, uint64_t deadline_ns);
+
+/* --------------------------------------------------------------- eventfd */
+
+/* A non-blocking, close-on-exec event counter an event loop can poll
+ * (readable while signalled). The descriptor, or -errno. */
+int zp__os_event_open(void);
+/* Makes it readable (adds 1). 0 or -errno (never blocks). */
+int zp__os_event_signal(int fd);
+/* Consumes every pending signal; returns how many there were (0 if none). */
+uint64_t zp__os_event_drain(int fd);
+void zp__os_event_close(int fd);
+
+/* ------------------------------------------------------------ processor */
+
+/* The CPU the calling thread runs on right now (a hint), or -1. */
+int zp__os_current_cpu(void);
+
+/* ----------------------------------------------------------- debugging */
+
+/* Where code address addr lies: the object file, its load base and the
+ * nearest symbol (NULL when unknown). false if nothing is known. */
+typedef struct zp__os_symbol {
+    const char *file;
+    uintptr_t base;
+    const char *name;
+} zp__os_symbol;
+bool zp__os_symbolize(const void *addr, zp__os_symbol *out);
+
+#endif /* ZP_OS_H */

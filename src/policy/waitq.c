@@ -1,0 +1,121 @@
+/*
+ * waitq.c — the FIFO waiter queue (see waitq.h).
+ */
+#include "policy/waitq.h"
+#include "os/os.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+int zp__waitq_init(zp__waitq *q, void (*on_busy)(void *, bool), void *arg)
+{
+    q->head = q->tail = NULL;
+    atomic_init(&q->n, 0);
+    atomic_init(&q->head_hint, NULL);
+    q->on_busy = on_busy;
+    q->on_busy_arg = arg;
+    return -pthread_mutex_init(&q->lock, NULL);
+}
+
+void zp__waitq_fini(zp__waitq *q)
+{
+    pthread_mutex_destroy(&q->lock);
+}
+
+void zp__waitq_fork_child(zp__waitq *q)
+{
+    /* Waiters were other threads: gone. Reinitialising is harmless even if
+     * called twice: nothing holds the lock in the child. */
+    pthread_mutex_init(&q->lock, NULL);
+    q->head = q->tail = NULL;
+    atomic_store_explicit(&q->head_hint, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->n, 0, memory_order_relaxed);
+    if (q->on_busy)
+        q->on_busy(q->on_busy_arg, false);
+}
+
+void zp__waitq_lock(zp__waitq *q)
+{
+    pthread_mutex_lock(&q->lock);
+}
+
+void zp__waitq_unlock(zp__waitq *q)
+{
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void wake_head(zp__waitq *q)
+{
+    if (q->head) {
+        q->head->woken = true;
+        q->head->notify(q->head);
+    }
+}
+
+void zp__waitq_wake(zp__waitq *q)
+{
+    if (!zp__waitq_busy(q))
+        return;
+    pthread_mutex_lock(&q->lock);
+    wake_head(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void zp__waitq_push(zp__waitq *q, zp__waiter *w)
+{
+    w->next = NULL;
+    w->woken = false;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    atomic_store_explicit(&q->head_hint, q->head, memory_order_relaxed);
+    /* release: pairs with the acquire in zp__waitq_may_take */
+    if (atomic_fetch_add_explicit(&q->n, 1, memory_order_release) == 0 && q->on_busy)
+        q->on_busy(q->on_busy_arg, true);
+}
+
+void zp__waitq_remove(zp__waitq *q, zp__waiter *w)
+{
+    zp__waiter **link = &q->head, *prev = NULL;
+    while (*link != NULL && *link != w) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    if (*link == NULL)
+        return;
+    *link = w->next;
+    if (q->tail == w)
+        q->tail = prev;
+    atomic_store_explicit(&q->head_hint, q->head, memory_order_relaxed);
+    /* relaxed: the queue itself is read under the lock; n is a hint */
+    if (atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed) == 1 && q->on_busy)
+        q->on_busy(q->on_busy_arg, false);
+    wake_head(q);
+}
+
+static void notify_cond(zp__waiter *w)
+{
+    pthread_cond_signal(&w->cv);
+}
+
+int zp__waiter_init_cond(zp__waiter *w)
+{
+    w->next = NULL;
+    w->woken = false;
+    w->notify = notify_cond;
+    return zp__os_cond_init(&w->cv);
+}
+
+void zp__waiter_fini_cond(zp__waiter *w)
+{
+    pthread_cond_destroy(&w->cv);
+}
+
+bool zp__waiter_sleep(zp__waitq *q, zp__waiter *w, uint64_t deadline_ns)
+{
+    while (!w->woken && zp__os_cond_wait(&w->cv, &q->lock, deadline_ns) == 0)
+        ;
+    return w->woken;
+}

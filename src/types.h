@@ -1,0 +1,209 @@
+/*
+ * types.h — the engine's data: slabs, magazines, depots, caches and the
+ * pool that holds them, with the class arithmetic every layer shares.
+ * Prototypes live in each module's own header (core/, policy/, debug/,
+ * stats/); see docs/design.md for the layers and the lock order.
+ */
+#ifndef ZP_TYPES_H
+#define ZP_TYPES_H
+
+#include "base.h"
+#include "policy/budget.h"
+
+#include <pthread.h>
+
+#define ZP__CLASS_OVERSIZE 0xFFu
+
+/* ------------------------------------------------------------------ slab */
+
+typedef struct zp__slab {
+    /* read on every put (hot), written only when the slab is set up */
+    zp_pool *pool;
+    uintptr_t base;
+    uintptr_t mask;             /* class size - 1 (oversize: 0) */
+    _Atomic uintptr_t carve_end; /* buffers below this were handed out by
+                                    the depot at least once */
+    uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
+    uint32_t nbufs;
+    size_t size;                /* bytes mapped */
+    /* the depot's slab list (depot lock) or the pool's oversize and spare
+     * lists (pool lock) */
+    struct zp__slab *next, *prev;
+    uint32_t trim_idle;         /* scratch for trim (depot lock): idle */
+    uint32_t trim_unpurged;     /* ... and of those, not purged */
+    size_t meta_words;          /* capacity of the trailing debug area */
+    /* debug >= 1: one bit per buffer, set while handed out */
+    _Atomic uint64_t *state;
+    /* debug >= 2: per buffer, the code address that got it */
+    _Atomic uintptr_t *getters;
+} zp__slab;
+
+/* ---------------------------------------------------------------- depot */
+
+/* Counters of one class. Caches keep their own (written only by their
+ * owner); the depot keeps those of calls made without a cache. */
+typedef struct zp__counts {
+    uint64_t hits;
+    uint64_t depot_hits;
+    uint64_t allocations;
+    uint64_t puts;
+} zp__counts;
+
+typedef struct zp__mag {
+    struct zp__mag *next;
+    uint32_t count;
+    void *items[];
+} zp__mag;
+
+/* One per class. Invariant: every magazine except `partial` is full (count
+ * == batch) or empty, and nmags * batch >= carved, so buffers coming back
+ * always find room without allocating. */
+typedef struct zp__depot {
+    alignas(ZP_CACHELINE) pthread_mutex_t lock;
+    zp__mag *full;
+    zp__mag *partial;
+    zp__mag *empty;
+    uint32_t batch;      /* buffers moved per exchange */
+    uint32_t cache_cap;  /* cache capacity for this class */
+    uint64_t nmags;
+    uint64_t nfree;      /* buffers idle in the depot */
+    zp__slab *carving;   /* slab being carved, or NULL */
+    zp__slab *slabs;     /* every slab of this class */
+    uint64_t npurged;    /* the bottom npurged idle buffers have had their
+                            pages released */
+    uint64_t low_water;  /* fewest unpurged idle buffers this decay epoch */
+    uint64_t carved;     /* buffers carved from slabs so far */
+    uint64_t slab_bytes; /* bytes of this class's slabs */
+    /* gets and puts made without a cache, and conflicts: under lock */
+    zp__counts direct;
+    uint64_t contention;
+} zp__depot;
+
+/* ---------------------------------------------------------------- cache */
+
+typedef struct zp__bin {
+    uint32_t count;           /* owner only */
+    uint32_t cap;
+    void **items;
+    /* written by the owner (plain load + store, no RMW), read by stats */
+    _Atomic uint64_t hits;
+    _Atomic uint64_t puts;
+} zp__bin; /* 32 bytes: what the hit paths touch */
+
+/* Miss counters of a bin, kept apart so the hit path's bins stay small. */
+typedef struct zp__bin_misses {
+    _Atomic uint64_t depot_hits;
+    _Atomic uint64_t allocations;
+    /* buffers the next single refill takes: starts at 1 and doubles per
+     * miss up to the depot's batch, so a short-lived owner does not hoard a
+     * magazine of every class it touches (owner only) */
+    uint32_t refill;
+} zp__bin_misses;
+
+/* The one cache: a LIFO bin per class. Its owner is a thread (reached
+ * through TLS, core/thread.c) or the caller of a handle (api/handle.c);
+ * the code that serves it (core/cache.c) does not know which. */
+struct zp_cache {
+    zp_pool *pool;            /* NULL once the pool is destroyed (thread
+                                 caches only: handles are freed then) */
+    struct zp_cache *next, *prev; /* the pool's caches (registry lock) */
+    uint32_t nclasses;
+    bool handle;              /* owned by a zp_cache handle */
+    zp__bin_misses *misses;   /* [nclasses], after the bins */
+    zp__bin bins[];
+};
+typedef struct zp_cache zp__cache;
+
+/* ----------------------------------------------------------------- pool */
+
+struct zp_pool {
+    /* read-only after creation (but hot_classes); read by the hot paths */
+    alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
+    _Atomic uint32_t hot_classes; /* classes the bare hit path may serve:
+                              hot_default, or 0 while budget waiters need
+                              every put to reach the slow path (the
+                              budget closes this gate, see gate below) */
+    uint32_t hot_default;  /* nclasses, or 0 when flags/debug need the
+                              checked path always */
+    uint32_t min_shift;
+    uint32_t nclasses;
+    size_t min_mask;       /* min_class - 1 */
+    size_t max_class;
+    unsigned flags;
+    int debug;
+    unsigned cache_depth;
+    size_t page_size;
+    zp_provider provider;
+    uint64_t id;           /* unique per process, for messages */
+    char name[ZP_NAME_MAX];
+    zp_budget *budget;     /* shared or private, or NULL */
+    zp__gate gate;         /* hot_classes, as the budget sees it */
+    struct zp_pool *live_next; /* registry's live list (registry lock) */
+    size_t max_cached;     /* retention cap, bytes */
+    unsigned decay_ms;
+
+    /* idle memory accounting for retention and decay */
+    _Atomic uint64_t idle_resident; /* unpurged idle bytes in the depots */
+    _Atomic uint64_t decay_epoch_ns;
+    pthread_t decay_thread;
+    bool decay_thread_on;
+    bool decay_stop;       /* decay lock */
+    pthread_mutex_t decay_lock;
+    pthread_cond_t decay_cv;
+
+    /* slabs, oversize buffers, reservation: pool lock */
+    alignas(ZP_CACHELINE) pthread_mutex_t lock;
+    zp__slab *oversize;    /* live oversize buffers */
+    zp__slab *spare_meta;  /* recycled slab metadata */
+    uint64_t bytes_reserved;
+    uint64_t peak_reserved;
+    uint64_t oversize_gets;
+    uint64_t oversize_puts;
+    uint64_t oversize_live;    /* oversize buffers mapped right now */
+    uint64_t oversize_bytes;   /* outstanding oversize bytes */
+    /* debug >= 1: bases of the last ZP__RELEASED_MAX oversize buffers put
+     * (a ring), so a second put of one is told apart from a foreign
+     * pointer */
+    uintptr_t *released;
+    uint32_t released_next;
+    _Atomic uint64_t misuse;
+
+    /* registry lock: caches of this pool, counters of retired ones */
+    zp__cache *caches;
+    zp__counts retired[ZP__MAX_CLASSES];
+
+    /* zp_stats_reset's starting point, subtracted on read: stats lock */
+    pthread_mutex_t stats_lock;
+    zp_stats baseline;
+
+    zp__depot depot[ZP__MAX_CLASSES];
+};
+
+#define ZP__RELEASED_MAX 1024u
+
+static inline size_t zp__class_size(const zp_pool *p, unsigned cls)
+{
+    return (size_t)1 << (p->min_shift + cls);
+}
+
+/* Bytes of one slab of class cls. */
+static inline size_t zp__slab_bytes(const zp_pool *p, unsigned cls)
+{
+    size_t csize = zp__class_size(p, cls);
+    return csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+}
+
+/* Class index for size >= 1; size 0 (and anything above max_class) yields
+ * an index >= nclasses, which the hot path leaves to the slow path. */
+static inline unsigned zp__class_of(const zp_pool *p, size_t size)
+{
+    size_t s = (size - 1) | p->min_mask;
+    return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
+}
+
+static inline uint64_t zp__counts_gets(const zp__counts *c)
+{
+    return c->hits + c->depot_hits + c->allocations;
+}
+
+#endif /* ZP_TYPES_H */
