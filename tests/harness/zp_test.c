@@ -361,6 +361,41 @@ int zpt_wait_count(atomic_int *counter, int n, unsigned timeout_ms)
     return 1;
 }
 
+static const char *watchdog_what;
+
+static void watchdog_fire(int sig)
+{
+    static const char head[] = "watchdog: ", tail[] =
+        " did not finish in time: a deadlock (a callback run with a lock held?)\n";
+    const char *what = watchdog_what ? watchdog_what : "the test";
+    ssize_t rc;
+    (void)sig;
+    rc = write(2, head, sizeof head - 1);
+    rc = write(2, what, strlen(what));
+    rc = write(2, tail, sizeof tail - 1);
+    (void)rc;
+    _exit(ZPT_EXIT_FAIL);
+}
+
+void zpt_watchdog(unsigned seconds, const char *what)
+{
+#if defined(ZPT_SANITIZED)
+    seconds *= 3;
+#endif
+    if (zpt_under_valgrind())
+        seconds *= 10;
+    watchdog_what = what;
+    signal(SIGALRM, watchdog_fire);
+    alarm(seconds);
+}
+
+void zpt_watchdog_off(void)
+{
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    watchdog_what = NULL;
+}
+
 /* --------------------------------------------- child processes, stderr */
 
 int zpt_run_child(int (*fn)(void *), void *arg, int timeout_s, zpt_child *c)
