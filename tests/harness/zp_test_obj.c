@@ -129,6 +129,31 @@ void zpt_objtype_free(zpt_objtype *ot)
     free(ot);
 }
 
+typedef struct scan {
+    const zpt_objtype *ot;
+    size_t stride, found;
+} scan;
+
+static int scan_region(void *ptr, size_t size, void *arg)
+{
+    scan *sc = (scan *)arg;
+    unsigned char *p = (unsigned char *)ptr;
+    size_t off;
+    for (off = 0; off + sc->ot->type.size <= size; off += sc->stride)
+        sc->found += (size_t)zpt_obj_constructed(sc->ot, p + off);
+    return 0;
+}
+
+size_t zpt_obj_constructed_in(zpt_provider *pv, const zpt_objtype *ot)
+{
+    scan sc;
+    sc.ot = ot;
+    sc.stride = zpt_obj_stride(&ot->type);
+    sc.found = 0;
+    zpt_provider_each(pv, scan_region, &sc);
+    return sc.found;
+}
+
 void zpt_assert_objtype_clean_at(const char *file, int line, zpt_objtype *ot)
 {
     unsigned long n = atomic_load(&ot->bad);
