@@ -434,7 +434,7 @@ int zpt_obj_constructed(const zpt_objtype *ot, const void *obj);
  * mapped, read from their stamps (objects lie at whole strides from their
  * slab's base: metadata is out of line). For a quiet pool whose slabs all
  * come from pv (call it when no thread uses the pool): inits - finis. */
-size_t zpt_obj_constructed_in(zpt_provider *pv, const zpt_objtype *ot);
+size_t zpt_obj_constructed_in(struct zpt_provider *pv, const zpt_objtype *ot);
 
 /* Asserts that no callback of ot saw a broken life cycle (bad == 0). */
 #define zpt_assert_objtype_clean(ot) zpt_assert_objtype_clean_at(__FILE__, __LINE__, (ot))
