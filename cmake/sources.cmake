@@ -10,6 +10,7 @@ function(zp_core_sources out root)
     src/api/get_put.c
     src/api/handle.c
     src/api/timed.c
+    src/api/async.c
     # statistics
     src/stats/stats.c
     src/stats/export.c

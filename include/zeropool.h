@@ -476,6 +476,87 @@ ZP_API void zp_cache_put_batch(zp_cache *cache, void *const *bufs, size_t n);
  * only. */
 ZP_API void zp_cache_flush(zp_cache *cache);
 
+/* ------------------------------------------------------ async acquisition
+ *
+ * For event loops, which must never block: a get that cannot be served now
+ * (the pool's budget is exhausted) queues a request and returns at once; the
+ * loop learns through a file descriptor when it may run the request's
+ * callback, which receives the buffer.
+ *
+ * Threading: a zp_loop belongs to one thread at a time; zp_get_async,
+ * zp_cancel, zp_loop_dispatch and zp_loop_destroy for it are called on that
+ * thread. The puts, trims and thread exits that make room happen on any
+ * thread; they only mark requests ready and make the descriptor readable.
+ * Callbacks run only inside zp_loop_dispatch, never inside another thread's
+ * zp_put and never under a library lock: a callback may call any zeropool
+ * function, including zp_get_async and zp_cancel.
+ *
+ * Order: requests and zp_get_timed waiters of one budget form one FIFO: a
+ * request is served before any later one, sync or async, and a plain get
+ * that needs new budget bytes does not overtake them. The head of the queue
+ * is told when memory comes back (by a put, batch put, handle flush or
+ * destroy, thread exit, trim, decay, the retention cap, or another pool of
+ * the budget being destroyed); dispatch then gets its buffer (it may map a
+ * slab: a bounded call, never a sleep). Cancelling the head passes the turn
+ * to the next request at once.
+ *
+ * Lifetime: every queued request ends exactly once: its callback runs (once)
+ * or it is cancelled (zp_cancel, zp_loop_destroy). Destroy a pool only when
+ * none of its requests is pending.
+ */
+typedef struct zp_loop zp_loop;
+
+/* buf: the buffer, now the callback's (it owns it until zp_put); err 0. If
+ * a pending request's get fails for another reason than room (ENOMEM from
+ * the provider), the callback runs once with buf NULL and err that errno. */
+typedef void (*zp_ready_fn)(void *buf, int err, void *arg);
+
+/* Caller-owned storage for one request: no allocation per request. Keep it
+ * alive and unmoved while the request is pending. */
+typedef struct zp_request {
+    void *priv[16];
+} zp_request;
+
+/* A loop with its own eventfd. 0, -EINVAL (out NULL), -ENOMEM, or the
+ * eventfd error (e.g. -EMFILE). */
+ZP_API int zp_loop_create(zp_loop **out);
+
+/* Cancels every pending request (their callbacks never run) and frees the
+ * loop, closing its descriptor. NULL: no-op. Loop thread. */
+ZP_API void zp_loop_destroy(zp_loop *loop);
+
+/* The descriptor to poll: readable (POLLIN / EPOLLIN) while callbacks are
+ * ready to run. Owned by the loop: do not close or read it. -EINVAL for
+ * NULL. */
+ZP_API int zp_loop_fd(const zp_loop *loop);
+
+/* Runs the ready callbacks on the calling thread, in the order the requests
+ * were granted, and clears the readiness; never blocks. Returns how many
+ * callbacks ran (0 when none was ready), or -EINVAL for NULL. Wake-ups
+ * coalesce: one readiness may cover many requests, and one dispatch runs
+ * all that are ready. Loop thread. */
+ZP_API int zp_loop_dispatch(zp_loop *loop);
+
+/*
+ * A buffer at once if one is available without waiting: returned, and cb
+ * never runs. Otherwise NULL, and errno says:
+ *   EINPROGRESS  queued: cb(buf, 0, arg) will run from zp_loop_dispatch on
+ *                the loop's thread once the budget has room;
+ *   ENOBUFS      the request can never fit (larger than the whole budget);
+ *                nothing queued;
+ *   EOVERFLOW / ENOMEM as zp_get; EINVAL for a NULL pool, loop, req or cb;
+ *                nothing queued.
+ * Whatever it returns, *req is initialised (when req is not NULL), so
+ * zp_cancel on it is always defined. Loop thread.
+ */
+ZP_API void *zp_get_async(zp_pool *pool, size_t size, zp_loop *loop, zp_request *req,
+                          zp_ready_fn cb, void *arg);
+
+/* Loop thread. 0: the request was pending and is cancelled: its callback
+ * will never run. -ENOENT: not pending (its callback already ran, or it was
+ * never queued). -EINVAL: req NULL. */
+ZP_API int zp_cancel(zp_request *req);
+
 /* --------------------------------------------------------- object pools
  *
  * A pool of objects of one type, with a constructor and destructors: the
@@ -510,7 +591,8 @@ ZP_API void zp_cache_flush(zp_cache *cache);
  *          still outstanding at destroy are reported (as buffers are) and
  *          are not finalised. Over a pool's life: successful inits == finis
  *          + objects outstanding at destroy. (With init NULL, every object
- *          handed out counts as initialised.)
+ *          the pool has made ready — handed out, or cached for that — counts
+ *          as initialised.)
  * Memory: objects are packed at type->size rounded up to align (the
  * stride), in slabs of at least 256 KiB; every object address is a multiple
  * of align. Idle objects' pages are never released while they hold state

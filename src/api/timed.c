@@ -44,33 +44,34 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
 
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
                                        : zp__os_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    zp__waiter w;
-    if (zp__waiter_init_cond(&w) != 0)
+    zp__cond_waiter cw;
+    zp__waiter *w = &cw.w;
+    if (zp__waiter_init_cond(&cw) != 0)
         return fail(b, zp__error(-ENOMEM,
                                  "zp_get_timed: cannot initialise a condition variable"));
     zp__waitq *q = zp__budget_waitq(b);
     zp__waitq_lock(q);
-    zp__waitq_push(q, &w);
+    zp__waitq_push(q, w);
     err = -ETIMEDOUT;
     for (;;) {
-        if (zp__waitq_is_head(q, &w)) {
-            w.woken = false;
+        if (zp__waitq_is_head(q, w)) {
+            w->woken = false;
             zp__waitq_unlock(q);
-            buf = zp__cache_get_slow(p, c, size, caller, &w, &err);
+            buf = zp__cache_get_slow(p, c, size, caller, w, &err);
             zp__waitq_lock(q);
             if (buf != NULL || err != -ENOBUFS)
                 break;
-            if (w.woken)
+            if (w->woken)
                 continue; /* room was made while we tried */
         }
-        if (!zp__waiter_sleep(q, &w, deadline)) {
+        if (!zp__waiter_sleep(q, &cw, deadline)) {
             err = -ETIMEDOUT;
             break;
         }
     }
-    zp__waitq_remove(q, &w); /* wakes the next one so it tries at once */
+    zp__waitq_remove(q, w); /* wakes the next one so it tries at once */
     zp__waitq_unlock(q);
-    zp__waiter_fini_cond(&w);
+    zp__waiter_fini_cond(&cw);
     if (buf != NULL)
         return buf;
     if (err == -ETIMEDOUT)

@@ -65,6 +65,7 @@ void zp__waitq_push(zp__waitq *q, zp__waiter *w)
 {
     w->next = NULL;
     w->woken = false;
+    w->queued = true;
     if (q->tail)
         q->tail->next = w;
     else
@@ -76,16 +77,17 @@ void zp__waitq_push(zp__waitq *q, zp__waiter *w)
         q->on_busy(q->on_busy_arg, true);
 }
 
-void zp__waitq_remove(zp__waitq *q, zp__waiter *w)
+bool zp__waitq_remove(zp__waitq *q, zp__waiter *w)
 {
+    if (!w->queued)
+        return false;
     zp__waiter **link = &q->head, *prev = NULL;
-    while (*link != NULL && *link != w) {
+    while (*link != w) {
         prev = *link;
         link = &(*link)->next;
     }
-    if (*link == NULL)
-        return;
     *link = w->next;
+    w->queued = false;
     if (q->tail == w)
         q->tail = prev;
     atomic_store_explicit(&q->head_hint, q->head, memory_order_relaxed);
@@ -93,29 +95,30 @@ void zp__waitq_remove(zp__waitq *q, zp__waiter *w)
     if (atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed) == 1 && q->on_busy)
         q->on_busy(q->on_busy_arg, false);
     wake_head(q);
+    return true;
 }
 
 static void notify_cond(zp__waiter *w)
 {
-    pthread_cond_signal(&w->cv);
+    pthread_cond_signal(&((zp__cond_waiter *)w)->cv); /* w is the first member */
 }
 
-int zp__waiter_init_cond(zp__waiter *w)
+int zp__waiter_init_cond(zp__cond_waiter *cw)
 {
-    w->next = NULL;
-    w->woken = false;
-    w->notify = notify_cond;
-    return zp__os_cond_init(&w->cv);
+    cw->w.next = NULL;
+    cw->w.woken = cw->w.queued = false;
+    cw->w.notify = notify_cond;
+    return zp__os_cond_init(&cw->cv);
 }
 
-void zp__waiter_fini_cond(zp__waiter *w)
+void zp__waiter_fini_cond(zp__cond_waiter *cw)
 {
-    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&cw->cv);
 }
 
-bool zp__waiter_sleep(zp__waitq *q, zp__waiter *w, uint64_t deadline_ns)
+bool zp__waiter_sleep(zp__waitq *q, zp__cond_waiter *cw, uint64_t deadline_ns)
 {
-    while (!w->woken && zp__os_cond_wait(&w->cv, &q->lock, deadline_ns) == 0)
+    while (!cw->w.woken && zp__os_cond_wait(&cw->cv, &q->lock, deadline_ns) == 0)
         ;
-    return w->woken;
+    return cw->w.woken;
 }

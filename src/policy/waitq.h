@@ -22,11 +22,18 @@
 typedef struct zp__waiter zp__waiter;
 struct zp__waiter {
     zp__waiter *next;
-    bool woken;                 /* queue lock: set by wake, cleared by owner */
-    /* runs with the queue lock held; must not block or call back */
+    /* runs with the queue lock held; must not block or call back into the
+     * engine (a condition variable's signal, an eventfd's write) */
     void (*notify)(zp__waiter *w);
-    pthread_cond_t cv;          /* the condition-variable method's */
+    bool woken;                 /* queue lock: set by wake, cleared by owner */
+    bool queued;                /* queue lock: linked in a queue */
 };
+
+/* A waiter told through a condition variable (a blocked thread). */
+typedef struct zp__cond_waiter {
+    zp__waiter w;
+    pthread_cond_t cv;
+} zp__cond_waiter;
 
 typedef struct zp__waitq {
     pthread_mutex_t lock;
@@ -63,21 +70,22 @@ void zp__waitq_wake(zp__waitq *q);
 
 /* A waiter told through a condition variable (monotonic clock). 0 or
  * -errno. */
-int zp__waiter_init_cond(zp__waiter *w);
-void zp__waiter_fini_cond(zp__waiter *w);
+int zp__waiter_init_cond(zp__cond_waiter *cw);
+void zp__waiter_fini_cond(zp__cond_waiter *cw);
 
 /* Queue lock held for the calls below. */
 void zp__waitq_lock(zp__waitq *q);
 void zp__waitq_unlock(zp__waitq *q);
 void zp__waitq_push(zp__waitq *q, zp__waiter *w);
-/* Unlinks w; the new head, if any, is woken so it tries at once. */
-void zp__waitq_remove(zp__waitq *q, zp__waiter *w);
+/* Unlinks w if it is queued (true), and wakes the new head, if any, so it
+ * tries at once. */
+bool zp__waitq_remove(zp__waitq *q, zp__waiter *w);
 static inline bool zp__waitq_is_head(const zp__waitq *q, const zp__waiter *w)
 {
     return q->head == w;
 }
 /* Sleeps (a condition-variable waiter) until woken or the monotonic clock
- * reaches deadline_ns (UINT64_MAX: no deadline); returns w->woken. */
-bool zp__waiter_sleep(zp__waitq *q, zp__waiter *w, uint64_t deadline_ns);
+ * reaches deadline_ns (UINT64_MAX: no deadline); returns w.woken. */
+bool zp__waiter_sleep(zp__waitq *q, zp__cond_waiter *cw, uint64_t deadline_ns);
 
 #endif /* ZP_WAITQ_H */

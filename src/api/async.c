@@ -1,0 +1,310 @@
+/*
+ * async.c — zp_loop and zp_get_async: waiting for room without blocking.
+ *
+ * A request is a waiter in its budget's FIFO queue (policy/waitq.c), like a
+ * zp_get_timed caller, whose notify method marks it ready on its loop and
+ * makes the loop's eventfd readable. The buffer is taken later, on the loop
+ * thread, by zp_loop_dispatch: the thread that returned memory only rings
+ * the bell (never a get, never a callback, inside someone else's put).
+ *
+ * Who touches what:
+ *   - the request's queue link and its woken/queued flags: the queue lock;
+ *   - the loop's ready list and the request's `ready` flag: the loop lock
+ *     (taken by notify with the queue lock held: queue -> loop, a leaf);
+ *   - everything else (pending list, state, fields): the loop thread only.
+ * Because a cancel unlinks the request under the queue lock before it
+ * looks at the ready list, no notify can re-add a request once cancelled.
+ */
+#include "api/api.h"
+#include "core/cache.h"
+#include "core/thread.h"
+#include "os/os.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REQ_MAGIC 0x7a70a5c1u
+
+typedef struct zp__request zp__request;
+struct zp__request {
+    zp__waiter w; /* first: the queue's notify gets it back by a cast */
+    uint32_t magic;
+    bool pending; /* loop thread: queued and not ended */
+    bool ready;   /* loop lock: on the loop's ready list */
+    zp_pool *pool;
+    size_t size;
+    zp_loop *loop;
+    zp_ready_fn cb;
+    void *arg;
+    const void *caller;
+    zp__request *pend_prev, *pend_next;   /* loop thread */
+    zp__request *ready_prev, *ready_next; /* loop lock */
+};
+_Static_assert(sizeof(zp__request) <= sizeof(zp_request), "zp_request is too small");
+_Static_assert(_Alignof(zp__request) <= _Alignof(zp_request), "zp_request is misaligned");
+
+struct zp_loop {
+    int fd;
+    pthread_mutex_t lock;              /* the ready list, signalled */
+    zp__request *ready_head, *ready_tail;
+    bool signalled;                    /* the eventfd has an unread signal */
+    zp__request *pending;              /* loop thread */
+};
+
+/* ---------------------------------------------------------- ready list */
+
+/* Loop lock held. */
+static void ready_unlink(zp_loop *l, zp__request *r)
+{
+    if (!r->ready)
+        return;
+    if (r->ready_prev)
+        r->ready_prev->ready_next = r->ready_next;
+    else
+        l->ready_head = r->ready_next;
+    if (r->ready_next)
+        r->ready_next->ready_prev = r->ready_prev;
+    else
+        l->ready_tail = r->ready_prev;
+    r->ready = false;
+}
+
+/* The notify method: the queue lock is held, on whatever thread returned
+ * memory. Appends r to its loop's ready list and rings the eventfd once
+ * per dispatch (wake-ups coalesce). */
+static void notify_loop(zp__waiter *w)
+{
+    zp__request *r = (zp__request *)w;
+    zp_loop *l = r->loop;
+    pthread_mutex_lock(&l->lock);
+    if (!r->ready) {
+        r->ready = true;
+        r->ready_next = NULL;
+        r->ready_prev = l->ready_tail;
+        if (l->ready_tail)
+            l->ready_tail->ready_next = r;
+        else
+            l->ready_head = r;
+        l->ready_tail = r;
+    }
+    bool ring = !l->signalled;
+    l->signalled = true;
+    pthread_mutex_unlock(&l->lock);
+    if (ring)
+        (void)zp__os_event_signal(l->fd); /* non-blocking; a full counter
+                                             is still readable */
+}
+
+/* ------------------------------------------------------------ requests */
+
+static zp__waitq *queue_of(const zp__request *r)
+{
+    return zp__budget_waitq(r->pool->budget);
+}
+
+/* Loop thread: the request is over (served or cancelled; already out of
+ * its queue): off the ready and pending lists. */
+static void request_end(zp__request *r)
+{
+    zp_loop *l = r->loop;
+    pthread_mutex_lock(&l->lock);
+    ready_unlink(l, r);
+    pthread_mutex_unlock(&l->lock);
+    if (r->pending) {
+        if (r->pend_prev)
+            r->pend_prev->pend_next = r->pend_next;
+        else
+            l->pending = r->pend_next;
+        if (r->pend_next)
+            r->pend_next->pend_prev = r->pend_prev;
+        r->pending = false;
+    }
+}
+
+static void *fail(zp_budget *b, int err)
+{
+    if (b != NULL && err == -ENOBUFS)
+        zp__budget_count_failure(b);
+    errno = -err;
+    return NULL;
+}
+
+void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_ready_fn cb,
+                   void *arg)
+{
+    const void *caller = ZP_CALLER();
+    zp__request *r = (zp__request *)req;
+    if (r != NULL) {
+        memset(r, 0, sizeof *r);
+        r->magic = REQ_MAGIC;
+    }
+    if (p == NULL || l == NULL || r == NULL || cb == NULL)
+        return fail(NULL, zp__null_arg("zp_get_async", p == NULL   ? "pool"
+                                                       : l == NULL ? "loop"
+                                                       : r == NULL ? "req"
+                                                                   : "cb"));
+    zp__cache *c = zp__thread_cache(p);
+    int err;
+    void *buf = zp__cache_get_slow(p, c, size, caller, NULL, &err);
+    zp_budget *b = p->budget;
+    if (buf != NULL)
+        return buf;
+    if (b == NULL || err != -ENOBUFS)
+        return fail(b, err);
+    if (zp__request_bytes(p, size) > zp__budget_max(b))
+        return fail(b, zp__error(-ENOBUFS, "zp_get_async: %zu bytes can never fit the "
+                                           "budget of %zu bytes", size, zp__budget_max(b)));
+    r->w.notify = notify_loop;
+    r->pool = p;
+    r->size = size;
+    r->loop = l;
+    r->cb = cb;
+    r->arg = arg;
+    r->caller = caller;
+
+    zp__waitq *q = queue_of(r);
+    zp__waitq_lock(q);
+    zp__waitq_push(q, &r->w);
+    if (zp__waitq_is_head(q, &r->w)) {
+        /* first in line: room may have come back since the try above (its
+         * wake-up found nobody to tell), so try once more as the head */
+        r->w.woken = false;
+        zp__waitq_unlock(q);
+        buf = zp__cache_get_slow(p, c, size, caller, &r->w, &err);
+        zp__waitq_lock(q);
+        if (buf != NULL || err != -ENOBUFS) {
+            zp__waitq_remove(q, &r->w);
+            zp__waitq_unlock(q);
+            request_end(r); /* a notify may have marked it ready meanwhile */
+            return buf != NULL ? buf : fail(b, err);
+        }
+    }
+    zp__waitq_unlock(q);
+    r->pending = true;
+    r->pend_prev = NULL;
+    r->pend_next = l->pending;
+    if (l->pending)
+        l->pending->pend_prev = r;
+    l->pending = r;
+    zp__budget_count_wait(b);
+    errno = EINPROGRESS;
+    return NULL;
+}
+
+int zp_cancel(zp_request *req)
+{
+    zp__request *r = (zp__request *)req;
+    if (r == NULL)
+        return zp__null_arg("zp_cancel", "req");
+    if (r->magic != REQ_MAGIC || !r->pending)
+        return -ENOENT;
+    zp__waitq *q = queue_of(r);
+    zp__waitq_lock(q);
+    zp__waitq_remove(q, &r->w); /* the next one is told at once */
+    zp__waitq_unlock(q);
+    request_end(r);
+    return 0;
+}
+
+/* --------------------------------------------------------------- loops */
+
+int zp_loop_create(zp_loop **out)
+{
+    if (out == NULL)
+        return zp__null_arg("zp_loop_create", "out");
+    *out = NULL;
+    zp_loop *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return zp__error(-ENOMEM, "zp_loop_create: out of memory");
+    int fd = zp__os_event_open();
+    if (fd < 0) {
+        free(l);
+        return zp__error(fd, "zp_loop_create: cannot open an eventfd");
+    }
+    int rc = pthread_mutex_init(&l->lock, NULL);
+    if (rc) {
+        zp__os_event_close(fd);
+        free(l);
+        return zp__error(-rc, "zp_loop_create: cannot initialise the lock");
+    }
+    l->fd = fd;
+    *out = l;
+    return 0;
+}
+
+void zp_loop_destroy(zp_loop *l)
+{
+    if (l == NULL)
+        return;
+    while (l->pending)
+        zp_cancel((zp_request *)l->pending);
+    /* no request of this loop is queued any more, so no notify can run */
+    zp__os_event_close(l->fd);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+int zp_loop_fd(const zp_loop *l)
+{
+    return l ? l->fd : zp__null_arg("zp_loop_fd", "loop");
+}
+
+/* Loop thread: r was told it may try (it is the head, or was). Returns
+ * whether its callback ran. */
+static bool serve(zp__request *r)
+{
+    zp__waitq *q = queue_of(r);
+    zp__waitq_lock(q);
+    if (!r->w.queued || !r->w.woken) {
+        zp__waitq_unlock(q); /* cancelled, or a stale mark */
+        return false;
+    }
+    r->w.woken = false;
+    zp__waitq_unlock(q);
+    int err = 0;
+    void *buf = zp__cache_get_slow(r->pool, zp__thread_cache(r->pool), r->size, r->caller,
+                                   &r->w, &err);
+    zp__waitq_lock(q);
+    if (buf == NULL && err == -ENOBUFS) {
+        /* taken by someone else meanwhile: it stays first in line; if
+         * more came back while we tried, notify has marked it ready again */
+        zp__waitq_unlock(q);
+        return false;
+    }
+    zp__waitq_remove(q, &r->w);
+    zp__waitq_unlock(q);
+    request_end(r);
+    r->cb(buf, buf != NULL ? 0 : -err, r->arg); /* r may be reused from here */
+    return true;
+}
+
+int zp_loop_dispatch(zp_loop *l)
+{
+    if (l == NULL)
+        return zp__null_arg("zp_loop_dispatch", "loop");
+    /* Drain first, then take the list: a notify after this point finds
+     * `signalled` false and rings again, so no wake-up is lost. */
+    (void)zp__os_event_drain(l->fd);
+    pthread_mutex_lock(&l->lock);
+    l->signalled = false;
+    size_t todo = 0;
+    for (zp__request *r = l->ready_head; r; r = r->ready_next)
+        todo++;
+    pthread_mutex_unlock(&l->lock);
+    /* One at a time from the list's head, at most those ready now: a
+     * callback may cancel or reuse any request, and one marked ready again
+     * waits for the next dispatch. */
+    int ran = 0;
+    while (todo-- > 0) {
+        pthread_mutex_lock(&l->lock);
+        zp__request *r = l->ready_head;
+        if (r != NULL)
+            ready_unlink(l, r);
+        pthread_mutex_unlock(&l->lock);
+        if (r == NULL)
+            break;
+        ran += serve(r);
+    }
+    return ran;
+}
