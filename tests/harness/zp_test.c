@@ -366,7 +366,7 @@ static const char *watchdog_what;
 static void watchdog_fire(int sig)
 {
     static const char head[] = "watchdog: ", tail[] =
-        " did not finish in time: a deadlock (a callback run with a lock held?)\n";
+        " did not finish in time: a deadlock or a livelock\n";
     const char *what = watchdog_what ? watchdog_what : "the test";
     ssize_t rc;
     (void)sig;

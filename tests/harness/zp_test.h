@@ -213,7 +213,7 @@ void zpt_threads_join_at(const char *file, int line, pthread_t *t, int n);
 /* Polls until *counter >= n or timeout_ms passed: 1 if it got there. */
 int zpt_wait_count(atomic_int *counter, int n, unsigned timeout_ms);
 
-/* A deadlock guard: if the process is still running `seconds` from now
+/* A deadlock (or livelock) guard: if the process is still running `seconds` from now
  * (in a plain build; three times that under a sanitizer, ten under
  * valgrind), it prints "watchdog: <what> ..." on stderr and exits
  * ZPT_EXIT_FAIL rather than hang until ctest's timeout. what must stay
