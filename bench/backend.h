@@ -4,6 +4,11 @@
  * backend with direct calls (no function pointer in the timed path):
  *
  *   BE_ZEROPOOL  zp_get / zp_put on one pool with the default config;
+ *   BE_ZPCACHE   zp_cache_get / zp_cache_put: the same pool served through a
+ *                caller-owned cache handle (zp_cache_create) instead of the
+ *                calling thread's cache. Owner-only, like any handle: the
+ *                driver uses it on one thread at a time (hot, batch), never
+ *                as a --backends entry;
  *   BE_MALLOC    malloc / free of whichever allocator the process runs with
  *                (glibc, or the one LD_PRELOADed by bench/run.sh);
  *   BE_NAIVE     one global mutex over power-of-two free lists, refilled
@@ -43,9 +48,11 @@
 #define ZPB_ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 #ifdef ZPB_TWIN
-enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPNC, BE_ZPAA, BE_COUNT };
-static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive",
-                                               "zeropool_nc", "zeropool_copy"};
+enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPCACHE, BE_ZPNC, BE_ZPAA,
+       BE_COUNT };
+static const char *const be_names[BE_COUNT] = {
+    "zeropool", "malloc", "naive", "zeropool_handle", "zeropool_nc",
+    "zeropool_copy"};
 
 /* the renamed copies of the library (CMakeLists.txt) */
 #define ZPB_TWIN_DECLARE(P)                                                    \
@@ -56,8 +63,9 @@ static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive",
 ZPB_TWIN_DECLARE(zpnc_)
 ZPB_TWIN_DECLARE(zpaa_)
 #else
-enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_COUNT };
-static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive"};
+enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPCACHE, BE_COUNT };
+static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive",
+                                               "zeropool_handle"};
 #endif
 
 static inline int be_parse(const char *s)
@@ -74,6 +82,7 @@ static zp_pool *zpb_pool;
 #ifdef ZPB_TWIN
 static zp_pool *zpb_nc_pool, *zpb_aa_pool;
 #endif
+static zp_cache *zpb_cache;      /* BE_ZPCACHE's handle, on zpb_pool */
 static const zp_config *zpb_cfg; /* NULL: defaults */
 
 /*
@@ -185,6 +194,8 @@ ZPB_INLINE void *be_get(int be, size_t size)
     switch (be) {
     case BE_ZEROPOOL:
         return zp_get(zpb_pool, size);
+    case BE_ZPCACHE:
+        return zp_cache_get(zpb_cache, size);
     case BE_MALLOC:
         return malloc(size);
 #ifdef ZPB_TWIN
@@ -203,6 +214,9 @@ ZPB_INLINE void be_put(int be, void *p)
     switch (be) {
     case BE_ZEROPOOL:
         zp_put(zpb_pool, p);
+        break;
+    case BE_ZPCACHE:
+        zp_cache_put(zpb_cache, p);
         break;
     case BE_MALLOC:
         free(p);
@@ -228,7 +242,7 @@ static inline int be_is_zeropool(int be)
     if (be == BE_ZPNC || be == BE_ZPAA)
         return 1;
 #endif
-    return be == BE_ZEROPOOL;
+    return be == BE_ZEROPOOL || be == BE_ZPCACHE;
 }
 
 /* The pool variable be_get/be_put use for a zeropool build. */
@@ -273,16 +287,57 @@ static inline void be_pool_destroy(int be, zp_pool *pool)
     zp_pool_destroy(pool);
 }
 
-/* Fresh state for one measurement: a new pool, an empty naive list. */
+/*
+ * A zeropool build's state for one measurement: a pool of build be (cfg
+ * NULL: defaults) and, for BE_ZPCACHE, a handle on it (*cache; NULL for the
+ * others). Returns 0, or a negative errno with nothing left behind.
+ */
+static inline int be_open(int be, const zp_config *cfg, zp_pool **pool,
+                          zp_cache **cache)
+{
+    int rc = be_pool_create(be, cfg, pool);
+    *cache = NULL;
+    if (rc == 0 && be == BE_ZPCACHE) {
+        rc = zp_cache_create(*pool, cache);
+        if (rc != 0) {
+            zp_pool_destroy(*pool);
+            *pool = NULL;
+        }
+    }
+    return rc;
+}
+
+/* Undoes be_open: the handle first (destroy it before its pool). */
+static inline void be_close(int be, zp_pool *pool, zp_cache *cache)
+{
+    zp_cache_destroy(cache); /* NULL: nothing */
+    be_pool_destroy(be, pool);
+}
+
+/* Points be_get/be_put of build be at pool (and cache, for BE_ZPCACHE). */
+static inline void be_bind(int be, zp_pool *pool, zp_cache *cache)
+{
+    *be_pool_var(be) = pool;
+    if (be == BE_ZPCACHE)
+        zpb_cache = cache;
+}
+
+/* Fresh state for one measurement: a new pool (and handle), an empty naive
+ * list. */
 static inline int be_setup(int be)
 {
     if (be_is_zeropool(be)) {
-        int rc = be_pool_create(be, zpb_cfg, be_pool_var(be));
+        zp_pool *pool;
+        zp_cache *cache;
+        int rc = be_open(be, zpb_cfg, &pool, &cache);
         if (rc != 0) {
-            fprintf(stderr, "zp_bench: %s: zp_pool_create: %s\n", be_names[be],
+            fprintf(stderr, "zp_bench: %s: %s: %s\n", be_names[be],
+                    be == BE_ZPCACHE ? "zp_pool_create/zp_cache_create"
+                                     : "zp_pool_create",
                     zp_strerror(rc));
             return -1;
         }
+        be_bind(be, pool, cache);
     }
     return 0;
 }
@@ -290,8 +345,8 @@ static inline int be_setup(int be)
 static inline void be_teardown(int be)
 {
     if (be_is_zeropool(be)) {
-        be_pool_destroy(be, *be_pool_var(be));
-        *be_pool_var(be) = NULL;
+        be_close(be, *be_pool_var(be), be == BE_ZPCACHE ? zpb_cache : NULL);
+        be_bind(be, NULL, NULL);
     } else if (be == BE_NAIVE) {
         naive_drain();
     }

@@ -248,6 +248,8 @@ COST_TARGET_NS = {("stats_cost", "counters"): 0.5,
 COST_CONTROL = {("stats_cost", "counters_copy"): "counters",
                 ("budget_cost", "no_budget_2"): "no_budget"}
 CONFIG_ORDER = {"default": 0, "depth=16": 1}
+# the batch variants per cache: (variant prefix, JSON "cache")
+BATCH_CACHES = [("", "thread"), ("handle_", "handle")]
 
 
 def fmt_delta(d):
@@ -293,8 +295,12 @@ def build_families(records, icount_var):
         keys = sorted({(int(r["size"]), r.get("config", "default"))
                        for r in fam if r["scenario"] == sc},
                       key=lambda k: (k[0], CONFIG_ORDER.get(k[1], 9), k[1]))
-        for size, cfg in keys:
-            one, bat = find(sc, size, "single", cfg), find(sc, size, "batch", cfg)
+        for (size, cfg), (pre, cache) in ((k, c) for k in keys
+                                          for c in BATCH_CACHES):
+            one = find(sc, size, pre + "single", cfg)
+            bat = find(sc, size, pre + "batch", cfg)
+            if one is None and bat is None:
+                continue  # a run from before the handle rows
             speed = None
             if ok_median(one) and ok_median(bat) and bat["median"] > 0:
                 speed = one["median"] / bat["median"]
@@ -302,13 +308,15 @@ def build_families(records, icount_var):
             c2 = bat.get("contention_per_1k_ops") if ok_median(bat) else None
             d1 = one.get("depot_per_1k_ops") if ok_median(one) else None
             d2 = bat.get("depot_per_1k_ops") if ok_median(bat) else None
-            rows.append(["%s, %s" % (what, size_name(size)), cfg, cell(one),
+            rows.append(["%s, %s%s" % (what, size_name(size),
+                                       ", handle" if pre else ""), cfg,
+                         cell(one),
                          cell(bat),
                          "-" if speed is None else "%.2fx" % speed,
                          "%s / %s" % (per1k(c1), per1k(c2)),
                          "%s / %s" % (per1k(d1), per1k(d2))])
             drows.append({
-                "scenario": sc, "size": size, "config": cfg,
+                "scenario": sc, "size": size, "config": cfg, "cache": cache,
                 "threads": 1 if sc == "batch_st" else 2,
                 "single_median": one["median"] if ok_median(one) else None,
                 "batch_median": bat["median"] if ok_median(bat) else None,
@@ -326,7 +334,10 @@ def build_families(records, icount_var):
                    "lock acquisitions that found the lock")
         out.append("held; depot = gets served by the depot (or fresh "
                    "memory). depth=16: a batch of 32 is larger than the")
-        out.append("thread cache and goes to the depot directly.")
+        out.append("thread cache and goes to the depot directly. \", handle\": "
+                   "the same through one cache handle per thread")
+        out.append("(zp_cache_get/_put, zp_cache_get_batch/_put_batch) "
+                   "instead of the threads' caches.")
         out.append(render_table(
             ["mode, size", "config", "singles ns/buffer", "batch ns/buffer",
              "speed-up", "contention/1k", "depot/1k"], rows,
@@ -466,6 +477,141 @@ def build_families(records, icount_var):
     return out, derived
 
 
+def build_handle(records, icount):
+    """The cache handle next to the thread cache: the hot loop (scenario
+    hot_handle: ns, and the icount rows of zeropool_handle vs zeropool) and
+    the batch modes (their handle_ variants). Returns (text lines, derived
+    rows for the JSON)."""
+    fam = [r for r in records if "variant" in r]
+
+    def find(sc, size, variant, config=None):
+        for r in fam:
+            if r["scenario"] == sc and int(r["size"]) == size and \
+                    r["variant"] == variant and \
+                    (config is None or r.get("config") == config):
+                return r
+        return None
+
+    def instr(comp, size):
+        for i in icount:
+            if i["competitor"] == comp and i["size"] == size:
+                a = i.get("allocator_instructions_per_pair")
+                return a if a is not None else i["instructions_per_pair"]
+        return None
+
+    def ratio(a, b):
+        return None if a is None or b in (None, 0) else a / b
+
+    def fmt_ratio(x):
+        return "-" if x is None else "%.2fx" % x
+
+    def fmt_ins(x):
+        return "-" if x is None else ("%.0f" if x >= 1000 else "%.1f") % x
+
+    rows, drows, verdicts = [], [], []
+    sizes = sorted({int(r["size"]) for r in fam
+                    if r["scenario"] == "hot_handle"} |
+                   {i["size"] for i in icount
+                    if i["competitor"] == "zeropool_handle"})
+    for size in sizes:
+        tls, hdl = find("hot_handle", size, "thread_cache"), \
+            find("hot_handle", size, "handle")
+        ctl = find("hot_handle", size, "thread_cache_2")
+        delta = hdl.get("delta") if ok_median(hdl) else None
+        cdelta = ctl.get("delta") if ok_median(ctl) else None
+        ti, hi = instr("zeropool", size), instr("zeropool_handle", size)
+        tm = tls["median"] if ok_median(tls) else None
+        hm = hdl["median"] if ok_median(hdl) else None
+        ok_ns = None if delta is None or cdelta is None else \
+            delta["median"] <= abs(cdelta["median"])
+        ok_ins = None if ti is None or hi is None else hi <= ti
+        rows.append(["hot %s" % size_name(size), "ns/pair",
+                     cell(tls) if tls else "-", cell(hdl) if hdl else "-",
+                     fmt_ratio(ratio(hm, tm)), fmt_delta(delta),
+                     "-" if cdelta is None else "%+.2f" % cdelta["median"],
+                     fmt_ins(ti), fmt_ins(hi), fmt_ratio(ratio(hi, ti))])
+        drows.append({
+            "scenario": "hot", "size": size, "config": "default",
+            "variant": None, "unit": "ns/pair", "thread_cache_median": tm,
+            "handle_median": hm, "ratio": ratio(hm, tm), "delta_ns": delta,
+            "delta_ns_by_layout": hdl.get("delta_by_layout")
+            if ok_median(hdl) else None,
+            "control_delta_ns": cdelta,
+            "thread_cache_instructions": ti, "handle_instructions": hi,
+            "instructions_ratio": ratio(hi, ti),
+            "no_slower_ns": ok_ns, "no_slower_instructions": ok_ins})
+        parts = []
+        if delta is not None:
+            lay = hdl.get("delta_by_layout") or []
+            parts.append(
+                "%+.2f ns per pair (median of %d paired rounds in %d heap "
+                "layouts, layout medians %s)" % (
+                    delta["median"], hdl.get("reps", 0), len(lay),
+                    "/".join("%+.2f" % x for x in lay) or "-"))
+            if cdelta is not None:
+                parts.append("control %+.2f ns: %s" % (
+                    cdelta["median"], "no slower" if ok_ns else "SLOWER"))
+        if ok_ins is not None:
+            parts.append("%s vs %s instructions: %s" % (
+                fmt_ins(hi), fmt_ins(ti), "no more" if ok_ins else "MORE"))
+        if parts:
+            verdicts.append("hot %s, handle vs thread cache: %s" % (
+                size_name(size), "; ".join(parts)))
+
+    for sc, what in BATCH_MODES:
+        keys = sorted({(int(r["size"]), r.get("config", "default"))
+                       for r in fam if r["scenario"] == sc and
+                       r["variant"].startswith("handle_")},
+                      key=lambda k: (k[0], CONFIG_ORDER.get(k[1], 9), k[1]))
+        for size, cfg in keys:
+            for var in ("batch", "single"):
+                tls, hdl = find(sc, size, var, cfg), \
+                    find(sc, size, "handle_" + var, cfg)
+                tm = tls["median"] if ok_median(tls) else None
+                hm = hdl["median"] if ok_median(hdl) else None
+                rows.append(["%s %s %s, %s" % (sc, size_name(size), cfg,
+                                               "batch calls" if var == "batch"
+                                               else "singles"),
+                             "ns/buffer", cell(tls) if tls else "-",
+                             cell(hdl) if hdl else "-",
+                             fmt_ratio(ratio(hm, tm)), "-", "-", "-", "-",
+                             "-"])
+                drows.append({
+                    "scenario": sc, "size": size, "config": cfg,
+                    "variant": var, "unit": "ns/buffer",
+                    "thread_cache_median": tm, "handle_median": hm,
+                    "ratio": ratio(hm, tm), "delta_ns": None,
+                    "delta_ns_by_layout": None, "control_delta_ns": None,
+                    "thread_cache_instructions": None,
+                    "handle_instructions": None, "instructions_ratio": None,
+                    "no_slower_ns": None, "no_slower_instructions": None})
+    if not rows:
+        return [], []
+    out = ["Cache handle vs thread cache: the same loops through one warm "
+           "cache handle per thread",
+           "(zp_cache_get/_put, zp_cache_get_batch/_put_batch) and through "
+           "the thread's cache (zp_get/_put, ...).",
+           "hot: get, write 1 byte, put, both in alternating rounds over 4 "
+           "heap layouts (their own pools,",
+           "so the thread-cache figure can differ from the hot row above); "
+           "batch rows: from the batch table.",
+           "handle/TLS = handle median / thread-cache median (> 1: the "
+           "handle is slower). handle - TLS =",
+           "median (min .. max) of the per-round differences; control = a "
+           "second thread-cache pool minus the",
+           "first: what placement alone moves. instr: callgrind, per get+put "
+           "pair in the allocator."]
+    out.append(render_table(
+        ["row", "unit", "thread cache", "handle", "handle/TLS",
+         "handle - TLS ns", "control ns", "TLS instr", "handle instr",
+         "instr ratio"], rows,
+        ["<", "<", ">", ">", ">", ">", ">", ">", ">", ">"]))
+    for v in verdicts:
+        out.append("  " + v)
+    out.append("")
+    return out, drows
+
+
 def build_report(runs, records, icount, icount_note, quick, seconds,
                  icount_var=()):
     idx = index(records)
@@ -583,8 +729,12 @@ def build_report(runs, records, icount, icount_note, quick, seconds,
         out.append("")
 
     # ---- zeropool against itself
+    handle_text, handle_rows = build_handle(records, icount)
+    out.extend(handle_text)
     fam_text, derived = build_families(records, list(icount_var))
     out.extend(fam_text)
+    if handle_rows:
+        derived["handle"] = handle_rows
 
     # ---- notes
     notes = []

@@ -232,7 +232,10 @@ if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
         # the loop and the byte write alone (no allocator), subtracted below
         base=$(icount_one none 4096 "") || base=nan
         note "  icount loop alone: $base instructions per iteration"
-        targets=("zeropool:zeropool:" "naive:naive:" "glibc:malloc:")
+        # zeropool_handle: the same loop through a cache handle (zp_cache_get
+        # / zp_cache_put), reported beside zeropool's thread cache
+        targets=("zeropool:zeropool:" "zeropool_handle:zeropool_handle:"
+                 "naive:naive:" "glibc:malloc:")
         for p in "${preloads[@]}"; do
             targets+=("${p%%=*}:malloc:${p#*=}")
         done

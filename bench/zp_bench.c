@@ -12,10 +12,12 @@
  * repetitions within 3x as many attempts is refused ("refused": true, no
  * number) instead of printed.
  *
- * The zeropool-only families (batch, stats_cost, budget_cost, debug_cost,
- * depth) compare zeropool with itself, interleaved and over several heap
- * layouts: see compare_run. stats_cost needs this file built as
- * zp_bench_twin (-DZPB_TWIN, CMakeLists.txt).
+ * The zeropool-only families (hot_handle, batch, stats_cost, budget_cost,
+ * debug_cost, depth) compare zeropool with itself, interleaved and over
+ * several heap layouts: see compare_run. hot_handle (run with the hot
+ * scenario) and the batch family also measure the cache handle API next
+ * to the thread cache. stats_cost needs this file built as zp_bench_twin
+ * (-DZPB_TWIN, CMakeLists.txt).
  *
  * Never run by ctest: no timing figure is ever a test.
  */
@@ -387,6 +389,7 @@ static NOINLINE void run_loop(int be, int mode, size_t size, uint64_t n)
     CASE(BE_MALLOC, MODE_TOUCH)
     CASE(BE_NAIVE, MODE_HOT)
     CASE(BE_NAIVE, MODE_TOUCH)
+    CASE(BE_ZPCACHE, MODE_HOT) /* hot_handle only */
 #ifdef ZPB_TWIN
     CASE(BE_ZPNC, MODE_HOT)
     CASE(BE_ZPNC, MODE_TOUCH)
@@ -394,6 +397,8 @@ static NOINLINE void run_loop(int be, int mode, size_t size, uint64_t n)
     CASE(BE_ZPAA, MODE_TOUCH)
 #endif
 #undef CASE
+    fprintf(stderr, "zp_bench: no loop for %s, mode %d\n", be_names[be], mode);
+    abort();
 }
 
 /* Iterations for one repetition of about rep_ms; also warms up. */
@@ -901,8 +906,9 @@ static void sc_handoff(int be, size_t size)
 
 /*
  * These measure zeropool against itself: one pool in several
- * configurations (batch, budget_cost, debug_cost, depth), or two builds of
- * the library (stats_cost). Each result carries "variant" and "config".
+ * configurations (batch, budget_cost, debug_cost, depth), through a cache
+ * handle or the thread's cache (hot_handle, batch), or two builds of the
+ * library (stats_cost). Each result carries "variant" and "config".
  */
 
 static zp_pool *pool_new(const char *spec)
@@ -1172,13 +1178,15 @@ typedef struct {
     size_t size;
     const char *spec; /* pool config */
     zp_pool *pool;
+    zp_cache *cache; /* BE_ZPCACHE: the handle the loop goes through */
 } hot_ctx;
 
-/* The hot loop (get, write one byte, put) on c->pool. */
+/* The hot loop (get, write one byte, put) on c->pool (through c->cache for
+ * BE_ZPCACHE). */
 static void hot_fn(void *p, uint64_t n)
 {
     hot_ctx *c = p;
-    *be_pool_var(c->be) = c->pool;
+    be_bind(c->be, c->pool, c->cache);
     run_loop(c->be, MODE_HOT, c->size, n);
 }
 
@@ -1188,7 +1196,7 @@ static void hot_open(variant *v)
     zp_config cfg;
     int rc = zpb_config_parse(c->spec, &cfg);
     if (rc == 0)
-        rc = be_pool_create(c->be, &cfg, &c->pool);
+        rc = be_open(c->be, &cfg, &c->pool, &c->cache);
     if (rc != 0) {
         fprintf(stderr, "zp_bench: %s pool (%s): %s\n", be_names[c->be],
                 c->spec, rc < -1 ? zp_strerror(rc) : "bad config");
@@ -1199,8 +1207,10 @@ static void hot_open(variant *v)
 static void hot_close(variant *v)
 {
     hot_ctx *c = v->ctx;
-    be_pool_destroy(c->be, c->pool);
-    c->pool = *be_pool_var(c->be) = NULL;
+    be_close(c->be, c->pool, c->cache);
+    c->pool = NULL;
+    c->cache = NULL;
+    be_bind(c->be, NULL, NULL);
 }
 
 /* The hot loop on each variant's pool, over COST_LAYOUTS layouts of reps
@@ -1213,7 +1223,7 @@ static void hot_compare(const char *scenario, size_t size, const int *bes,
     variant v[MAX_VARIANTS];
     memset(v, 0, sizeof v);
     for (int i = 0; i < nv; i++) {
-        c[i] = (hot_ctx){bes[i], size, configs[i], NULL};
+        c[i] = (hot_ctx){bes[i], size, configs[i], NULL, NULL};
         v[i].name = names[i];
         v[i].config = configs[i];
         v[i].be = bes[i];
@@ -1259,6 +1269,20 @@ static void sc_debug_cost(size_t size)
     hot_compare("debug_cost", size, bes, names, configs, 3);
 }
 
+/*
+ * The hot loop through a cache handle (zp_cache_get / zp_cache_put, one
+ * handle, made warm like the pool) vs through the thread's cache (zp_get /
+ * zp_put), in alternating rounds over COST_LAYOUTS layouts, with a second
+ * thread-cache pool as the placement control. Run with the hot scenario.
+ */
+static void sc_hot_handle(size_t size)
+{
+    const char *const configs[3] = {"default", "default", "default"};
+    const char *const names[3] = {"thread_cache", "handle", "thread_cache_2"};
+    const int bes[3] = {BE_ZEROPOOL, BE_ZPCACHE, BE_ZEROPOOL};
+    hot_compare("hot_handle", size, bes, names, configs, 3);
+}
+
 /* ------------------------------------------------------------- batch */
 
 #define BATCH 32
@@ -1279,19 +1303,26 @@ typedef struct {
     zp_pool *pool; /* first: pool_open sets it */
     size_t size;
     int batch; /* 1: zp_get_batch/zp_put_batch; 0: BATCH zp_get/zp_put */
+    int handles; /* 1: through one cache handle per thread (cache[idx]) */
+    zp_cache *cache[2]; /* thread idx's handle, or NULL: its thread cache */
     msg_ring ring;
 } batch_ctx;
 
-ZPB_INLINE void batch_take(batch_ctx *c, void **bufs, uint64_t r)
+/* h: the calling thread's handle, or NULL for its thread cache. Callers
+ * pass a NULL constant or a pointer known non-NULL, so each loop is
+ * compiled once per kind of cache, without a test per call. */
+ZPB_INLINE void batch_take(batch_ctx *c, zp_cache *h, void **bufs, uint64_t r)
 {
     if (c->batch) {
-        if (__builtin_expect(zp_get_batch(c->pool, c->size, bufs, BATCH) != 0, 0))
+        int rc = h ? zp_cache_get_batch(h, c->size, bufs, BATCH)
+                   : zp_get_batch(c->pool, c->size, bufs, BATCH);
+        if (__builtin_expect(rc != 0, 0))
             abort();
         for (int i = 0; i < BATCH; i++)
             ((volatile char *)bufs[i])[0] = (char)r;
     } else {
         for (int i = 0; i < BATCH; i++) {
-            char *p = zp_get(c->pool, c->size);
+            char *p = h ? zp_cache_get(h, c->size) : zp_get(c->pool, c->size);
             if (__builtin_expect(p == NULL, 0))
                 abort();
             ((volatile char *)p)[0] = (char)r;
@@ -1301,50 +1332,67 @@ ZPB_INLINE void batch_take(batch_ctx *c, void **bufs, uint64_t r)
     ZPB_ESCAPE(bufs);
 }
 
-ZPB_INLINE void batch_give(batch_ctx *c, void **bufs)
+ZPB_INLINE void batch_give(batch_ctx *c, zp_cache *h, void **bufs)
 {
     ZPB_ESCAPE(bufs);
     if (c->batch) {
-        zp_put_batch(c->pool, bufs, BATCH);
+        if (h)
+            zp_cache_put_batch(h, bufs, BATCH);
+        else
+            zp_put_batch(c->pool, bufs, BATCH);
     } else {
-        for (int i = 0; i < BATCH; i++)
-            zp_put(c->pool, bufs[i]);
+        for (int i = 0; i < BATCH; i++) {
+            if (h)
+                zp_cache_put(h, bufs[i]);
+            else
+                zp_put(c->pool, bufs[i]);
+        }
     }
 }
 
-/* One thread: n rounds of BATCH gets (one byte written in each), then the
- * BATCH puts, in the order got. */
-static NOINLINE void batch_fn(void *p, uint64_t n)
+/* n rounds of BATCH gets (one byte written in each), then the BATCH puts,
+ * in the order got. */
+ZPB_INLINE void batch_rounds(batch_ctx *c, zp_cache *h, uint64_t n)
 {
-    batch_ctx *c = p;
     void *bufs[BATCH];
     for (uint64_t r = 0; r < n; r++) {
-        batch_take(c, bufs, r);
-        batch_give(c, bufs);
+        batch_take(c, h, bufs, r);
+        batch_give(c, h, bufs);
     }
 }
+
+/* Thread idx's rounds, through its handle if it has one. */
+static NOINLINE void batch_run(batch_ctx *c, int idx, uint64_t n)
+{
+    zp_cache *h = c->cache[idx];
+    if (h)
+        batch_rounds(c, h, n);
+    else
+        batch_rounds(c, NULL, n);
+}
+
+/* One thread (variant of compare_run, or calibration): thread 0's rounds. */
+static void batch_fn(void *p, uint64_t n) { batch_run(p, 0, n); }
 
 static void batch_mt_role(void *ctx, int idx, uint64_t n)
 {
-    (void)idx;
-    batch_fn(ctx, n);
+    batch_run(ctx, idx, n);
 }
 
 /* Thread 0 gets BATCH buffers into a ring message, thread 1 puts them. */
-static NOINLINE void batch_x_role(void *ctx, int idx, uint64_t n)
+ZPB_INLINE void batch_x_body(batch_ctx *c, zp_cache *h, int idx, uint64_t n)
 {
-    batch_ctx *c = ctx;
     msg_ring *q = &c->ring;
     if (idx == 0) {
         for (uint64_t r = 0; r < n; r++) {
-            size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-            while (h - q->cached_tail == MSG_SLOTS) {
+            size_t hd = atomic_load_explicit(&q->head, memory_order_relaxed);
+            while (hd - q->cached_tail == MSG_SLOTS) {
                 q->cached_tail = atomic_load_explicit(&q->tail, memory_order_acquire);
-                if (h - q->cached_tail == MSG_SLOTS)
+                if (hd - q->cached_tail == MSG_SLOTS)
                     cpu_relax();
             }
-            batch_take(c, q->msg[h % MSG_SLOTS], r);
-            atomic_store_explicit(&q->head, h + 1, memory_order_release);
+            batch_take(c, h, q->msg[hd % MSG_SLOTS], r);
+            atomic_store_explicit(&q->head, hd + 1, memory_order_release);
         }
     } else {
         for (uint64_t r = 0; r < n; r++) {
@@ -1354,9 +1402,40 @@ static NOINLINE void batch_x_role(void *ctx, int idx, uint64_t n)
                 if (q->cached_head == t)
                     cpu_relax();
             }
-            batch_give(c, q->msg[t % MSG_SLOTS]);
+            batch_give(c, h, q->msg[t % MSG_SLOTS]);
             atomic_store_explicit(&q->tail, t + 1, memory_order_release);
         }
+    }
+}
+
+static NOINLINE void batch_x_role(void *ctx, int idx, uint64_t n)
+{
+    batch_ctx *c = ctx;
+    zp_cache *h = c->cache[idx];
+    if (h)
+        batch_x_body(c, h, idx, n);
+    else
+        batch_x_body(c, NULL, idx, n);
+}
+
+/* With c->handles, one handle per thread (nthreads of them) on c->pool. */
+static void batch_handles_open(batch_ctx *c, int nthreads)
+{
+    for (int i = 0; c->handles && i < nthreads; i++) {
+        int rc = zp_cache_create(c->pool, &c->cache[i]);
+        if (rc != 0) {
+            fprintf(stderr, "zp_bench: zp_cache_create: %s\n", zp_strerror(rc));
+            exit(2);
+        }
+    }
+}
+
+/* Destroys c's handles (before its pool). */
+static void batch_handles_close(batch_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        zp_cache_destroy(c->cache[i]);
+        c->cache[i] = NULL;
     }
 }
 
@@ -1454,67 +1533,90 @@ static void pool_close(variant *v)
     *pool = v->stats = NULL;
 }
 
+/* The batch modes: mode & 1 batch calls (else singles), mode & 2 through
+ * cache handles (else the threads' caches). */
+#define BATCH_MODES 4
+static const char *const batch_mode_names[BATCH_MODES] = {
+    "single", "batch", "handle_single", "handle_batch"};
+
+/* a fresh pool (v->config) and, for the handle modes, its handle */
+static void batch_open(variant *v)
+{
+    pool_open(v);
+    batch_handles_open(v->ctx, 1);
+}
+
+static void batch_close(variant *v)
+{
+    batch_handles_close(v->ctx);
+    pool_close(v);
+}
+
 static void sc_batch_st(size_t size, const char *config)
 {
-    batch_ctx *c[2];
-    variant v[2];
+    batch_ctx *c[BATCH_MODES];
+    variant v[BATCH_MODES];
     memset(v, 0, sizeof v);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < BATCH_MODES; i++) {
         c[i] = aligned_alloc(64, sizeof *c[i]);
         memset(c[i], 0, sizeof *c[i]);
         c[i]->size = size;
-        c[i]->batch = i;
-        v[i].name = i ? "batch" : "single";
+        c[i]->batch = i & 1;
+        c[i]->handles = i >> 1;
+        v[i].name = batch_mode_names[i];
         v[i].config = config;
-        v[i].be = BE_ZEROPOOL;
+        v[i].be = c[i]->handles ? BE_ZPCACHE : BE_ZEROPOOL;
         v[i].fn = batch_fn;
         v[i].ctx = c[i];
         v[i].per_iter = BATCH;
-        v[i].open = pool_open;
-        v[i].close = pool_close;
+        v[i].open = batch_open;
+        v[i].close = batch_close;
     }
-    compare_run(v, 2, opt.reps, BATCH_LAYOUTS);
-    compare_emit("batch_st", size, v, 2, opt.reps * BATCH_LAYOUTS, "ns/buffer",
-                 ",\"batch\":32");
-    for (int i = 0; i < 2; i++)
+    compare_run(v, BATCH_MODES, opt.reps, BATCH_LAYOUTS);
+    compare_emit("batch_st", size, v, BATCH_MODES, opt.reps * BATCH_LAYOUTS,
+                 "ns/buffer", ",\"batch\":32");
+    for (int i = 0; i < BATCH_MODES; i++)
         free(c[i]);
 }
 
 /*
  * xthread 0: both threads get and put their own buffers; 1: A gets, B puts.
- * Singles and batch calls alternate by layout (BATCH_LAYOUTS of them, reps
+ * The modes (singles or batch calls, through the threads' caches or one
+ * handle per thread) take turns by layout (BATCH_LAYOUTS of them, reps
  * repetitions each): each layout has fresh pools, fresh threads and a
  * different heap spacer in each thread (see compare_run).
  */
 static void sc_batch_team(size_t size, const char *config, int xthread)
 {
     const char *scen = xthread ? "batch_xthread" : "batch_mt";
-    const char *const vname[2] = {"single", "batch"};
     if (ncpus < 2) {
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < BATCH_MODES; b++) {
             summary sm = {.refused = true};
             snprintf(sm.note, sizeof sm.note,
                      "refused: needs 2 CPUs, this process has 1");
-            emit_v(scen, size, 2, BE_ZEROPOOL, vname[b], config, "ns/buffer",
-                   &sm, NULL, 0, NULL);
+            emit_v(scen, size, 2, b >> 1 ? BE_ZPCACHE : BE_ZEROPOOL,
+                   batch_mode_names[b], config, "ns/buffer", &sm, NULL, 0,
+                   NULL);
         }
         return;
     }
     batch_ctx *c = aligned_alloc(64, sizeof *c);
     role_fn role = xthread ? batch_x_role : batch_mt_role;
-    batch_acc acc[2];
-    uint64_t n[2] = {0, 0};
-    double by_layout[2][MAX_LAYOUTS];
-    int nl[2] = {0, 0};
+    batch_acc acc[BATCH_MODES];
+    uint64_t n[BATCH_MODES] = {0};
+    double by_layout[BATCH_MODES][MAX_LAYOUTS];
+    int nl[BATCH_MODES] = {0};
     bool failed = false;
     memset(acc, 0, sizeof acc);
     for (int l = 0; l < BATCH_LAYOUTS && !failed; l++) {
-        for (int j = 0; j < 2 && !failed; j++) {
-            int b = (j + l) % 2;
+        for (int j = 0; j < BATCH_MODES && !failed; j++) {
+            int b = (j + l) % BATCH_MODES;
             memset(c, 0, sizeof *c);
             c->size = size;
-            c->batch = b;
+            c->batch = b & 1;
+            c->handles = b >> 1;
             c->pool = pool_new(config);
+            batch_handles_open(c, 2);
             if (n[b] == 0)
                 n[b] = xthread ? team_calibrate(role, c, 2) : calibrate(batch_fn, c);
             team t = {.nthreads = 2, .role = role, .ctx = c, .n = n[b],
@@ -1530,10 +1632,11 @@ static void sc_batch_team(size_t size, const char *config, int xthread)
             if (a->s.n > first)
                 by_layout[b][nl[b]++] = median_range(a->s.v, first, a->s.n);
             failed = a->s.n < a->goal;
+            batch_handles_close(c);
             zp_pool_destroy(c->pool);
         }
     }
-    for (int b = 0; b < 2; b++) {
+    for (int b = 0; b < BATCH_MODES; b++) {
         summary sm = summarize_n(&acc[b].s, opt.reps * BATCH_LAYOUTS);
         char extra[512];
         int k = snprintf(extra, sizeof extra, ",\"layouts\":%d", nl[b]);
@@ -1542,8 +1645,9 @@ static void sc_batch_team(size_t size, const char *config, int xthread)
                            by_layout[b], nl[b]);
         k += zsum_json(extra + k, sizeof extra - (size_t)k, &acc[b].z);
         snprintf(extra + k, sizeof extra - (size_t)k, ",\"batch\":32");
-        emit_v(scen, size, 2, BE_ZEROPOOL, vname[b], config, "ns/buffer", &sm,
-               &acc[b].s, n[b], extra);
+        emit_v(scen, size, 2, b >> 1 ? BE_ZPCACHE : BE_ZEROPOOL,
+               batch_mode_names[b], config, "ns/buffer", &sm, &acc[b].s, n[b],
+               extra);
     }
     free(c);
 }
@@ -2013,7 +2117,8 @@ static void parse_list(const char *s, int scen)
                 usage();
         } else {
             int b = be_parse(tok);
-            if (b < 0)
+            if (b < 0 || b == BE_ZPCACHE) /* a handle is owner-only: it is
+                                             measured inside hot and batch */
                 usage();
             opt.backends[opt.nbackends++] = b;
         }
@@ -2210,6 +2315,9 @@ int main(int argc, char **argv)
                                 "zp_bench_twin (bench/run.sh runs it)\n");
 #endif
         }
+        if (opt.scenarios & SC_HOT) /* the hot rows through a handle */
+            for (int i = 0; i < opt.nsizes; i++)
+                sc_hot_handle(opt.sizes[i]);
         if (opt.scenarios & SC_BUDGET_COST)
             sc_budget_cost(65536);
         if (opt.scenarios & SC_DEBUG_COST)

@@ -2,7 +2,9 @@
  * zp_icount — the hot path as a tiny program for instruction counting.
  *
  *   zp_icount BACKEND SIZE ITERS [CONFIG]
- *     BACKEND: zeropool | malloc | naive | none (zp_icount_twin: also
+ *     BACKEND: zeropool | zeropool_handle | malloc | naive | none
+ *              (zeropool_handle: the same pool through one cache handle,
+ *              zp_cache_get / zp_cache_put; zp_icount_twin: also
  *              zeropool_nc, the library built without its counters, and
  *              zeropool_copy, a second copy of the library)
  *     CONFIG:  zeropool's pool config, as zpb_config_parse reads it:
@@ -55,6 +57,9 @@ NOINLINE void zpb_icount_loop(int be, size_t size, unsigned long n)
     case BE_ZEROPOOL:
         LOOP(BE_ZEROPOOL)
         break;
+    case BE_ZPCACHE:
+        LOOP(BE_ZPCACHE)
+        break;
     case BE_MALLOC:
         LOOP(BE_MALLOC)
         break;
@@ -89,9 +94,14 @@ int main(int argc, char **argv)
     if (be >= 0 && argc == 5 && zpb_config_parse(argv[4], &cfg) != 0)
         be = -1;
     if (be < 0) {
-        fprintf(stderr, "usage: zp_icount zeropool|malloc|naive|none%s SIZE "
-                        "ITERS [CONFIG]\n",
-                BE_COUNT > 3 ? "|zeropool_nc|zeropool_copy" : "");
+#ifdef ZPB_TWIN
+        const char *twins = "|zeropool_nc|zeropool_copy";
+#else
+        const char *twins = "";
+#endif
+        fprintf(stderr, "usage: zp_icount zeropool|zeropool_handle|malloc|"
+                        "naive|none%s SIZE ITERS [CONFIG]\n",
+                twins);
         return 2;
     }
     if (argc == 5)

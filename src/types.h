@@ -122,6 +122,10 @@ struct zp_cache {
     struct zp_cache *next, *prev; /* the pool's caches (registry lock) */
     uint32_t nclasses;
     bool handle;              /* owned by a zp_cache handle */
+    /* thread exit only: the pool it gave buffers back to while budget
+     * waiters queued, and those classes, to trim after the registry lock */
+    zp_pool *exit_pool;
+    uint32_t exit_classes;
     zp__bin_misses *misses;   /* [nclasses], after the bins */
     zp__bin bins[];
 };
@@ -196,6 +200,10 @@ struct zp_pool {
     uintptr_t *released;
     uint32_t released_next;
     _Atomic uint64_t misuse;
+
+    /* exiting threads still trimming this pool for waiters (registry lock to
+     * take one; destroy waits for none) */
+    _Atomic uint32_t pins;
 
     /* registry lock: caches of this pool, counters of retired ones */
     zp__cache *caches;

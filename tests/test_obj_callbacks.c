@@ -187,21 +187,21 @@ static void run_doors(int init_uses_handle)
         assert_int_equal(zp_cache_create(bytes, &g.handle), 0);
     g.registry_probes = 4;
 
-    zpt_watchdog(30, "single gets and puts");
+    zpt_watchdog(60, "single gets and puts");
     for (i = 0; i < 300; i++)
         assert_non_null(o[i] = get1(pool));
     for (i = 0; i < 300; i++)
         zp_put(pool, o[i]);
     check_subs(ot);
 
-    zpt_watchdog(30, "batches");
+    zpt_watchdog(60, "batches");
     assert_int_equal(getn(pool, o, 300), 0);
     zp_put_batch(pool, o, 300);
     assert_int_equal(getn(pool, o, 20), 0);
     zp_put_batch(pool, o, 20);
     check_subs(ot);
 
-    zpt_watchdog(30, "a handle of the object pool");
+    zpt_watchdog(60, "a handle of the object pool");
     assert_int_equal(zp_cache_create(pool, &h), 0);
     for (i = 0; i < 300; i++)
         assert_non_null(o[i] = hget1(h));
@@ -210,13 +210,13 @@ static void run_doors(int init_uses_handle)
     zp_cache_destroy(h);
     check_subs(ot);
 
-    zpt_watchdog(30, "zp_trim (fini)");
+    zpt_watchdog(60, "zp_trim (fini)");
     g.registry_probes = 4;
     zp_trim(pool, 0);
     assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
     check_subs(ot);
 
-    zpt_watchdog(30, "zp_pool_destroy (fini of idle objects)");
+    zpt_watchdog(60, "zp_pool_destroy (fini of idle objects)");
     for (i = 0; i < 300; i++)
         assert_non_null(o[i] = get1(pool));
     for (i = 0; i < 300; i++)

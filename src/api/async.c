@@ -9,8 +9,9 @@
  *
  * Who touches what:
  *   - the request's queue link and its woken/queued flags: the queue lock;
- *   - the loop's ready list and the request's `ready` flag: the loop lock
- *     (taken by notify with the queue lock held: queue -> loop, a leaf);
+ *   - the loop's ready list, the request's `ready` flag and whether the
+ *     eventfd holds a signal: the loop lock (taken by notify with the queue
+ *     lock held: queue -> loop, a leaf);
  *   - everything else (pending list, state, fields): the loop thread only.
  * Because a cancel unlinks the request under the queue lock before it
  * looks at the ready list, no notify can re-add a request once cancelled.
@@ -88,12 +89,13 @@ static void notify_loop(zp__waiter *w)
             l->ready_head = r;
         l->ready_tail = r;
     }
-    bool ring = !l->signalled;
-    l->signalled = true;
+    if (!l->signalled) {
+        /* under the lock, so `signalled` and the counter agree for settle;
+         * non-blocking, and a full counter is still readable */
+        (void)zp__os_event_signal(l->fd);
+        l->signalled = true;
+    }
     pthread_mutex_unlock(&l->lock);
-    if (ring)
-        (void)zp__os_event_signal(l->fd); /* non-blocking; a full counter
-                                             is still readable */
 }
 
 /* ------------------------------------------------------------ requests */
@@ -103,6 +105,16 @@ static zp__waitq *queue_of(const zp__request *r)
     return zp__budget_waitq(r->pool->budget);
 }
 
+/* Loop lock held: the descriptor is readable exactly while something is
+ * ready; with nothing left, the pending signal is consumed. */
+static void settle(zp_loop *l)
+{
+    if (l->ready_head == NULL && l->signalled) {
+        (void)zp__os_event_drain(l->fd);
+        l->signalled = false;
+    }
+}
+
 /* Loop thread: the request is over (served or cancelled; already out of
  * its queue): off the ready and pending lists. */
 static void request_end(zp__request *r)
@@ -110,6 +122,7 @@ static void request_end(zp__request *r)
     zp_loop *l = r->loop;
     pthread_mutex_lock(&l->lock);
     ready_unlink(l, r);
+    settle(l);
     pthread_mutex_unlock(&l->lock);
     if (r->pending) {
         if (r->pend_prev)
@@ -283,28 +296,35 @@ int zp_loop_dispatch(zp_loop *l)
 {
     if (l == NULL)
         return zp__null_arg("zp_loop_dispatch", "loop");
-    /* Drain first, then take the list: a notify after this point finds
-     * `signalled` false and rings again, so no wake-up is lost. */
-    (void)zp__os_event_drain(l->fd);
+    /* Requests are taken one at a time from the ready list's head (a
+     * callback may cancel or reuse any request), until the list is empty:
+     * serving a request passes the turn to the next one of its budget,
+     * which joins the list at once, so one dispatch serves every request
+     * that memory already came back for. A request whose try finds the
+     * memory gone again counts as a miss; after as many misses as there
+     * were requests at the start (plus a few), the rest waits for the next
+     * dispatch, so dispatch stays bounded while other threads churn. */
     pthread_mutex_lock(&l->lock);
-    l->signalled = false;
-    size_t todo = 0;
+    size_t budget_misses = 8;
     for (zp__request *r = l->ready_head; r; r = r->ready_next)
-        todo++;
+        budget_misses++;
     pthread_mutex_unlock(&l->lock);
-    /* One at a time from the list's head, at most those ready now: a
-     * callback may cancel or reuse any request, and one marked ready again
-     * waits for the next dispatch. */
     int ran = 0;
-    while (todo-- > 0) {
+    for (;;) {
         pthread_mutex_lock(&l->lock);
         zp__request *r = l->ready_head;
-        if (r != NULL)
-            ready_unlink(l, r);
+        if (r == NULL || budget_misses == 0) {
+            /* Consume the signal only when nothing is left: a notify after
+             * this finds `signalled` false and rings again. */
+            settle(l);
+            pthread_mutex_unlock(&l->lock);
+            return ran;
+        }
+        ready_unlink(l, r);
         pthread_mutex_unlock(&l->lock);
-        if (r == NULL)
-            break;
-        ran += serve(r);
+        if (serve(r))
+            ran++;
+        else
+            budget_misses--;
     }
-    return ran;
 }

@@ -268,6 +268,9 @@ void zp_pool_destroy(zp_pool *p)
     zp__decay_stop(p);
     zp__detached detached;
     zp__registry_remove(p, &detached);
+    /* an exiting thread may still be trimming for budget waiters */
+    while (atomic_load_explicit(&p->pins, memory_order_acquire) != 0)
+        zp__os_yield();
     report_outstanding(p, &detached);
     zp__debug_leak_report(p);
     if (p->obj.fini)

@@ -350,30 +350,31 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
 
 /* --------------------------------------------------- drain, life cycle */
 
-/* Gives every cached buffer back; for_waiters: also unmap the wholly idle
- * slabs of those classes while budget waiters queue (no lock held). */
-static void drain(zp_pool *p, zp__cache *c, bool for_waiters)
+uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
 {
+    uint32_t classes = 0;
     for (unsigned cls = 0; cls < c->nclasses; cls++) {
         zp__bin *b = &c->bins[cls];
         if (b->count) {
             zp__depot_give(p, cls, b->items, b->count, false);
             b->count = 0;
-            if (for_waiters)
-                returned_for_waiters(p, cls);
+            classes |= 1u << cls;
         }
         c->misses[cls].refill = 1; /* start slowly again */
     }
+    return classes;
 }
 
-void zp__cache_drain(zp_pool *p, zp__cache *c)
+void zp__cache_returned(zp_pool *p, uint32_t classes)
 {
-    drain(p, c, false);
+    for (unsigned cls = 0; classes != 0; cls++, classes >>= 1)
+        if (classes & 1)
+            returned_for_waiters(p, cls);
 }
 
 void zp__cache_flush(zp_pool *p, zp__cache *c)
 {
-    drain(p, c, true);
+    zp__cache_returned(p, zp__cache_drain(p, c));
     zp__idle_check(p);
 }
 

@@ -72,11 +72,15 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
 /* Every cached buffer back to the depot (which wakes budget waiters);
  * refills start slowly again. Owner, or the registry lock's holder for a
  * cache whose owner is gone or done with the pool (thread exit, destroy):
- * it unmaps nothing, so no object's fini runs under that lock. */
-void zp__cache_drain(zp_pool *p, zp__cache *c);
-/* The owner's flush, no lock held: drain; while budget waiters queue, the
- * wholly idle slabs of the classes drained are unmapped too (so a waiter
- * of any class finds bytes); then the retention cap and decay. */
+ * it unmaps nothing, so no object's fini runs under that lock. Returns the
+ * classes that had buffers (bit cls). */
+uint32_t zp__cache_drain(zp_pool *p, zp__cache *c);
+/* Buffers of those classes (bits) went back to p's depot: while budget
+ * waiters queue, their classes' wholly idle slabs are unmapped so a waiter
+ * of any class or pool on the budget finds bytes. No lock held. */
+void zp__cache_returned(zp_pool *p, uint32_t classes);
+/* The owner's flush, no lock held: drain, zp__cache_returned, then the
+ * retention cap and decay. */
 void zp__cache_flush(zp_pool *p, zp__cache *c);
 
 /* A new empty cache for p (calloc'd; free() it). NULL if out of memory. */

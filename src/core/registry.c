@@ -90,16 +90,6 @@ void zp__registry_detach(zp__cache *c)
     unlink_cache(c->pool, c);
 }
 
-void zp__registry_retire(zp__cache *c)
-{
-    zp_pool *p = c->pool;
-    if (p == NULL)
-        return; /* pool already destroyed */
-    /* (the retention cap applies to what came back on the pool's next slow
-     * path, not here under the registry lock) */
-    zp__cache_drain(p, c);
-    zp__registry_detach(c);
-}
 
 void zp__registry_remove(zp_pool *p, zp__detached *out)
 {

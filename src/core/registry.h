@@ -30,9 +30,7 @@ void zp__registry_link(zp__cache *c);
 /* Registry lock held: folds c's counters into its pool and unlinks it
  * (c->pool becomes NULL); what it caches stays in it. */
 void zp__registry_detach(zp__cache *c);
-/* Registry lock held: gives back everything c caches, then detaches it.
- * No-op if the pool is gone already. The caller frees c. */
-void zp__registry_retire(zp__cache *c);
+
 
 /* Registry lock held: the first live pool (then p->live_next). */
 zp_pool *zp__registry_pools(void);

@@ -22,14 +22,35 @@ static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 static void thread_exit(void *arg)
 {
     zp__thread *t = arg;
+    /* Under the registry lock (which keeps each pool alive): every cache
+     * back to its pool. A pool whose budget has waiters is pinned, and its
+     * idle slabs are unmapped for them after the lock is released (unmapping
+     * may run an object type's fini, which must hold no library lock). */
     zp__registry_lock();
     for (uint32_t i = 0; i < t->cap; i++) {
-        if (t->caches[i]) {
-            zp__registry_retire(t->caches[i]);
-            free(t->caches[i]);
+        zp__cache *c = t->caches[i];
+        zp_pool *p = c ? c->pool : NULL;
+        if (p == NULL)
+            continue; /* none, or its pool is gone */
+        uint32_t classes = zp__cache_drain(p, c);
+        zp__registry_detach(c);
+        if (classes && p->budget && zp__budget_has_waiters(p->budget)) {
+            /* relaxed: the registry lock orders this with destroy's check */
+            atomic_fetch_add_explicit(&p->pins, 1, memory_order_relaxed);
+            c->exit_pool = p;
+            c->exit_classes = classes;
         }
     }
     zp__registry_unlock();
+    for (uint32_t i = 0; i < t->cap; i++) {
+        zp__cache *c = t->caches[i];
+        if (c && c->exit_pool) {
+            zp__cache_returned(c->exit_pool, c->exit_classes);
+            /* release: destroy, which acquires, sees the trim finished */
+            atomic_fetch_sub_explicit(&c->exit_pool->pins, 1, memory_order_release);
+        }
+        free(c);
+    }
     free(t->caches);
     free(t);
     /* A later destructor that uses a pool starts over with a fresh
@@ -80,14 +101,12 @@ zp__cache *zp__thread_cache(zp_pool *p)
     zp__cache *c = t->caches[p->slot];
     if (c && c->pool == p)
         return c;
+    /* c, if any, is left over from a destroyed pool that had this slot: the
+     * destroy detached it already */
+    free(c);
+    t->caches[p->slot] = NULL;
     zp__cache *fresh = zp__cache_new(p, false);
     zp__registry_lock();
-    if (c) {
-        /* left over from a destroyed pool that had this slot */
-        zp__registry_retire(c);
-        free(c);
-        t->caches[p->slot] = NULL;
-    }
     if (fresh) {
         zp__registry_link(fresh);
         t->caches[p->slot] = fresh;

@@ -158,6 +158,11 @@ void zp__os_event_close(int fd)
 
 /* ------------------------------------------------------------ processor */
 
+void zp__os_yield(void)
+{
+    sched_yield();
+}
+
 int zp__os_current_cpu(void)
 {
     return sched_getcpu();

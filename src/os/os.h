@@ -72,6 +72,9 @@ void zp__os_event_close(int fd);
 
 /* ------------------------------------------------------------ processor */
 
+/* Lets another thread run (a short wait for one that holds something). */
+void zp__os_yield(void);
+
 /* The CPU the calling thread runs on right now (a hint), or -1. */
 int zp__os_current_cpu(void);
 

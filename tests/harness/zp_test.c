@@ -5,6 +5,7 @@
  */
 #include "zp_test.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -298,6 +299,56 @@ int zpt_mentions_ptr(const char *msg, const void *p)
     return strstr(low, hex) != NULL;
 }
 
+int zpt_contains_nocase(const char *text, const char *word)
+{
+    size_t n = strlen(word), i, j;
+    if (text == NULL)
+        return 0;
+    for (i = 0; text[i]; i++) {
+        for (j = 0; j < n && text[i + j]; j++)
+            if (tolower((unsigned char)text[i + j]) != tolower((unsigned char)word[j]))
+                break;
+        if (j == n)
+            return 1;
+    }
+    return n == 0;
+}
+
+/* Where the light marks lie: the edges, and MARK_SPOT bytes every
+ * MARK_STEP in between. */
+#define MARK_EDGE 64
+#define MARK_STEP ((size_t)64 * 1024)
+#define MARK_SPOT 16
+
+void zpt_mark(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *b = (unsigned char *)p;
+    size_t off;
+    if (n <= 2 * MARK_EDGE) {
+        zpt_fill(b, n, seed);
+        return;
+    }
+    zpt_fill(b, MARK_EDGE, seed);
+    zpt_fill(b + n - MARK_EDGE, MARK_EDGE, ~seed);
+    for (off = MARK_STEP; off + MARK_SPOT <= n - MARK_EDGE; off += MARK_STEP)
+        zpt_fill(b + off, MARK_SPOT, seed ^ off);
+}
+
+int zpt_marked(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t off;
+    if (n <= 2 * MARK_EDGE)
+        return zpt_check(b, n, seed) == SIZE_MAX;
+    if (zpt_check(b, MARK_EDGE, seed) != SIZE_MAX ||
+        zpt_check(b + n - MARK_EDGE, MARK_EDGE, ~seed) != SIZE_MAX)
+        return 0;
+    for (off = MARK_STEP; off + MARK_SPOT <= n - MARK_EDGE; off += MARK_STEP)
+        if (zpt_check(b + off, MARK_SPOT, seed ^ off) != SIZE_MAX)
+            return 0;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- time */
 
 uint64_t zpt_now_ns(void)
@@ -361,39 +412,73 @@ int zpt_wait_count(atomic_int *counter, int n, unsigned timeout_ms)
     return 1;
 }
 
-static const char *watchdog_what;
+/* What the armed watchdog guards (read by its signal handler). */
+static const char *volatile watchdog_what = "";
 
+/* SIGALRM: async-signal-safe calls only. */
 static void watchdog_fire(int sig)
 {
-    static const char head[] = "watchdog: ", tail[] =
-        " did not finish in time: a deadlock or a livelock\n";
-    const char *what = watchdog_what ? watchdog_what : "the test";
-    ssize_t rc;
+    static const char head[] = "FAIL: watchdog: ";
+    const char *what = watchdog_what;
     (void)sig;
-    rc = write(2, head, sizeof head - 1);
-    rc = write(2, what, strlen(what));
-    rc = write(2, tail, sizeof tail - 1);
-    (void)rc;
+    if (write(2, head, sizeof(head) - 1) >= 0 && write(2, what, strlen(what)) >= 0)
+        (void)!write(2, "\n", 1);
     _exit(ZPT_EXIT_FAIL);
 }
 
 void zpt_watchdog(unsigned seconds, const char *what)
 {
-#if defined(ZPT_SANITIZED)
-    seconds *= 3;
-#endif
-    if (zpt_under_valgrind())
-        seconds *= 10;
-    watchdog_what = what;
-    signal(SIGALRM, watchdog_fire);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = watchdog_fire;
+    sigemptyset(&sa.sa_mask);
+    watchdog_what = what ? what : "";
+    sigaction(SIGALRM, &sa, NULL);
     alarm(seconds);
 }
 
 void zpt_watchdog_off(void)
 {
     alarm(0);
-    signal(SIGALRM, SIG_DFL);
-    watchdog_what = NULL;
+}
+
+void zpt_mail_init(zpt_mailbox *m)
+{
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    m->item = NULL;
+    m->full = 0;
+}
+
+void zpt_mail_fini(zpt_mailbox *m)
+{
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->lock);
+}
+
+void zpt_mail_send(zpt_mailbox *m, void *item)
+{
+    pthread_mutex_lock(&m->lock);
+    while (m->full)
+        pthread_cond_wait(&m->cond, &m->lock);
+    m->item = item;
+    m->full = 1;
+    pthread_cond_broadcast(&m->cond); /* one slot, two waiting sides */
+    pthread_mutex_unlock(&m->lock);
+}
+
+void *zpt_mail_recv(zpt_mailbox *m)
+{
+    void *item;
+    pthread_mutex_lock(&m->lock);
+    while (!m->full)
+        pthread_cond_wait(&m->cond, &m->lock);
+    item = m->item;
+    m->item = NULL;
+    m->full = 0;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    return item;
 }
 
 /* --------------------------------------------- child processes, stderr */

@@ -187,6 +187,18 @@ int zpt_all_bytes(const void *p, size_t n, unsigned char v);
 /* 1 if msg names pointer p in hex (any case, with or without 0x). */
 int zpt_mentions_ptr(const char *msg, const void *p);
 
+/* 1 if text (NULL: no) contains word, ignoring ASCII case. */
+int zpt_contains_nocase(const char *text, const char *word);
+
+/* Light marks for loops that get and put many buffers of any size: the
+ * pattern of seed on the first and last 64 bytes and on 16 bytes every
+ * 64 KiB (all n bytes when n <= 128). They catch a buffer handed out twice
+ * or overlapping another at a fraction of a full fill, and fault in no
+ * more than a page per 64 KiB of a fresh mapping. zpt_marked: 1 if the
+ * marks of zpt_mark(p, n, seed) are intact. */
+void zpt_mark(void *p, size_t n, uint64_t seed);
+int zpt_marked(const void *p, size_t n, uint64_t seed);
+
 /* ---------------------------------------------------------------- time */
 
 /* Monotonic nanoseconds (the clock of zp_get_timed's deadlines). */
@@ -213,13 +225,31 @@ void zpt_threads_join_at(const char *file, int line, pthread_t *t, int n);
 /* Polls until *counter >= n or timeout_ms passed: 1 if it got there. */
 int zpt_wait_count(atomic_int *counter, int n, unsigned timeout_ms);
 
-/* A deadlock (or livelock) guard: if the process is still running `seconds` from now
- * (in a plain build; three times that under a sanitizer, ten under
- * valgrind), it prints "watchdog: <what> ..." on stderr and exits
- * ZPT_EXIT_FAIL rather than hang until ctest's timeout. what must stay
- * valid until zpt_watchdog_off; one guard at a time (SIGALRM). */
+/* A hang guard: unless zpt_watchdog_off is called within `seconds`, the
+ * process prints "FAIL: watchdog: <what>" on stderr and exits
+ * ZPT_EXIT_FAIL, a failure that says what hung instead of a ctest
+ * timeout. The seconds are taken as given in every build. One guard at a
+ * time (it owns SIGALRM and alarm()); what must stay valid until it is
+ * off. Main thread. */
 void zpt_watchdog(unsigned seconds, const char *what);
 void zpt_watchdog_off(void);
+
+/* A one-slot mailbox handing pointers from one thread to another: send
+ * waits while the slot is full, recv while it is empty. Its mutex orders
+ * everything the sender did before zpt_mail_send before what the receiver
+ * does after zpt_mail_recv (what handing over a buffer or a cache handle
+ * needs). Uses no cmocka: any thread. */
+typedef struct zpt_mailbox {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    void *item;
+    int full;
+} zpt_mailbox;
+
+void zpt_mail_init(zpt_mailbox *m);
+void zpt_mail_fini(zpt_mailbox *m);
+void zpt_mail_send(zpt_mailbox *m, void *item);
+void *zpt_mail_recv(zpt_mailbox *m);
 
 /* --------------------------------------------- child processes, stderr */
 
@@ -292,6 +322,11 @@ int zpt_stats_ok(const zp_stats *s, char *why, size_t len);
 /* 1 if no counter of b (read after a, no reset between) is below a's;
  * else 0 with the reason. */
 int zpt_stats_monotonic(const zp_stats *a, const zp_stats *b, char *why, size_t len);
+
+/* Compares the event counters of two snapshots (gets, puts, cache_hits,
+ * depot_hits, allocations, oversize, discards, misuse): prints each one
+ * that differs on stderr and returns how many differ (0: all equal). */
+int zpt_stats_counters_differ(const zp_stats *a, const zp_stats *b);
 
 /* Prints the totals / the totals and the non-empty classes on stderr. */
 void zpt_stats_print(const char *what, const zp_stats *s);
@@ -486,6 +521,17 @@ int zpt_misuse_last(zpt_misuse_log *log, zpt_misuse_report *last);
 /* Report i (0-based, i < ZPT_MISUSE_KEEP) since the last reset. */
 zpt_misuse_report zpt_misuse_nth(zpt_misuse_log *log, int i);
 
+/* "FOREIGN", "DOUBLE_PUT", "WRONG_POOL", "CORRUPTED", or "none" for a
+ * kind that is none of the ZP_MISUSE_* values (a report never made). */
+const char *zpt_misuse_kind_name(int kind);
+
+/* Asserts that log holds exactly n reports since its last reset, the last
+ * of `kind` about ptr in pool; what names the step in the failure. */
+#define zpt_assert_misuse(log, n, kind, ptr, pool, what)                       \
+    zpt_assert_misuse_at(__FILE__, __LINE__, (log), (n), (kind), (ptr), (pool), (what))
+void zpt_assert_misuse_at(const char *file, int line, zpt_misuse_log *log, int n,
+                          int kind, const void *ptr, zp_pool *pool, const char *what);
+
 /* ---------------------------------------------------- the test provider */
 
 #define ZPT_MAX_REGIONS 16384
@@ -516,6 +562,9 @@ typedef struct zpt_provider {
     /* failure injection */
     atomic_int fail_all;      /* nonzero: every map fails */
     atomic_size_t fail_nth;   /* the nth map call (1-based) fails; 0: off */
+    atomic_size_t fail_from;  /* every map call from the nth (1-based) on
+                                 fails; 0: off. To let exactly k more maps
+                                 through: map_calls + k + 1 */
     atomic_size_t block_nth;  /* the nth map call (1-based) waits until
                                  `release` is set (then maps, or fails if it
                                  is also fail_nth); 0: off */
@@ -614,6 +663,7 @@ typedef struct zpt_waiter {
     void *buf;            /* zp_get_timed's result */
     int err;              /* its errno if NULL, else 0 */
     uint64_t returned_ns; /* when it returned (zpt_now_ns) */
+    atomic_int started;   /* its thread is about to call zp_get_timed */
     atomic_int done;
 } zpt_waiter;
 

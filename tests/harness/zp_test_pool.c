@@ -176,6 +176,20 @@ int zpt_stats_monotonic(const zp_stats *a, const zp_stats *b, char *why, size_t 
     return 1;
 }
 
+int zpt_stats_counters_differ(const zp_stats *a, const zp_stats *b)
+{
+    int differ = 0;
+#define DIFFER(f)                                                                       \
+    if (a->f != b->f) {                                                                 \
+        fprintf(stderr, "# %s: %" PRIu64 " then %" PRIu64 "\n", #f, a->f, b->f);         \
+        differ++;                                                                       \
+    }
+    DIFFER(gets) DIFFER(puts) DIFFER(cache_hits) DIFFER(depot_hits) DIFFER(allocations)
+    DIFFER(oversize) DIFFER(discards) DIFFER(misuse)
+#undef DIFFER
+    return differ;
+}
+
 void zpt_stats_print(const char *what, const zp_stats *s)
 {
     fprintf(stderr,
@@ -382,6 +396,38 @@ zpt_misuse_report zpt_misuse_nth(zpt_misuse_log *log, int i)
     return r;
 }
 
+const char *zpt_misuse_kind_name(int kind)
+{
+    switch (kind) {
+    case ZP_MISUSE_FOREIGN:
+        return "FOREIGN";
+    case ZP_MISUSE_DOUBLE_PUT:
+        return "DOUBLE_PUT";
+    case ZP_MISUSE_WRONG_POOL:
+        return "WRONG_POOL";
+    case ZP_MISUSE_CORRUPTED:
+        return "CORRUPTED";
+    default:
+        return "none";
+    }
+}
+
+void zpt_assert_misuse_at(const char *file, int line, zpt_misuse_log *log, int n,
+                          int kind, const void *ptr, zp_pool *pool, const char *what)
+{
+    zpt_misuse_report last;
+    int count;
+    memset(&last, 0, sizeof(last));
+    count = zpt_misuse_last(log, &last);
+    if (count != n || last.kind != kind || last.ptr != ptr || last.pool != pool)
+        zpt_fail_at(file, line,
+                    "%s: %d misuse reports, the last %s for %p in pool %p (\"%s\"); "
+                    "expected %d, the last %s for %p in pool %p",
+                    what, count, zpt_misuse_kind_name(last.kind), last.ptr,
+                    (void *)last.pool, last.msg, n, zpt_misuse_kind_name(kind), ptr,
+                    (void *)pool);
+}
+
 /* -------------------------------------------------- budgets and waiters */
 
 zp_budget *zpt_budget_new_at(const char *file, int line, size_t max)
@@ -442,6 +488,7 @@ void *zpt_get_put_exit(void *arg)
 static void *waiter_main(void *arg)
 {
     zpt_waiter *w = (zpt_waiter *)arg;
+    atomic_store(&w->started, 1);
     errno = 0;
     w->buf = zp_get_timed(w->pool, w->size, w->timeout_ms);
     w->err = w->buf ? 0 : errno;
@@ -463,6 +510,7 @@ void zpt_waiter_start_at(const char *file, int line, zpt_waiter *w, zp_pool *poo
     w->timeout_ms = timeout_ms;
     w->on_return = on_return;
     w->id = id;
+    atomic_init(&w->started, 0);
     atomic_init(&w->done, 0);
     if ((rc = pthread_create(&w->thread, NULL, waiter_main, w)) != 0)
         zpt_fail_at(file, line, "pthread_create of a waiter: %s", strerror(rc));

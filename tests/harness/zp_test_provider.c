@@ -111,6 +111,7 @@ void *zpt_provider_map(size_t size, size_t align, void *ctx)
     zpt_provider *pv = (zpt_provider *)ctx;
     size_t call = atomic_fetch_add(&pv->map_calls, 1) + 1;
     size_t fail = atomic_load(&pv->fail_nth), block = atomic_load(&pv->block_nth);
+    size_t fail_from = atomic_load(&pv->fail_from);
     void *p;
     if (size == 0 || !zpt_is_pow2(align) || align < zpt_page_size())
         atomic_fetch_add(&pv->bad_args, 1);
@@ -120,7 +121,8 @@ void *zpt_provider_map(size_t size, size_t align, void *ctx)
         while (!atomic_load(&pv->release))
             usleep(1000);
     }
-    if (atomic_load(&pv->fail_all) || (fail && call == fail)) {
+    if (atomic_load(&pv->fail_all) || (fail && call == fail) ||
+        (fail_from && call >= fail_from)) {
         atomic_fetch_add(&pv->injected, 1);
         atomic_fetch_sub(&pv->charged, size);
         return NULL;
