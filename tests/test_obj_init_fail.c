@@ -186,11 +186,11 @@ static void test_batch_uncached(void **state)
 
 /* Batches within and beyond the cache, every 7th init failing: each batch
  * is all or nothing; at the end nothing is out and nothing leaked. */
-static void batches_every_nth(size_t n, int through_handle)
+static void batches_every_nth(size_t n, int through_handle, int debug)
 {
     zpt_provider *pv = zpt_provider_new();
     zpt_objtype *ot = zpt_objtype_new(SIZE, 8, ZPT_OBJ_ALL);
-    zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv);
+    zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .debug = debug);
     zp_cache *h = NULL;
     void **held = malloc(40 * n * sizeof *held);
     size_t nheld = 0, i, ok = 0, failed = 0;
@@ -234,6 +234,9 @@ static void batches_every_nth(size_t n, int through_handle)
     s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(ul(&ot->resets), nheld);
+    if (s.misuse != 0) /* the checked path's state bits followed every failure */
+        fail_msg("debug %d: %llu misuse reports after failed batches", debug,
+                 (unsigned long long)s.misuse);
     zp_cache_destroy(h);
     destroy_clean(pool, ot, pv);
     free(held);
@@ -244,10 +247,13 @@ static void batches_every_nth(size_t n, int through_handle)
 static void test_batch_every_nth_cached(void **state)
 {
     (void)state;
-    batches_every_nth(16, 0);  /* refilled through the cache */
-    batches_every_nth(100, 0); /* straight from the depot */
-    batches_every_nth(16, 1);  /* through a handle */
-    batches_every_nth(100, 1);
+    int debug;
+    for (debug = 0; debug <= 2; debug++) {
+        batches_every_nth(16, 0, debug);  /* refilled through the cache */
+        batches_every_nth(100, 0, debug); /* straight from the depot */
+        batches_every_nth(16, 1, debug);  /* through a handle */
+        batches_every_nth(100, 1, debug);
+    }
 }
 
 /* Whatever init returns is what the caller gets, once: values the library

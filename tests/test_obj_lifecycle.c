@@ -451,6 +451,69 @@ static void test_trim(void **state)
     zpt_provider_free(pv);
 }
 
+/* Objects of a page or more in a slab that stays (one object out): trim,
+ * the retention cap and decay may release idle pages of buffers, never of
+ * constructed objects: every idle object comes back with its state. */
+static void keeps_idle_pages(size_t max_cached, unsigned decay_ms)
+{
+    zpt_provider *pv = zpt_provider_new();
+    zpt_objtype *ot = zpt_objtype_new(4000, 4096, ZPT_OBJ_ALL); /* stride: a page */
+    zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .cache_depth = ZPT_ZERO,
+                             .max_cached_bytes = max_cached, .decay_ms = decay_ms);
+    unsigned char *o[40];
+    unsigned long first;
+    size_t i, bad;
+    int round;
+    for (i = 0; i < 40; i++) {
+        assert_non_null(o[i] = zp_get(pool, 4000));
+        assert_true(zpt_obj_constructed(ot, o[i]));
+        zpt_fill(o[i] + ZPT_OBJ_STAMP, 4000 - ZPT_OBJ_STAMP, i + 1);
+    }
+    first = inits(ot);
+    for (round = 0; round < 3; round++) {
+        for (i = 1; i < 40; i++) /* o[0] stays out: its slab stays */
+            zp_put(pool, o[i]);
+        zp_trim(pool, 0);
+        if (decay_ms) { /* two epochs and a slow path end each */
+            zpt_sleep_ms(2 * decay_ms + 5);
+            zp_put(pool, zp_get(pool, 4000));
+            zpt_sleep_ms(2 * decay_ms + 5);
+            zp_put(pool, zp_get(pool, 4000));
+        }
+        assert_int_equal(finis(ot), 0);
+        for (i = 1; i < 40; i++) {
+            size_t k;
+            unsigned char *p = zp_get(pool, 4000);
+            assert_non_null(p);
+            for (k = 1; k < 40 && o[k] != p; k++)
+                ;
+            if (k == 40)
+                fail_msg("round %d: a different object came back", round);
+            if (!zpt_obj_constructed(ot, p))
+                fail_msg("round %d: idle object %p lost its constructed state (pages "
+                         "released?)", round, (void *)p);
+            if ((bad = zpt_check(p + ZPT_OBJ_STAMP, 4000 - ZPT_OBJ_STAMP, k + 1)) != SIZE_MAX)
+                fail_msg("round %d: idle object %p changed at byte %zu", round, (void *)p,
+                         ZPT_OBJ_STAMP + bad);
+        }
+        assert_int_equal(inits(ot), first);
+    }
+    for (i = 0; i < 40; i++)
+        zp_put(pool, o[i]);
+    zp_pool_destroy(pool);
+    check_destroyed(ot, pv, 0);
+    zpt_objtype_free(ot);
+    zpt_provider_free(pv);
+}
+
+static void test_idle_pages_keep_state(void **state)
+{
+    (void)state;
+    keeps_idle_pages(0, 0);        /* zp_trim */
+    keeps_idle_pages(ZPT_ZERO, 0); /* the retention cap */
+    keeps_idle_pages(0, 10);       /* decay */
+}
+
 /* -------------------------------------------------------------- decay */
 
 /* The background thread gives back what stayed idle: finalised, all. */
@@ -769,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_cross_thread_puts),
         cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_idle_pages_keep_state),
         cmocka_unit_test(test_decay_thread),
         cmocka_unit_test(test_decay_slow_path),
         cmocka_unit_test(test_retention_zero),
