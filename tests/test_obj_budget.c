@@ -251,7 +251,7 @@ static void test_init_enobufs_is_not_the_budget(void **state)
     limit_s *= 3;
 #endif
     if (zpt_under_valgrind())
-        limit_s *= 10;
+        limit_s *= 3;
     assert_int_equal(zpt_run_child(timed_get_child, NULL, limit_s, &c), 0);
     if (c.timed_out)
         used += (size_t)snprintf(problems + used, sizeof problems - used,
