@@ -154,6 +154,66 @@ static void test_woken_by_other_pool(void **state)
     zpt_provider_free(pv);
 }
 
+/* The woken waiter's init fails: the waiter returns at once with init's
+ * error (not a timeout, not ENOBUFS), having run init on its own thread. */
+static atomic_int g_init_elsewhere;
+static pthread_t g_waiter_thread;
+
+static int init_where(void *p, zpt_objtype *ot)
+{
+    (void)p;
+    (void)ot;
+    if (!pthread_equal(pthread_self(), g_waiter_thread))
+        atomic_fetch_add(&g_init_elsewhere, 1);
+    return 0;
+}
+
+static void test_woken_waiter_init_fails(void **state)
+{
+    zpt_provider *pv = zpt_provider_new();
+    zp_budget *b = zpt_budget_new(2 * SLAB);
+    zpt_objtype *ot = new_type();
+    zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .budget = b);
+    zp_pool *bytes = ZPT_POOL(.budget = b, .max_class = ZPT_MiB);
+    void **o = malloc(2 * SLAB / SIZE * sizeof *o), *buf[4];
+    size_t n, i;
+    unsigned long calls;
+    zpt_waiter w;
+    (void)state;
+    assert_non_null(o);
+    for (i = 0; i < 4; i++)
+        assert_non_null(buf[i] = zp_get(bytes, 64 * ZPT_KiB));
+    n = fill(pool, ot, pv, o, 2 * SLAB / SIZE);
+    zpt_waiter_start(&w, pool, SIZE, LONG_WAIT_MS);
+    assert_true(zpt_wait_waiters(b, 1, 10000));
+    /* read by the waiter's init only after the puts below wake it */
+    g_waiter_thread = w.thread;
+    calls = atomic_load(&ot->init_calls);
+    atomic_store(&g_init_elsewhere, 0);
+    ot->on_init = init_where;
+    atomic_store(&ot->fail_errno, EMFILE);
+    atomic_store(&ot->fail_every, 1);
+    for (i = 0; i < 4; i++)
+        zp_put(bytes, buf[i]);
+    assert_int_equal(pthread_join(w.thread, NULL), 0);
+    if (w.buf != NULL || w.err != EMFILE)
+        fail_msg("the woken waiter whose init failed got %p, errno %d (want EMFILE)", w.buf,
+                 w.err);
+    assert_true(atomic_load(&ot->init_calls) > calls);
+    assert_int_equal(atomic_load(&g_init_elsewhere), 0);
+    atomic_store(&ot->fail_every, 0);
+    for (i = 0; i < n; i++)
+        zp_put(pool, o[i]);
+    zp_pool_destroy(pool);
+    zp_pool_destroy(bytes);
+    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
+    zpt_assert_objtype_clean(ot);
+    zp_budget_destroy(b);
+    free(o);
+    zpt_objtype_free(ot);
+    zpt_provider_free(pv);
+}
+
 /* With nothing put, a timed get times out (ETIMEDOUT) and a get that may
  * not wait fails at once (ENOBUFS); neither takes anything. */
 static void test_timeouts(void **state)
@@ -306,6 +366,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_woken_by_put),
         cmocka_unit_test(test_woken_by_other_pool),
+        cmocka_unit_test(test_woken_waiter_init_fails),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_init_enobufs_is_not_the_budget),
         cmocka_unit_test(test_max_bytes),
