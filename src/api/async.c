@@ -137,9 +137,9 @@ static void request_end(zp__request *r)
 
 static void *fail(zp_budget *b, int err)
 {
-    if (b != NULL && err == -ENOBUFS)
+    if (b != NULL && err == ZP__EBUDGET)
         zp__budget_count_failure(b);
-    errno = -err;
+    errno = -zp__public_err(err);
     return NULL;
 }
 
@@ -163,10 +163,10 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
     zp_budget *b = p->budget;
     if (buf != NULL)
         return buf;
-    if (b == NULL || err != -ENOBUFS)
+    if (b == NULL || err != ZP__EBUDGET)
         return fail(b, err);
     if (zp__request_bytes(p, size) > zp__budget_max(b))
-        return fail(b, zp__error(-ENOBUFS, "zp_get_async: %zu bytes can never fit the "
+        return fail(b, zp__error(ZP__EBUDGET, "zp_get_async: %zu bytes can never fit the "
                                            "budget of %zu bytes", size, zp__budget_max(b)));
     r->w.notify = notify_loop;
     r->pool = p;
@@ -186,7 +186,7 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
         zp__waitq_unlock(q);
         buf = zp__cache_get_slow(p, c, size, caller, &r->w, &err);
         zp__waitq_lock(q);
-        if (buf != NULL || err != -ENOBUFS) {
+        if (buf != NULL || err != ZP__EBUDGET) {
             zp__waitq_remove(q, &r->w);
             zp__waitq_unlock(q);
             request_end(r); /* a notify may have marked it ready meanwhile */
@@ -279,7 +279,7 @@ static bool serve(zp__request *r)
     void *buf = zp__cache_get_slow(r->pool, zp__thread_cache(r->pool), r->size, r->caller,
                                    &r->w, &err);
     zp__waitq_lock(q);
-    if (buf == NULL && err == -ENOBUFS) {
+    if (buf == NULL && err == ZP__EBUDGET) {
         /* taken by someone else meanwhile: it stays first in line; if
          * more came back while we tried, notify has marked it ready again */
         zp__waitq_unlock(q);
@@ -288,7 +288,7 @@ static bool serve(zp__request *r)
     zp__waitq_remove(q, &r->w);
     zp__waitq_unlock(q);
     request_end(r);
-    r->cb(buf, buf != NULL ? 0 : -err, r->arg); /* r may be reused from here */
+    r->cb(buf, buf != NULL ? 0 : -zp__public_err(err), r->arg); /* r may be reused from here */
     return true;
 }
 
