@@ -8,6 +8,7 @@
 
 #include "zeropool.h"
 
+#include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -89,5 +90,15 @@ static inline void zp__counter_inc(_Atomic uint64_t *c)
  * errno); only the public entry points set errno. zp__error records the
  * detail zp_strerror shows for err on this thread, and returns err. */
 int zp__error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Inside the engine "the budget has no room" is its own code, never a
+ * plain -ENOBUFS: a failure that makes a get reclaim, retry or wait must not
+ * be confused with an ENOBUFS an object type's init returned. The front
+ * doors report it as ENOBUFS. */
+#define ZP__EBUDGET (-0x10000)
+static inline int zp__public_err(int err)
+{
+    return err == ZP__EBUDGET ? -ENOBUFS : err;
+}
 
 #endif /* ZP_BASE_H */

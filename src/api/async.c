@@ -39,6 +39,8 @@ struct zp__request {
     zp_ready_fn cb;
     void *arg;
     const void *caller;
+    uint64_t gen;                         /* the loop's dispatch count when
+                                             it was made (loop thread) */
     zp__request *pend_prev, *pend_next;   /* loop thread */
     zp__request *ready_prev, *ready_next; /* loop lock */
 };
@@ -51,6 +53,7 @@ struct zp_loop {
     zp__request *ready_head, *ready_tail;
     bool signalled;                    /* the eventfd has an unread signal */
     zp__request *pending;              /* loop thread */
+    uint64_t gen;                      /* dispatches begun (loop thread) */
 };
 
 /* ---------------------------------------------------------- ready list */
@@ -137,9 +140,9 @@ static void request_end(zp__request *r)
 
 static void *fail(zp_budget *b, int err)
 {
-    if (b != NULL && err == -ENOBUFS)
+    if (b != NULL && err == ZP__EBUDGET)
         zp__budget_count_failure(b);
-    errno = -err;
+    errno = -zp__public_err(err);
     return NULL;
 }
 
@@ -163,10 +166,10 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
     zp_budget *b = p->budget;
     if (buf != NULL)
         return buf;
-    if (b == NULL || err != -ENOBUFS)
+    if (b == NULL || err != ZP__EBUDGET)
         return fail(b, err);
     if (zp__request_bytes(p, size) > zp__budget_max(b))
-        return fail(b, zp__error(-ENOBUFS, "zp_get_async: %zu bytes can never fit the "
+        return fail(b, zp__error(ZP__EBUDGET, "zp_get_async: %zu bytes can never fit the "
                                            "budget of %zu bytes", size, zp__budget_max(b)));
     r->w.notify = notify_loop;
     r->pool = p;
@@ -175,6 +178,7 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
     r->cb = cb;
     r->arg = arg;
     r->caller = caller;
+    r->gen = l->gen;
 
     zp__waitq *q = queue_of(r);
     zp__waitq_lock(q);
@@ -186,7 +190,7 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
         zp__waitq_unlock(q);
         buf = zp__cache_get_slow(p, c, size, caller, &r->w, &err);
         zp__waitq_lock(q);
-        if (buf != NULL || err != -ENOBUFS) {
+        if (buf != NULL || err != ZP__EBUDGET) {
             zp__waitq_remove(q, &r->w);
             zp__waitq_unlock(q);
             request_end(r); /* a notify may have marked it ready meanwhile */
@@ -279,7 +283,7 @@ static bool serve(zp__request *r)
     void *buf = zp__cache_get_slow(r->pool, zp__thread_cache(r->pool), r->size, r->caller,
                                    &r->w, &err);
     zp__waitq_lock(q);
-    if (buf == NULL && err == -ENOBUFS) {
+    if (buf == NULL && err == ZP__EBUDGET) {
         /* taken by someone else meanwhile: it stays first in line; if
          * more came back while we tried, notify has marked it ready again */
         zp__waitq_unlock(q);
@@ -288,7 +292,7 @@ static bool serve(zp__request *r)
     zp__waitq_remove(q, &r->w);
     zp__waitq_unlock(q);
     request_end(r);
-    r->cb(buf, buf != NULL ? 0 : -err, r->arg); /* r may be reused from here */
+    r->cb(buf, buf != NULL ? 0 : -zp__public_err(err), r->arg); /* r may be reused from here */
     return true;
 }
 
@@ -300,10 +304,13 @@ int zp_loop_dispatch(zp_loop *l)
      * callback may cancel or reuse any request), until the list is empty:
      * serving a request passes the turn to the next one of its budget,
      * which joins the list at once, so one dispatch serves every request
-     * that memory already came back for. A request whose try finds the
-     * memory gone again counts as a miss; after as many misses as there
-     * were requests at the start (plus a few), the rest waits for the next
-     * dispatch, so dispatch stays bounded while other threads churn. */
+     * that memory already came back for. Two bounds keep it short while
+     * other threads churn: a request made during this dispatch (by a
+     * callback) waits for the next one, and after as many misses (a try
+     * that finds the memory gone again) as there were requests at the
+     * start, plus a few, the rest waits too. Whatever waits keeps the
+     * descriptor readable. */
+    uint64_t gen = ++l->gen;
     pthread_mutex_lock(&l->lock);
     size_t budget_misses = 8;
     for (zp__request *r = l->ready_head; r; r = r->ready_next)
@@ -313,7 +320,7 @@ int zp_loop_dispatch(zp_loop *l)
     for (;;) {
         pthread_mutex_lock(&l->lock);
         zp__request *r = l->ready_head;
-        if (r == NULL || budget_misses == 0) {
+        if (r == NULL || budget_misses == 0 || r->gen >= gen) {
             /* Consume the signal only when nothing is left: a notify after
              * this finds `signalled` false and rings again. */
             settle(l);

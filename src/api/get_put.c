@@ -31,9 +31,9 @@ static ZP_NOINLINE void *get_slow(zp_pool *p, size_t size, const void *caller)
     int err;
     void *buf = zp__cache_get_slow(p, zp__thread_cache(p), size, caller, NULL, &err);
     if (buf == NULL) {
-        if (err == -ENOBUFS && p->budget)
+        if (err == ZP__EBUDGET && p->budget)
             zp__budget_count_failure(p->budget);
-        errno = -err;
+        errno = -zp__public_err(err);
     }
     return buf;
 }
@@ -72,9 +72,9 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
         return zp__null_arg("zp_get_batch", "bufs");
     int rc = zp__cache_get_batch(p, n ? zp__thread_cache(p) : NULL, size, bufs, n,
                                  ZP_CALLER());
-    if (rc == -ENOBUFS && p->budget)
+    if (rc == ZP__EBUDGET && p->budget)
         zp__budget_count_failure(p->budget);
-    return rc;
+    return zp__public_err(rc);
 }
 
 void zp_put_batch(zp_pool *p, void *const *bufs, size_t n)

@@ -49,9 +49,9 @@ static ZP_NOINLINE void *cache_get_slow(zp_cache *c, size_t size, const void *ca
     int err;
     void *buf = zp__cache_get_slow(c->pool, c, size, caller, NULL, &err);
     if (buf == NULL) {
-        if (err == -ENOBUFS && c->pool->budget)
+        if (err == ZP__EBUDGET && c->pool->budget)
             zp__budget_count_failure(c->pool->budget);
-        errno = -err;
+        errno = -zp__public_err(err);
     }
     return buf;
 }
@@ -81,9 +81,9 @@ int zp_cache_get_batch(zp_cache *c, size_t size, void **bufs, size_t n)
     if (bufs == NULL && n > 0)
         return zp__null_arg("zp_cache_get_batch", "bufs");
     int rc = zp__cache_get_batch(c->pool, c, size, bufs, n, ZP_CALLER());
-    if (rc == -ENOBUFS && c->pool->budget)
+    if (rc == ZP__EBUDGET && c->pool->budget)
         zp__budget_count_failure(c->pool->budget);
-    return rc;
+    return zp__public_err(rc);
 }
 
 void zp_cache_put_batch(zp_cache *c, void *const *bufs, size_t n)

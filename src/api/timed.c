@@ -16,9 +16,9 @@
 
 static void *fail(zp_budget *b, int err)
 {
-    if (b != NULL && (err == -ENOBUFS || err == -ETIMEDOUT))
+    if (b != NULL && (err == ZP__EBUDGET || err == -ETIMEDOUT))
         zp__budget_count_failure(b);
-    errno = -err;
+    errno = -zp__public_err(err);
     return NULL;
 }
 
@@ -36,10 +36,10 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
     void *buf = zp__cache_get_slow(p, c, size, caller, NULL, &err);
     if (buf != NULL)
         return buf;
-    if (b == NULL || err != -ENOBUFS)
+    if (b == NULL || err != ZP__EBUDGET)
         return fail(b, err);
     if (timeout_ms == 0 || zp__request_bytes(p, size) > zp__budget_max(b))
-        return fail(b, -ENOBUFS);
+        return fail(b, ZP__EBUDGET);
     zp__budget_count_wait(b);
 
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
@@ -59,7 +59,7 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
             zp__waitq_unlock(q);
             buf = zp__cache_get_slow(p, c, size, caller, w, &err);
             zp__waitq_lock(q);
-            if (buf != NULL || err != -ENOBUFS)
+            if (buf != NULL || err != ZP__EBUDGET)
                 break;
             if (w->woken)
                 continue; /* room was made while we tried */

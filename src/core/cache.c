@@ -189,7 +189,7 @@ void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *call
     unsigned cls = over ? 0 : zp__class_of(p, size);
     void *buf = NULL;
     int rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
-    if (rc == -ENOBUFS && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+    if (rc == ZP__EBUDGET && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
         reclaim(p, c);
         rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
     }
@@ -312,7 +312,7 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
     if (size == 0)
         size = 1;
     int rc = get_batch_once(p, c, size, bufs, n, caller);
-    if (rc == -ENOBUFS && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+    if (rc == ZP__EBUDGET && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
         reclaim(p, c);
         rc = get_batch_once(p, c, size, bufs, n, caller);
     }

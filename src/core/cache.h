@@ -57,13 +57,14 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
 
 /* The checked get: one buffer of size for c (hit, refill, oversize, budget
  * reclaim and retry), stamped for debug and flags. w: the budget waiter the
- * caller retries for, or NULL. NULL with *err set (-ENOMEM, -ENOBUFS,
+ * caller retries for, or NULL. NULL with *err set (-ENOMEM, ZP__EBUDGET,
  * -EOVERFLOW; detail recorded) on failure. */
 void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
                          const zp__waiter *w, int *err);
 /* The checked put (op names the public call in misuse messages). */
 void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op);
-/* n buffers, all or nothing: 0 or -ENOMEM / -ENOBUFS / -EOVERFLOW. */
+/* n buffers, all or nothing: 0 or -ENOMEM / ZP__EBUDGET / -EOVERFLOW
+ * (or what an object type's init returned). */
 int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size_t n,
                         const void *caller);
 void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,

@@ -72,7 +72,7 @@ void zp__depot_lock(zp__depot *d)
 
 /* Carves up to `want` fresh buffers into out (*n of them); lock held.
  * Magazines for them are allocated first so the depot invariant holds
- * whatever happens. 0 if at least one was carved, else -ENOMEM/-ENOBUFS. */
+ * whatever happens. 0 if at least one was carved, else -ENOMEM/ZP__EBUDGET. */
 static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t want,
                  const zp__waiter *w, uint32_t *got)
 {
@@ -169,7 +169,7 @@ int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         d->direct.depot_hits += count_direct;
     pthread_mutex_unlock(&d->lock);
     *taken = n;
-    if (rc == -ENOBUFS)
+    if (rc == ZP__EBUDGET)
         return zp__error(rc, "zp_get: the budget has no room for a %zu-byte slab of class %zu",
                          zp__slab_bytes(p, cls), zp__class_size(p, cls));
     if (rc)

@@ -20,7 +20,7 @@ void zp__depot_lock(zp__depot *d);
  * are none, freshly carved (*carved set). count_direct of them are counted
  * as gets made without a cache. One lock acquisition. w: the budget waiter
  * the caller retries for, or NULL. Returns 0 with *taken >= 1, or -ENOMEM /
- * -ENOBUFS (detail recorded) with nothing taken. */
+ * ZP__EBUDGET (detail recorded) with nothing taken. */
 int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
                    uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved);
 

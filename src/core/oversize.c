@@ -40,7 +40,7 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
                          size, ZP__MAX_REQUEST);
     size_t len = (size + ZP__GRAIN - 1) & ~(ZP__GRAIN - 1);
     if (p->budget && len > zp__budget_max(p->budget))
-        return zp__error(-ENOBUFS, "zp_get: %zu bytes is more than the whole budget (%zu)",
+        return zp__error(ZP__EBUDGET, "zp_get: %zu bytes is more than the whole budget (%zu)",
                          len, zp__budget_max(p->budget));
     zp__slab *s = zp__meta_get(p, 0);
     if (s == NULL)
@@ -49,7 +49,7 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     int rc = zp__region_map(p, len, w, &m);
     if (rc) {
         zp__meta_put(p, s);
-        if (rc == -ENOBUFS)
+        if (rc == ZP__EBUDGET)
             return zp__error(rc, "zp_get: the budget has no room for an oversize buffer of "
                                  "%zu bytes", len);
         return zp__error(rc, "zp_get: the provider could not map %zu bytes for an oversize "

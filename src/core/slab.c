@@ -13,11 +13,11 @@
 
 /* Maps a region: the budget is reserved first (so the pools of a budget
  * never hold more than its max, even for a moment), then the provider maps.
- * 0, -ENOBUFS (budget) or -ENOMEM. */
+ * 0, ZP__EBUDGET or -ENOMEM. */
 int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
 {
     if (p->budget && !zp__budget_reserve(p->budget, size, w))
-        return -ENOBUFS;
+        return ZP__EBUDGET;
     void *m = p->provider.map(size, ZP__GRAIN, p->provider.ctx);
     if (m != NULL && ((uintptr_t)m & (ZP__GRAIN - 1)) != 0) {
         /* a provider that ignores the alignment cannot be used */

@@ -27,7 +27,7 @@ static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
 }
 
 /* Maps and registers a slab of class cls (w: the waiter the caller retries
- * for, or NULL). 0, -ENOBUFS (budget) or -ENOMEM. The caller links it. */
+ * for, or NULL). 0, ZP__EBUDGET or -ENOMEM. The caller links it. */
 int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
                     zp__slab **out);
 /* Unregisters and unmaps a slab no one holds a buffer of (an object
@@ -40,7 +40,7 @@ void zp__slabs_destroy_all(zp_pool *p);
 
 /* Oversize buffers, one region each (core/oversize.c). count: whether the
  * get/put counts in the stats now (a batch counts its gets only once they
- * all succeeded). 0 or -EOVERFLOW, -ENOBUFS, -ENOMEM. */
+ * all succeeded). 0 or -EOVERFLOW, ZP__EBUDGET, -ENOMEM. */
 int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, void **out);
 void zp__oversize_put(zp_pool *p, void *buf, bool count);
 /* n oversize buffers, all or nothing, counted once all are mapped. */

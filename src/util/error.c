@@ -21,7 +21,7 @@ int zp__error(int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_detail, sizeof last_detail, fmt, ap);
     va_end(ap);
-    last_err = err;
+    last_err = zp__public_err(err);
     return err;
 }
 

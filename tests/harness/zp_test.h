@@ -41,8 +41,9 @@
  *
  * Sections: running and skipping; build and environment; numbers and
  * patterns; time; threads; child processes and stderr; stats; pools;
- * misuse handlers; the test provider; budgets and waiters; async
- * requests; resident memory; allocator counting and failure injection.
+ * object pools; misuse handlers; the test provider; budgets and waiters;
+ * async requests; resident memory; allocator counting and failure
+ * injection.
  */
 #ifndef ZP_TEST_H
 #define ZP_TEST_H
@@ -370,19 +371,113 @@ typedef struct zpt_pool_opts {
     unsigned decay_ms;
     struct zpt_provider *pv;     /* the test provider, or NULL */
     const zp_provider *provider; /* another provider, or NULL: mmap */
+    const zp_obj_type *type;     /* an object pool of this type
+                                    (zp_objpool_create), or NULL */
 } zpt_pool_opts;
 
 /* A pool built from options given as designated initializers, e.g.
- * ZPT_POOL(.max_class = ZPT_MiB, .pv = pv); asserts that it was created. */
+ * ZPT_POOL(.max_class = ZPT_MiB, .pv = pv), or an object pool with
+ * ZPT_POOL(.type = &type, .pv = pv) (min_class and max_class, if given,
+ * are passed on: an object pool ignores them); asserts that it was
+ * created. */
 #define ZPT_POOL(...)                                                          \
     zpt_pool_at(__FILE__, __LINE__, &(const zpt_pool_opts){0, __VA_ARGS__})
 zp_pool *zpt_pool_at(const char *file, int line, const zpt_pool_opts *o);
 
 /* The configuration ZPT_POOL would create the pool from, for a test that
- * calls zp_pool_create itself (to check its result, or off the main
- * thread): ZPT_CONFIG(&cfg, .debug = 1). */
+ * calls zp_pool_create (or zp_objpool_create) itself (to check its result,
+ * or off the main thread): ZPT_CONFIG(&cfg, .debug = 1). A .type is not
+ * part of the configuration: it is ignored here. */
 #define ZPT_CONFIG(cfg, ...) zpt_config((cfg), &(const zpt_pool_opts){0, __VA_ARGS__})
 void zpt_config(zp_config *cfg, const zpt_pool_opts *o);
+
+/* --------------------------------------------------------- object pools */
+
+/* The stride objects of type are packed at: type->size rounded up to
+ * type->align (0: alignof(max_align_t)). */
+size_t zpt_obj_stride(const zp_obj_type *type);
+
+/* zpt_stats_ok for an object pool of type: the invariants of every
+ * snapshot, with one class of type->size whose byte gauges count whole
+ * strides. 1, or 0 with the first one broken described in why. */
+int zpt_obj_stats_ok(const zp_stats *s, const zp_obj_type *type, char *why, size_t len);
+
+/* Asserts zpt_obj_stats_ok(s, type) and, unless mapped is SIZE_MAX, that
+ * bytes_reserved is `mapped`, what the provider had mapped. */
+#define zpt_assert_obj_stats(s, type, mapped)                                  \
+    zpt_assert_obj_stats_at(__FILE__, __LINE__, (s), (type), (mapped))
+void zpt_assert_obj_stats_at(const char *file, int line, const zp_stats *s,
+                             const zp_obj_type *type, size_t mapped);
+
+/* Which callbacks a counting type has (zpt_objtype_new). */
+#define ZPT_OBJ_INIT 0x1u
+#define ZPT_OBJ_RESET 0x2u
+#define ZPT_OBJ_FINI 0x4u
+#define ZPT_OBJ_ALL (ZPT_OBJ_INIT | ZPT_OBJ_RESET | ZPT_OBJ_FINI)
+
+/* Bytes at the start of an object that a counting type's init stamps (all
+ * of a smaller object): a test may use the rest freely. */
+#define ZPT_OBJ_STAMP 8
+
+/*
+ * A counting object type: pass &ot->type to zp_objpool_create (or
+ * .type = &ot->type to ZPT_POOL). Its callbacks count every call and check
+ * each object's life:
+ *   init  stamps the object's first ZPT_OBJ_STAMP bytes with a mark of
+ *         this type and address ("constructed"); an init on an object
+ *         already stamped is a second init of it (counted in `bad`);
+ *   reset and fini (in a type with init) expect the stamp; fini then
+ *         stamps the object "finalised";
+ *   all three check the object's alignment.
+ * Failure injection: init call k (1-based, all threads) fails with
+ * fail_errno when fail_every divides k. Hooks, if set, run last (init's
+ * only if it has not failed; a non-zero return from on_init fails the
+ * init with that value). Counters are read with atomic_load, knobs set
+ * with atomic_store, at any time; callbacks use no cmocka (any thread).
+ */
+typedef struct zpt_objtype {
+    zp_obj_type type;          /* arg is this zpt_objtype */
+    uint64_t mark;             /* the stamp of this type (per instance) */
+    /* counts */
+    atomic_ulong init_calls;   /* every call of init */
+    atomic_ulong inits;        /* inits that succeeded */
+    atomic_ulong init_fails;   /* inits that failed (injected or by on_init) */
+    atomic_ulong resets;
+    atomic_ulong finis;
+    atomic_ulong bad;          /* broken life cycles or misaligned objects */
+    char bad_first[160];       /* what the first of them was */
+    atomic_int bad_claimed;
+    /* failure injection */
+    atomic_ulong fail_every;   /* 0: init never fails on purpose */
+    atomic_int fail_errno;     /* what a failing init returns (default EMFILE) */
+    /* hooks, and their argument */
+    int (*on_init)(void *obj, struct zpt_objtype *ot);
+    void (*on_reset)(void *obj, struct zpt_objtype *ot);
+    void (*on_fini)(void *obj, struct zpt_objtype *ot);
+    void *hook_arg;
+} zpt_objtype;
+
+/* A counting type of objects of size bytes aligned to align (0: the
+ * default) with the callbacks in `which` (ZPT_OBJ_*). Never NULL (aborts
+ * if out of memory). Free after the pools using it are destroyed. */
+zpt_objtype *zpt_objtype_new(size_t size, size_t align, unsigned which);
+void zpt_objtype_free(zpt_objtype *ot);
+
+/* 1 if obj carries ot's "constructed" stamp (init ran, fini has not). */
+int zpt_obj_constructed(const zpt_objtype *ot, const void *obj);
+
+/* How many objects of ot are constructed right now in the regions pv has
+ * mapped, read from their stamps (objects lie at whole strides from their
+ * slab's base: metadata is out of line). For a quiet pool whose slabs all
+ * come from pv (call it when no thread uses the pool): inits - finis. */
+size_t zpt_obj_constructed_in(struct zpt_provider *pv, const zpt_objtype *ot);
+
+/* Asserts that no callback of ot saw a broken life cycle (bad == 0). */
+#define zpt_assert_objtype_clean(ot) zpt_assert_objtype_clean_at(__FILE__, __LINE__, (ot))
+void zpt_assert_objtype_clean_at(const char *file, int line, zpt_objtype *ot);
+
+/* Prints ot's counts on stderr (for messages). */
+void zpt_objtype_print(const char *what, zpt_objtype *ot);
 
 /* ------------------------------------------------------ misuse handlers */
 

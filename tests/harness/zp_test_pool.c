@@ -87,7 +87,9 @@ static int why_not(char *why, size_t len, const char *fmt, ...)
     return 0;
 }
 
-int zpt_stats_ok(const zp_stats *s, char *why, size_t len)
+/* The invariants of zpt_stats_ok; unit: what the byte gauges of every
+ * class count in (0: the class's size). */
+static int stats_ok(const zp_stats *s, uint64_t unit, char *why, size_t len)
 {
     uint64_t class_reserved = 0;
     uint32_t c;
@@ -102,9 +104,10 @@ int zpt_stats_ok(const zp_stats *s, char *why, size_t len)
         return why_not(why, len, "per-class figures do not add up to the totals");
     for (c = 0; c < s->nclasses; c++) {
         const zp_class_stats *k = &s->classes[c];
-        if (k->bytes_outstanding % k->size || k->bytes_cached % k->size)
+        uint64_t u = unit ? unit : k->size;
+        if (k->bytes_outstanding % u || k->bytes_cached % u)
             return why_not(why, len,
-                           "class %" PRIu64 ": gauges not multiples of the size", k->size);
+                           "class %" PRIu64 ": gauges not multiples of %" PRIu64, k->size, u);
         if (k->bytes_outstanding + k->bytes_cached > k->bytes_reserved)
             return why_not(why, len,
                            "class %" PRIu64 ": outstanding %" PRIu64 " + cached %" PRIu64
@@ -132,6 +135,25 @@ int zpt_stats_ok(const zp_stats *s, char *why, size_t len)
         return why_not(why, len, "peak_reserved %" PRIu64 " < bytes_reserved %" PRIu64,
                        s->peak_reserved, s->bytes_reserved);
     return 1;
+}
+
+int zpt_stats_ok(const zp_stats *s, char *why, size_t len)
+{
+    return stats_ok(s, 0, why, len);
+}
+
+int zpt_obj_stats_ok(const zp_stats *s, const zp_obj_type *type, char *why, size_t len)
+{
+    if (s->nclasses != 1)
+        return why_not(why, len, "an object pool with %u classes, not 1",
+                       (unsigned)s->nclasses);
+    if (s->classes[0].size != type->size)
+        return why_not(why, len, "the class is of %" PRIu64 " bytes, the objects of %zu",
+                       s->classes[0].size, type->size);
+    if (s->oversize || s->discards)
+        return why_not(why, len, "an object pool with oversize gets (%" PRIu64
+                       ") or discards (%" PRIu64 ")", s->oversize, s->discards);
+    return stats_ok(s, zpt_obj_stride(type), why, len);
 }
 
 int zpt_stats_monotonic(const zp_stats *a, const zp_stats *b, char *why, size_t len)
@@ -213,6 +235,21 @@ void zpt_assert_stats_at(const char *file, int line, const zp_stats *s, size_t m
     }
 }
 
+void zpt_assert_obj_stats_at(const char *file, int line, const zp_stats *s,
+                             const zp_obj_type *type, size_t mapped)
+{
+    char why[256];
+    if (!zpt_obj_stats_ok(s, type, why, sizeof why)) {
+        zpt_stats_print_classes("stats", s);
+        zpt_fail_at(file, line, "object pool stats invariant broken: %s", why);
+    }
+    if (mapped != SIZE_MAX && s->bytes_reserved != mapped) {
+        zpt_stats_print("stats", s);
+        zpt_fail_at(file, line, "bytes_reserved %llu, but the provider has %zu bytes mapped",
+                    (unsigned long long)s->bytes_reserved, mapped);
+    }
+}
+
 int zpt_stats_consistent(zp_pool *pool, zpt_provider *pv, zp_stats *out)
 {
     zp_stats s;
@@ -281,9 +318,10 @@ zp_pool *zpt_pool_at(const char *file, int line, const zpt_pool_opts *o)
     zp_pool *pool = NULL;
     int rc;
     zpt_config(&cfg, o);
-    rc = zp_pool_create(&cfg, &pool);
+    rc = o->type ? zp_objpool_create(&cfg, o->type, &pool) : zp_pool_create(&cfg, &pool);
     if (rc != 0 || pool == NULL)
-        zpt_fail_at(file, line, "zp_pool_create: %d (%s)", rc, zp_strerror(rc));
+        zpt_fail_at(file, line, "%s: %d (%s)",
+                    o->type ? "zp_objpool_create" : "zp_pool_create", rc, zp_strerror(rc));
     return pool;
 }
 
