@@ -1,4 +1,4 @@
-/* Every path that gives memory back serves a waiting async request: put, batch put, handle flush and destroy, thread exit, trim, decay (slow path and thread), destroying another pool of the budget. */
+/* Every path that gives memory back serves a waiting async request (put, batch put, handle flush and destroy, thread exit, trim, decay on a slow path and by its thread, destroying another pool of the budget), and so does room idle in a live thread's cache. */
 #include "zp_test.h"
 
 /* Each case fills a budget: pool P (the requester) holds 1 MiB, and 1 MiB
@@ -133,6 +133,16 @@ static void setup_thread_q(ctx *c)
     start_caching_thread(c, c->q);
 }
 
+/* Nothing returns memory: the MiB a live, idle thread put into its cache
+ * before anyone waited is the whole room there is (nothing is
+ * outstanding but P's own MiB). The request must still get it. */
+static int act_none(ctx *c, zp_loop *loop)
+{
+    (void)c;
+    (void)loop;
+    return 0;
+}
+
 static int act_thread_exit(ctx *c, zp_loop *loop)
 {
     (void)loop;
@@ -214,6 +224,7 @@ static const path g_paths[] = {
     {"decay on another pool's slow path", 256 * 1024, setup_decay, act_decay_slow_path},
     {"decay by another pool's decay thread", 0, setup_idle_in_q, act_decay_thread},
     {"zp_pool_destroy of another pool", 0, setup_thread_cache_q, act_destroy_q},
+    {"nothing: the room is idle in a live thread's cache", 0, setup_thread_p, act_none},
 };
 
 static void run_path(const path *pt, const zpt_pool_opts *qo)
@@ -262,6 +273,10 @@ static void run_path(const path *pt, const zpt_pool_opts *qo)
     memset(a.buf, 0x3c, ZPT_MiB);
     assert_int_equal(zpt_waiters(c.budget), 0);
 
+    if (atomic_load(&c.phase) == 1) { /* a caching thread still alive */
+        atomic_store(&c.phase, 2);
+        assert_int_equal(pthread_join(c.t, NULL), 0);
+    }
     zp_put(c.p, a.buf);
     zp_put(c.p, c.p_held);
     if (c.x != NULL)
@@ -341,6 +356,12 @@ static void test_destroy_other_pool(void **state)
     run_path(&g_paths[9], &(zpt_pool_opts){.name = "Q"});
 }
 
+static void test_idle_in_live_threads_cache(void **state)
+{
+    (void)state;
+    run_path(&g_paths[10], &(zpt_pool_opts){.name = "Q"});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_decay_slow_path),
         cmocka_unit_test(test_decay_thread),
         cmocka_unit_test(test_destroy_other_pool),
+        cmocka_unit_test(test_idle_in_live_threads_cache),
     };
     return ZPT_RUN(tests);
 }
