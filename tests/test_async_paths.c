@@ -20,9 +20,7 @@ typedef struct ctx {
     void *x;        /* the 1 MiB the path returns, when outstanding */
     void *small[64]; /* decay: small gets on Q that drive its slow path */
     int nsmall;
-    pthread_t t;
-    zp_pool *exiting; /* thread exit: the pool whose MiB it caches */
-    atomic_int phase; /* thread exit: 1 cached, 2 may exit */
+    struct cacher *cacher; /* thread exit: a thread caching 1 MiB */
 } ctx;
 
 typedef struct path {
@@ -102,25 +100,36 @@ static int act_handle_destroy(ctx *c, zp_loop *loop)
     return 0;
 }
 
-/* a thread that cached 1 MiB of c->exiting and waits for phase 2 to exit */
+/* A thread that caches 1 MiB of a pool, then waits for phase 2 to exit.
+ * On the heap: a failed case leaves it running, and it must not outlive
+ * what it reads. */
+typedef struct cacher {
+    zp_pool *pool;
+    atomic_int phase; /* 1 cached, 2 may exit */
+    pthread_t t;
+} cacher;
+
 static void *cache_and_exit(void *arg)
 {
-    ctx *c = (ctx *)arg;
-    void *b = zp_get(c->exiting, ZPT_MiB);
-    zp_put(c->exiting, b); /* into this thread's cache: nobody waits yet */
-    atomic_store(&c->phase, b != NULL ? 1 : -1);
-    while (atomic_load(&c->phase) != 2)
+    cacher *k = (cacher *)arg;
+    void *b = zp_get(k->pool, ZPT_MiB);
+    zp_put(k->pool, b); /* into this thread's cache: nobody waits yet */
+    atomic_store(&k->phase, b != NULL ? 1 : -1);
+    while (atomic_load(&k->phase) != 2)
         zpt_sleep_ms(1);
     return NULL;
 }
 
 static void start_caching_thread(ctx *c, zp_pool *pool)
 {
-    c->exiting = pool;
-    assert_int_equal(pthread_create(&c->t, NULL, cache_and_exit, c), 0);
-    while (atomic_load(&c->phase) == 0)
+    cacher *k = calloc(1, sizeof *k);
+    assert_non_null(k);
+    k->pool = pool;
+    c->cacher = k;
+    assert_int_equal(pthread_create(&k->t, NULL, cache_and_exit, k), 0);
+    while (atomic_load(&k->phase) == 0)
         zpt_sleep_ms(1);
-    assert_int_equal(atomic_load(&c->phase), 1);
+    assert_int_equal(atomic_load(&k->phase), 1);
 }
 
 static void setup_thread_p(ctx *c)
@@ -146,8 +155,10 @@ static int act_none(ctx *c, zp_loop *loop)
 static int act_thread_exit(ctx *c, zp_loop *loop)
 {
     (void)loop;
-    atomic_store(&c->phase, 2);
-    assert_int_equal(pthread_join(c->t, NULL), 0);
+    atomic_store(&c->cacher->phase, 2);
+    assert_int_equal(pthread_join(c->cacher->t, NULL), 0);
+    free(c->cacher);
+    c->cacher = NULL;
     return 0;
 }
 
@@ -227,10 +238,12 @@ static const path g_paths[] = {
     {"nothing: the room is idle in a live thread's cache", 0, setup_thread_p, act_none},
 };
 
+static zp_loop *g_loop; /* reachable if a failed case skips its cleanup */
+
 static void run_path(const path *pt, const zpt_pool_opts *qo)
 {
     ctx c;
-    zp_loop *loop = zpt_loop_new();
+    zp_loop *loop = g_loop = zpt_loop_new();
     zpt_async a = {.id = 1};
     zp_budget_stats bs;
     uint64_t t0;
@@ -273,9 +286,10 @@ static void run_path(const path *pt, const zpt_pool_opts *qo)
     memset(a.buf, 0x3c, ZPT_MiB);
     assert_int_equal(zpt_waiters(c.budget), 0);
 
-    if (atomic_load(&c.phase) == 1) { /* a caching thread still alive */
-        atomic_store(&c.phase, 2);
-        assert_int_equal(pthread_join(c.t, NULL), 0);
+    if (c.cacher != NULL) { /* a caching thread still alive */
+        atomic_store(&c.cacher->phase, 2);
+        assert_int_equal(pthread_join(c.cacher->t, NULL), 0);
+        free(c.cacher);
     }
     zp_put(c.p, a.buf);
     zp_put(c.p, c.p_held);
