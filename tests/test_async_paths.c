@@ -238,7 +238,7 @@ static const path g_paths[] = {
     {"nothing: the room is idle in a live thread's cache", 0, setup_thread_p, act_none},
 };
 
-static zp_loop *g_loop; /* reachable if a failed case skips its cleanup */
+static zp_loop *volatile g_loop; /* reachable if a failed case skips its cleanup */
 
 static void run_path(const path *pt, const zpt_pool_opts *qo)
 {
