@@ -525,6 +525,19 @@ zpt_misuse_report zpt_misuse_nth(zpt_misuse_log *log, int i);
  * kind that is none of the ZP_MISUSE_* values (a report never made). */
 const char *zpt_misuse_kind_name(int kind);
 
+/* The harness's own log, for tests that record through the pair below. */
+extern zpt_misuse_log zpt_g_misuse;
+
+/* A cmocka setup/teardown pair: zpt_misuse_setup resets zpt_g_misuse and
+ * installs zpt_misuse_record over it; zpt_misuse_teardown restores the
+ * default handler (zp_set_misuse_handler(NULL, NULL)). Both ignore state
+ * and return 0. zpt_misuse_unit_test(f) is cmocka's unit test f run
+ * between them. */
+int zpt_misuse_setup(void **state);
+int zpt_misuse_teardown(void **state);
+#define zpt_misuse_unit_test(f)                                                \
+    cmocka_unit_test_setup_teardown(f, zpt_misuse_setup, zpt_misuse_teardown)
+
 /* Asserts that log holds exactly n reports since its last reset, the last
  * of `kind` about ptr in pool; what names the step in the failure. */
 #define zpt_assert_misuse(log, n, kind, ptr, pool, what)                       \

@@ -365,6 +365,23 @@ void zpt_misuse_reset(zpt_misuse_log *log)
     pthread_mutex_unlock(&log->lock);
 }
 
+zpt_misuse_log zpt_g_misuse = ZPT_MISUSE_LOG_INIT;
+
+int zpt_misuse_setup(void **state)
+{
+    (void)state;
+    zpt_misuse_reset(&zpt_g_misuse);
+    zp_set_misuse_handler(zpt_misuse_record, &zpt_g_misuse);
+    return 0;
+}
+
+int zpt_misuse_teardown(void **state)
+{
+    (void)state;
+    zp_set_misuse_handler(NULL, NULL);
+    return 0;
+}
+
 int zpt_misuse_count(zpt_misuse_log *log)
 {
     int n;
