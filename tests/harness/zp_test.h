@@ -692,6 +692,39 @@ void zpt_waiter_start_at(const char *file, int line, zpt_waiter *w, zp_pool *poo
                          size_t size, int timeout_ms,
                          void (*on_return)(zpt_waiter *), int id);
 
+/* A putter thread for cross-thread tests: the test gets batches of
+ * ZPT_XFER_BATCH pointers from pool and hands them over one at a time
+ * through a one-batch slot; the putter puts each into pool on its own
+ * thread. */
+#define ZPT_XFER_BATCH 32
+typedef struct zpt_xfer {
+    zp_pool *pool;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    void *slot[ZPT_XFER_BATCH];
+    int full; /* slot holds a batch for the putter */
+    int stop;
+    unsigned long put_batches; /* batches the putter has wholly put */
+} zpt_xfer;
+
+/* Zeroes x and starts its putter on pool. Asserts. */
+void zpt_xfer_start(zpt_xfer *x, zp_pool *pool);
+
+/* Waits until the slot is empty, then hands the putter batch (copied). */
+void zpt_xfer_hand(zpt_xfer *x, void *const *batch);
+
+/* Waits until the putter has taken the last batch handed over (it may
+ * still be putting it). */
+void zpt_xfer_wait_taken(zpt_xfer *x);
+
+/* Waits until the putter has wholly put n batches. */
+void zpt_xfer_wait_put(zpt_xfer *x, unsigned long n);
+
+/* Stops the putter once the slot is empty, joins it, and destroys x's lock
+ * and condition variable. Asserts. */
+void zpt_xfer_stop(zpt_xfer *x);
+
 /* ------------------------------------------------------ resident memory */
 
 /* Resident bytes of the whole process (/proc/self/statm), 0 if unknown. */
