@@ -692,6 +692,13 @@ void zpt_waiter_start_at(const char *file, int line, zpt_waiter *w, zp_pool *poo
                          size_t size, int timeout_ms,
                          void (*on_return)(zpt_waiter *), int id);
 
+/* Waits until w is (very likely) blocked in its wait. With a zp_budget
+ * (budget not NULL): until the budget counts a waiter, at most 2 s, then
+ * asserts it counts exactly one. Without (a pool's private budget, whose
+ * waiters cannot be read): until w's thread has started, then 100 ms more
+ * to reach the wait (not a pass criterion). */
+void zpt_waiter_settle(zpt_waiter *w, zp_budget *budget);
+
 /* A putter thread for cross-thread tests: the test gets batches of
  * ZPT_XFER_BATCH pointers from pool and hands them over one at a time
  * through a one-batch slot; the putter puts each into pool on its own

@@ -683,3 +683,15 @@ void zpt_xfer_stop(zpt_xfer *x)
     pthread_cond_destroy(&x->cond);
     pthread_mutex_destroy(&x->lock);
 }
+
+void zpt_waiter_settle(zpt_waiter *w, zp_budget *budget)
+{
+    if (budget) {
+        (void)zpt_wait_waiters(budget, 1, 2000);
+        assert_int_equal(zpt_waiters(budget), 1);
+    } else {
+        while (!atomic_load(&w->started))
+            zpt_sleep_ms(1);
+        zpt_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
+    }
+}
