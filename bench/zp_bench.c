@@ -535,7 +535,9 @@ static void sc_handoff(int be, size_t size)
  * These measure zeropool against itself: one pool in several
  * configurations (batch, budget_cost, debug_cost, depth), through a cache
  * handle or the thread's cache (hot_handle, batch), or two builds of the
- * library (stats_cost). Each result carries "variant" and "config".
+ * library (stats_cost). Each result carries "variant" and "config". The
+ * single-thread ones run their variants interleaved over heap layouts
+ * (compare_run, harness.c).
  */
 
 static zp_pool *pool_new(const char *spec)
@@ -1435,6 +1437,14 @@ static void sc_counts(int be, size_t size)
 }
 
 /* ------------------------------------------------------------------- main */
+
+/*
+ * glibc skips its atomic instructions (malloc arena locks, pthread mutexes)
+ * while a process has never created a thread. The programs zeropool is for
+ * are multi-threaded, so by default every measurement runs in a process that
+ * has created (and joined) one thread (become_multithreaded, harness.c).
+ * --st keeps the single-thread scenarios in a never-threaded process instead.
+ */
 
 static void usage(void)
 {
