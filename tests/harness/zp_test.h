@@ -41,8 +41,9 @@
  *
  * Sections: running and skipping; build and environment; numbers and
  * patterns; time; threads; child processes and stderr; stats; pools;
- * object pools; misuse handlers; the test provider; budgets and waiters; resident
- * memory; allocator counting and failure injection.
+ * object pools; misuse handlers; the test provider; budgets and waiters;
+ * async requests; resident memory; allocator counting and failure
+ * injection.
  */
 #ifndef ZP_TEST_H
 #define ZP_TEST_H
@@ -731,6 +732,52 @@ void zpt_xfer_wait_put(zpt_xfer *x, unsigned long n);
 /* Stops the putter once the slot is empty, joins it, and destroys x's lock
  * and condition variable. Asserts. */
 void zpt_xfer_stop(zpt_xfer *x);
+
+/* ------------------------------------------------------- async requests */
+
+/* Whether fd is readable (POLLIN) within timeout_ms (0: right now, without
+ * waiting): 1 or 0; -1 with errno if poll failed. */
+int zpt_fd_readable(int fd, int timeout_ms);
+
+/* The counter of an eventfd as the kernel shows it in /proc/self/fdinfo
+ * (without reading the descriptor), or -1 if it cannot be read. */
+long long zpt_eventfd_count(int fd);
+
+/* One async request and what its callback saw. Pass it to zpt_get_async;
+ * the callback (zpt_async_cb) records into it. Keep it unmoved while the
+ * request is pending. */
+typedef struct zpt_async {
+    zp_request req;
+    int id;               /* the caller's tag */
+    int calls;            /* times the callback ran (must end 0 or 1) */
+    void *buf;            /* what it got */
+    int err;              /* the err it got */
+    long seq;             /* the order callbacks ran in, process-wide, from 1 */
+    pthread_t thread;     /* the thread it ran on */
+    int in_dispatch;      /* it ran inside zpt_dispatch on that thread */
+    void (*then)(struct zpt_async *); /* run by the callback after recording,
+                                         or NULL */
+    void *ctx;            /* for then */
+} zpt_async;
+
+/* The zp_ready_fn recording into the zpt_async passed as its arg. */
+void zpt_async_cb(void *buf, int err, void *arg);
+
+/* zp_get_async(pool, size, loop, &a->req, zpt_async_cb, a) after resetting
+ * what a recorded (id, then and ctx are kept); errno as it left it. */
+void *zpt_get_async(zp_pool *pool, size_t size, zp_loop *loop, zpt_async *a);
+
+/* zp_loop_dispatch(loop), marking the calling thread as inside it for
+ * zpt_async_cb. */
+int zpt_dispatch(zp_loop *loop);
+
+/* Dispatches until at least n callbacks ran in total or timeout_ms passed,
+ * waiting on the loop's descriptor in between; returns the callbacks run. */
+int zpt_dispatch_until(zp_loop *loop, int n, unsigned timeout_ms);
+
+/* A loop. Asserts. */
+#define zpt_loop_new() zpt_loop_new_at(__FILE__, __LINE__)
+zp_loop *zpt_loop_new_at(const char *file, int line);
 
 /* ------------------------------------------------------ resident memory */
 
