@@ -5,7 +5,8 @@ usage: report.py --raw DIR --out DIR [--json FILE] [--no-plots] [--quick]
                  [--seconds N]
 
 DIR holds what bench/run.sh collected: one <run>.jsonl per allocator run
-(the driver's output; stats_cost.jsonl from zp_bench_twin), runs.tsv (which
+(the driver's output; stats_cost.jsonl from zp_bench_twin; objects.jsonl
+and async.jsonl from zp_bench_objects and zp_bench_async), runs.tsv (which
 runs happened or were skipped, why), icount.tsv and icount_variants.tsv
 (callgrind instruction counts). Writes OUT/results.json,
 OUT/table.txt and OUT/plots/*.png, and prints the table. Python 3 standard
@@ -477,6 +478,220 @@ def build_families(records, icount_var):
     return out, derived
 
 
+# ---------------------------------- object pools and async acquisition
+
+OBJECT_ROWS = [
+    ("objects_trivial", "%d B struct, trivial init"),
+    ("objects_zlib", "%d B z_stream: deflateInit2 / deflateReset / deflateEnd"),
+]
+ASYNC_TARGET_US = 50.0
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    return "%.1f" % v if v >= 100 else "%.2f" % v
+
+
+def spread(d):
+    """median (min-max) of a {median, min, max} object, or -."""
+    if not d or d.get("median") is None:
+        return "-"
+    return "%s (%s-%s)" % (fmt_us(d["median"]), fmt_us(d["min"]),
+                           fmt_us(d["max"]))
+
+
+def build_objects_async(records):
+    """Tables for zp_bench_objects (object pools vs malloc + init + free,
+    packing) and zp_bench_async (wake-up latency, longest loop call).
+    Returns (text lines, derived rows for the JSON)."""
+    out, derived = [], {}
+
+    def find(sc, variant=None, competitor=None):
+        for r in records:
+            if r.get("scenario") == sc and \
+                    (variant is None or r.get("variant") == variant) and \
+                    (competitor is None or r.get("competitor") == competitor):
+                return r
+        return None
+
+    # ---- objects
+    rows, drows = [], []
+    mname = "malloc"
+    for sc, what in OBJECT_ROWS:
+        pool, mal = find(sc, "pool"), find(sc, "malloc")
+        if pool is None and mal is None:
+            continue
+        if mal is not None:
+            mname = mal.get("competitor", "malloc")
+        skipped = bool((pool or {}).get("skipped") or (mal or {}).get("skipped"))
+        ratio = (pool or {}).get("ratio") if ok_median(pool) and \
+            ok_median(mal) else None
+        flt = (pool or mal or {}).get("minflt_per_op") or {}
+        size = int((pool or mal)["size"])
+        rows.append([
+            what % size if size else what.replace("%d B ", ""),
+            "skipped" if skipped else cell(pool),
+            "skipped" if skipped else cell(mal),
+            "-" if not ratio else "%.2fx (%.2f-%.2f)" % (
+                ratio["median"], ratio["min"], ratio["max"]),
+            "-" if skipped or not flt else "%.3g / %.3g" % (
+                flt.get("pool", 0), flt.get("malloc", 0))])
+        drows.append({
+            "scenario": sc, "object_size": size, "skipped": skipped,
+            "note": (pool or mal).get("note") if skipped else None,
+            "pool_median": pool["median"] if ok_median(pool) else None,
+            "pool_min": pool["min"] if ok_median(pool) else None,
+            "pool_max": pool["max"] if ok_median(pool) else None,
+            "malloc_competitor": (mal or {}).get("competitor"),
+            "malloc_median": mal["median"] if ok_median(mal) else None,
+            "malloc_min": mal["min"] if ok_median(mal) else None,
+            "malloc_max": mal["max"] if ok_median(mal) else None,
+            "ratio": ratio, "minflt_per_op": flt or None})
+    pk_zp = find("objects_packing", competitor="zeropool")
+    pk_m = [r for r in records if r.get("scenario") == "objects_packing" and
+            r.get("competitor") != "zeropool"]
+    pk_m = pk_m[0] if pk_m else None
+    if rows or pk_zp:
+        out.append("Object pools: one object got and put back through "
+                   "zp_objpool_create's typed wrappers (init once,")
+        out.append("reset on every put) vs malloc + init + free (+ fini) "
+                   "per object; ns per object, median (min-max)")
+        out.append("over 4 heap layouts, the two in alternating rounds. "
+                   "malloc / pool: median (min-max) of the")
+        out.append("per-round ratios (> 1: the pool is faster). faults/op: "
+                   "page faults per object, pool / malloc.")
+        if rows:
+            out.append(render_table(
+                ["object", "pool ns/op", "%s ns/op" % mname, "malloc / pool",
+                 "faults/op"], rows, ["<", ">", ">", ">", ">"]))
+        for r in [x for x in (find("objects_zlib", "pool"),) if x and
+                  x.get("skipped")]:
+            out.append("  objects_zlib: %s" % r.get("note"))
+        if pk_zp:
+            line = ("Packing, {:,} live %d-byte objects (align 8): zeropool "
+                    "bytes_reserved / bytes of objects = %s (%s bytes)".format(
+                        pk_zp.get("live_objects", 0)) % (
+                        pk_zp.get("object_size", 0),
+                        "%.3f" % pk_zp["median"] if ok_median(pk_zp) else "-",
+                        "{:,}".format(pk_zp.get("bytes_reserved", 0))))
+            out.append(line)
+            if pk_m:
+                out.append("  %s, as many malloc(%d), bytes in use / bytes of "
+                           "objects (mallinfo2) = %s (%s bytes)" % (
+                               pk_m.get("competitor"),
+                               pk_m.get("object_size", 0),
+                               "%.3f" % pk_m["median"] if ok_median(pk_m)
+                               else "- (%s)" % pk_m.get("note", ""),
+                               "{:,}".format(int(pk_m.get("bytes_used", 0)))))
+            derived["objects_packing"] = {
+                "live_objects": pk_zp.get("live_objects"),
+                "object_size": pk_zp.get("object_size"),
+                "align": pk_zp.get("align"),
+                "bytes_reserved": pk_zp.get("bytes_reserved"),
+                "ratio": pk_zp["median"] if ok_median(pk_zp) else None,
+                "malloc_competitor": pk_m.get("competitor") if pk_m else None,
+                "malloc_bytes_used": pk_m.get("bytes_used") if pk_m else None,
+                "malloc_ratio": pk_m["median"] if ok_median(pk_m) else None}
+        out.append("")
+    if drows:
+        derived["objects"] = drows
+
+    # ---- async: wake-up latency
+    wake = [r for r in records if r.get("scenario") == "async_wake"]
+    if wake:
+        rows, drows = [], []
+        for r in wake:
+            ok = ok_median(r)
+            rows.append([r.get("variant", ""),
+                         "refused" if r.get("refused") else spread(r.get("p50")),
+                         "refused" if r.get("refused") else spread(r.get("p99")),
+                         str(r.get("rounds", "-"))])
+            drows.append({"variant": r.get("variant"),
+                          "p50_us": r.get("p50") if ok else None,
+                          "p99_us": r.get("p99") if ok else None,
+                          "rounds": r.get("rounds")})
+        derived["async_wake"] = drows
+        out.append("Async wake-up: thread B puts a buffer while the loop "
+                   "thread A's zp_get_async waits (EINPROGRESS);")
+        out.append("latency from just before B's zp_put to A's callback "
+                   "(A woken through zp_loop_fd, zp_loop_dispatch), us:")
+        out.append("p50 and p99 of each repetition's rounds, median (min-max) "
+                   "over repetitions. poll_block: A sleeps in")
+        out.append("poll() (an event loop); poll_spin: A spins on poll() "
+                   "with timeout 0 (no kernel wake-up of a sleeper).")
+        out.append(render_table(["A waits by", "p50 us", "p99 us",
+                                 "rounds/rep"], rows))
+        out.append("")
+
+    # ---- async: the longest call on the loop thread
+    stall = [r for r in records if r.get("scenario") == "async_stall"]
+    if stall:
+        rows, drows, lines = [], [], []
+        for r in stall:
+            ok = ok_median(r)
+            rows.append([r.get("variant", ""),
+                         "refused" if not ok else spread(r.get("p50")),
+                         "refused" if not ok else spread(r.get("p99")),
+                         "refused" if not ok else spread(r.get("p99.9")),
+                         "refused" if not ok else spread(r.get("max")),
+                         "-" if not ok else fmt_us(r.get("max_all")),
+                         "%s / %s / %s" % (r.get("calls", 0),
+                                           r.get("excluded_calls", 0),
+                                           r.get("slept_calls", 0))])
+            met = None
+            if ok:
+                met = r["median"] < ASYNC_TARGET_US
+                lines.append(
+                    "%s: p99.9 of a loop-thread call %.2f us (median of %d "
+                    "repetitions): target < %g us %s" % (
+                        r.get("variant"), r["median"], r.get("reps", 0),
+                        ASYNC_TARGET_US, "met" if met else "NOT met"))
+                per = []
+                for name, d in (r.get("by_call") or {}).items():
+                    if d.get("calls"):
+                        per.append("%s p99.9 %s max %s (%d calls, %d slept)" % (
+                            name, fmt_us(d.get("p99.9")), fmt_us(d.get("max")),
+                            d["calls"], d.get("slept", 0)))
+                if per:
+                    lines.append("  per call, kept repetitions pooled: " +
+                                 "; ".join(per))
+                lines.append(
+                    "  %s callbacks, %s requests queued, %s cancelled, %s "
+                    "served at once; other threads %s get+put/s" % (
+                        r.get("callbacks", 0), r.get("queued", 0),
+                        r.get("cancels", 0), r.get("immediate", 0),
+                        fmt_num(r.get("hammer_ops_per_s"))))
+            drows.append({
+                "variant": r.get("variant"), "hammers": r.get("hammers"),
+                "p50_us": r.get("p50") if ok else None,
+                "p99_us": r.get("p99") if ok else None,
+                "p999_us": r.get("p99.9") if ok else None,
+                "max_us": r.get("max") if ok else None,
+                "max_all_us": r.get("max_all") if ok else None,
+                "calls": r.get("calls"),
+                "excluded_calls": r.get("excluded_calls"),
+                "slept_calls": r.get("slept_calls"),
+                "by_call": r.get("by_call") if ok else None,
+                "target_us": ASYNC_TARGET_US, "target_met": met})
+        derived["async_stall"] = drows
+        out.append("Async, longest loop call: every zp_get_async, "
+                   "zp_loop_dispatch, zp_cancel and zp_put on the loop")
+        out.append("thread timed alone while its requests wait and the "
+                   "other threads get and put 4 KiB at full speed")
+        out.append("on the same pool and budget; us, per repetition, median "
+                   "(min-max) over repetitions. calls: timed /")
+        out.append("excluded (the thread was preempted without sleeping) / "
+                   "slept (went to sleep inside the call).")
+        out.append(render_table(
+            ["other threads", "p50 us", "p99 us", "p99.9 us", "max us",
+             "max, all", "calls / excl / slept"], rows,
+            ["<", ">", ">", ">", ">", ">", ">"]))
+        out.extend("  " + x for x in lines)
+        out.append("")
+    return out, derived
+
+
 def build_handle(records, icount):
     """The cache handle next to the thread cache: the hot loop (scenario
     hot_handle: ns, and the icount rows of zeropool_handle vs zeropool) and
@@ -735,15 +950,23 @@ def build_report(runs, records, icount, icount_note, quick, seconds,
     out.extend(fam_text)
     if handle_rows:
         derived["handle"] = handle_rows
+    oa_text, oa_derived = build_objects_async(records)
+    out.extend(oa_text)
+    derived.update(oa_derived)
 
     # ---- notes
     notes = []
-    for name in ["glibc", "stats_cost", "jemalloc", "mimalloc", "tcmalloc"]:
+    for name in ["glibc", "stats_cost", "objects", "async", "jemalloc",
+                 "mimalloc", "tcmalloc"]:
         r = runs.get(name)
         if r is None:
             continue
         if r["status"] != "ok":
             notes.append("%s: %s, %s" % (name, r["status"], r["note"]))
+    for r in records:
+        if r.get("skipped"):
+            notes.append("%s %s (%s): %s" % (r["scenario"], r.get("variant", ""),
+                                             r["competitor"], r.get("note", "")))
     refused = [r for r in records if r.get("refused")]
     for r in refused:
         who = r["competitor"]

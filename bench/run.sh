@@ -7,7 +7,7 @@
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
 #   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts, and the
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
-#                        depth (default all)
+#                        depth,objects,async (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
@@ -20,8 +20,10 @@
 # mimalloc and tcmalloc through LD_PRELOAD. An allocator that is not
 # installed is skipped with a note. zp_bench_twin (zeropool with and without
 # its counters in one program) measures stats_cost right after the glibc
-# run. bench/report.py merges everything into the terminal table,
-# results.json and the plots. See bench/README.md.
+# run, then zp_bench_objects (object pools vs malloc + init + free) and
+# zp_bench_async (async acquisition latencies) measure their families once.
+# bench/report.py merges everything into the terminal table, results.json
+# and the plots. See bench/README.md.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +60,8 @@ bin=$build/bench/zp_bench
 icount_bin=$build/bench/zp_icount
 twin_bin=$build/bench/zp_bench_twin
 icount_twin=$build/bench/zp_icount_twin
+objects_bin=$build/bench/zp_bench_objects
+async_bin=$build/bench/zp_bench_async
 if [[ ! -x $bin ]]; then
     echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
          "(make bench does both)" >&2
@@ -101,6 +105,30 @@ note() { printf '%s\n' "$*" >&2; }
 # Is scenario $1 selected? (no --scenarios: all are)
 wanted() {
     [[ -z $scenarios || ,$scenarios, == *,all,* || ,$scenarios, == *,$1,* ]]
+}
+
+# A zeropool-only family with a driver of its own, run once (in the glibc
+# run's process environment: no LD_PRELOAD): family NAME BINARY
+family() {
+    local name=$1 prog=$2
+    wanted "$name" || return 0
+    if [[ ! -x $prog ]]; then
+        note "== $name: skipped, $prog not built"
+        printf '%s\tskipped\t\t%s not built\n' "$name" "$(basename "$prog")" \
+            >>"$raw/runs.tsv"
+        return 0
+    fi
+    note "== $name run: $(basename "$prog")"
+    local fam=()
+    [[ $quick == 1 ]] && fam+=(--quick)
+    [[ -n $reps ]] && fam+=(--reps "$reps")
+    if "$prog" "${fam[@]}" --label "$name" >"$raw/$name.jsonl"; then
+        printf '%s\tok\t\t\n' "$name" >>"$raw/runs.tsv"
+    else
+        printf '%s\tfailed\t\t%s exited %s\n' "$name" "$(basename "$prog")" \
+            "$?" >>"$raw/runs.tsv"
+        note "== $name: $(basename "$prog") failed"
+    fi
 }
 
 # ---------------------------------------------------------------- the runs
@@ -149,6 +177,9 @@ if [[ $icount != only ]]; then
                         >>"$raw/runs.tsv"
                 fi
             fi
+            # object pools and async acquisition: their own drivers, once
+            family objects "$objects_bin"
+            family async "$async_bin"
             continue
         fi
         if [[ -z ${sonames[$a]:-} ]]; then

@@ -5,19 +5,21 @@
  * (glibc, then jemalloc/mimalloc/tcmalloc through LD_PRELOAD) and
  * bench/report.py merges the lines into the table, the JSON file and plots.
  *
- * Method: each figure is calibrated (iterations chosen so one repetition
- * lasts --rep-ms), warmed up, then repeated --reps times. A repetition whose
- * thread(s) got less than 90% of a CPU (CPU time / wall time, per thread) is
- * thrown away and retried; a figure that cannot collect --reps reliable
- * repetitions within 3x as many attempts is refused ("refused": true, no
- * number) instead of printed.
+ * Method (harness.c): each figure is calibrated (iterations chosen so one
+ * repetition lasts --rep-ms), warmed up, then repeated --reps times. A
+ * repetition whose thread(s) got less than 90% of a CPU (CPU time / wall
+ * time, per thread) is thrown away and retried; a figure that cannot collect
+ * --reps reliable repetitions within 3x as many attempts is refused
+ * ("refused": true, no number) instead of printed.
  *
  * The zeropool-only families (hot_handle, batch, stats_cost, budget_cost,
  * debug_cost, depth) compare zeropool with itself, interleaved and over
  * several heap layouts: see compare_run. hot_handle (run with the hot
  * scenario) and the batch family also measure the cache handle API next
  * to the thread cache. stats_cost needs this file built as zp_bench_twin
- * (-DZPB_TWIN, CMakeLists.txt).
+ * (-DZPB_TWIN, CMakeLists.txt). The object pool and async families have
+ * their own drivers (sc_objects.c, sc_async.c); this one only accepts their
+ * names in --scenarios.
  *
  * Never run by ctest: no timing figure is ever a test.
  */
@@ -45,11 +47,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-
-#define NOINLINE __attribute__((noinline))
-#define RELIABLE_CPU 0.90 /* a repetition needs this share of a CPU */
-#define MAX_REPS 64
-#define MAX_THREADS 256
+#include "harness.h"
 
 /* ---------------------------------------------------------------- options */
 
@@ -66,7 +64,9 @@ enum {
     SC_BUDGET_COST = 1 << 9,
     SC_DEBUG_COST = 1 << 10,
     SC_DEPTH = 1 << 11,
-    SC_ALL = (1 << 12) - 1,
+    SC_OBJECTS = 1 << 12, /* zp_bench_objects (sc_objects.c) */
+    SC_ASYNC = 1 << 13,   /* zp_bench_async (sc_async.c) */
+    SC_ALL = (1 << 14) - 1,
 };
 
 static const struct {
@@ -79,16 +79,15 @@ static const struct {
                 {"stats_cost", SC_STATS_COST},
                 {"budget_cost", SC_BUDGET_COST},
                 {"debug_cost", SC_DEBUG_COST},
-                {"depth", SC_DEPTH},     {"all", SC_ALL}};
+                {"depth", SC_DEPTH},     {"objects", SC_OBJECTS},
+                {"async", SC_ASYNC},     {"all", SC_ALL}};
 
+/* quick, reps, rep_ms and label (the allocator of this process: glibc,
+ * jemalloc, ...) are the harness's (harness.h) */
 static struct {
-    int quick;
-    int reps;
-    double rep_ms;
     int scenarios;
     int backends[BE_COUNT];
     int nbackends;
-    const char *label; /* allocator of this process: glibc, jemalloc, ... */
     size_t sizes[16];
     int nsizes;
     int cold_n;
@@ -97,21 +96,6 @@ static struct {
     const char *verify_symbol;
     int st; /* keep the process single-threaded where possible */
 } opt;
-
-static size_t page_size;
-static int ncpus;
-static int cpus[MAX_THREADS]; /* CPUs this process may run on */
-
-/* ------------------------------------------------------------------ clocks */
-
-static inline uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-static inline uint64_t wall_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-static inline uint64_t tcpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 static long minflt_now(void)
 {
@@ -127,178 +111,13 @@ static long majflt_now(void)
     return ru.ru_majflt;
 }
 
-/*
- * Did a thread get the CPU while it wanted one? A sample brackets a timed
- * region. If the thread never went to sleep on its own (no voluntary context
- * switch), its CPU time must be >= 90% of the wall time: anything less means
- * it was preempted or its vCPU was stolen. If it did sleep on its own (the
- * allocator blocked on a lock or in the kernel: a real cost, measured as
- * such), it is judged only if it was also preempted (involuntary switches),
- * by the time it spent runnable but waiting for a CPU (schedstat run delay).
- * share() returns the resulting CPU share, 0..1.
- */
-typedef struct {
-    uint64_t wall, cpu;
-    long nvcsw, nivcsw;
-    int64_t rq_wait; /* ns runnable but not running; -1 unknown */
-} tsample;
-
-static int64_t rq_wait_now(void)
-{
-    char buf[128];
-    int fd = open("/proc/thread-self/schedstat", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    unsigned long long run, wait;
-    if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
-        return -1;
-    return (int64_t)wait;
-}
-
-static void csw_now(tsample *s)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_THREAD, &ru);
-    s->nvcsw = ru.ru_nvcsw;
-    s->nivcsw = ru.ru_nivcsw;
-}
-
-static inline void sample_begin(tsample *s)
-{
-    csw_now(s);
-    s->rq_wait = rq_wait_now();
-    s->cpu = tcpu_ns();
-    s->wall = wall_ns();
-}
-
-static inline void sample_end(tsample *s)
-{
-    s->wall = wall_ns();
-    s->cpu = tcpu_ns();
-    s->rq_wait = rq_wait_now();
-    csw_now(s);
-}
-
-static double share(const tsample *a, const tsample *b)
-{
-    double wall = (double)(b->wall - a->wall);
-    if (wall <= 0)
-        return 1;
-    if (b->nvcsw == a->nvcsw)
-        return (double)(b->cpu - a->cpu) / wall;
-    if (b->nivcsw == a->nivcsw)
-        return 1; /* only slept on its own, never preempted */
-    if (a->rq_wait >= 0 && b->rq_wait >= 0)
-        return 1 - (double)(b->rq_wait - a->rq_wait) / wall;
-    return (double)(b->cpu - a->cpu) / wall;
-}
-
-static void pin_self(int idx)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpus[idx % ncpus], &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
-}
-
-/* ------------------------------------------------------------------ stats */
-
-typedef struct {
-    double v[MAX_REPS * 4];
-    int n;        /* reliable repetitions kept */
-    int attempts; /* repetitions run */
-    int misses;   /* unreliable attempts in a row */
-    double worst_cpu;
-} series;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-typedef struct {
-    double median, min, max;
-    bool refused;
-    char note[160];
-} summary;
-
-/* need: repetitions a figure must have kept (opt.reps for most). */
-static summary summarize_n(series *s, int need)
-{
-    summary r = {0};
-    if (s->n < need || s->n == 0) {
-        r.refused = true;
-        snprintf(r.note, sizeof r.note,
-                 "refused: only %d of %d attempts got >= %.0f%% of a CPU "
-                 "(worst %.0f%%)",
-                 s->n, s->attempts, RELIABLE_CPU * 100, s->worst_cpu * 100);
-        return r;
-    }
-    r.median = median_of(s->v, s->n);
-    r.min = s->v[0];
-    r.max = s->v[s->n - 1];
-    return r;
-}
-
-static summary summarize(series *s) { return summarize_n(s, opt.reps); }
-
-/* Loop control shared by all timed figures. */
-static inline bool series_more(const series *s)
-{
-    return s->n < opt.reps && s->attempts < opt.reps * 3;
-}
-
-/* The pause after the misses-th unreliable attempt in a row. */
-static void backoff(int misses)
-{
-    long ms = 5L << (misses < 4 ? misses : 4);
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Keeps a reliable repetition; after an unreliable one, backs off (5, 10,
- * 20, 40, 80 ms, ...) so that a burst of other load can pass before the
- * next attempt. */
-static void series_add(series *s, double value, double cpu_ratio)
-{
-    if (s->attempts == 0 || cpu_ratio < s->worst_cpu)
-        s->worst_cpu = cpu_ratio;
-    s->attempts++;
-    if (cpu_ratio >= RELIABLE_CPU) {
-        s->v[s->n++] = value;
-        s->misses = 0;
-    } else if (series_more(s)) {
-        backoff(s->misses++);
-    }
-}
-
 /* ------------------------------------------------------------------ output */
 
 static const char *competitor(int be)
 {
     if (be_is_zeropool(be))
         return "zeropool"; /* the twins: builds and copies of the library */
-    return be == BE_MALLOC ? opt.label : be_names[be];
-}
-
-static void json_num(FILE *f, const char *key, double v, bool valid)
-{
-    if (valid && isfinite(v))
-        fprintf(f, ",\"%s\":%.6g", key, v);
-    else
-        fprintf(f, ",\"%s\":null", key);
+    return be == BE_MALLOC ? harness.label : be_names[be];
 }
 
 /* One result line. variant, config: for the zeropool-only families (which
@@ -309,35 +128,8 @@ static void emit_v(const char *scenario, size_t size, int threads, int be,
                    const summary *s, const series *ser, uint64_t iters,
                    const char *extra)
 {
-    printf("{\"scenario\":\"%s\",\"size\":%zu,\"threads\":%d,"
-           "\"competitor\":\"%s\",\"backend\":\"%s\",\"run\":\"%s\","
-           "\"unit\":\"%s\"",
-           scenario, size, threads, competitor(be), be_names[be], opt.label,
-           unit);
-    if (variant)
-        printf(",\"variant\":\"%s\",\"config\":\"%s\"", variant,
-               config ? config : "default");
-    json_num(stdout, "median", s->median, !s->refused);
-    json_num(stdout, "min", s->min, !s->refused);
-    json_num(stdout, "max", s->max, !s->refused);
-    printf(",\"reps\":%d,\"attempts\":%d,\"iters\":%llu,\"refused\":%s",
-           ser ? ser->n : 0, ser ? ser->attempts : 0, (unsigned long long)iters,
-           s->refused ? "true" : "false");
-    if (extra)
-        fputs(extra, stdout);
-    printf(",\"note\":\"%s\"}\n", s->note);
-    fflush(stdout);
-    char who[96];
-    if (variant)
-        snprintf(who, sizeof who, "%s %s", variant, config ? config : "");
-    else
-        snprintf(who, sizeof who, "%s", competitor(be));
-    if (s->refused)
-        fprintf(stderr, "  %-12s %8zu %2dT %-9s %s\n", scenario, size, threads,
-                who, s->note);
-    else
-        fprintf(stderr, "  %-12s %8zu %2dT %-9s %10.2f %s  [%.2f-%.2f]\n",
-                scenario, size, threads, who, s->median, unit, s->min, s->max);
+    emit_line(scenario, size, threads, competitor(be), be_names[be], variant,
+              config, unit, s, ser, iters, extra);
 }
 
 static void emit(const char *scenario, size_t size, int threads, int be,
@@ -345,12 +137,6 @@ static void emit(const char *scenario, size_t size, int threads, int be,
                  uint64_t iters, const char *extra)
 {
     emit_v(scenario, size, threads, be, NULL, NULL, unit, s, ser, iters, extra);
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "zp_bench: %s failed: %s\n", what, strerror(errno));
-    exit(2);
 }
 
 /* ------------------------------------------------------- measured loops */
@@ -399,41 +185,6 @@ static NOINLINE void run_loop(int be, int mode, size_t size, uint64_t n)
 #undef CASE
     fprintf(stderr, "zp_bench: no loop for %s, mode %d\n", be_names[be], mode);
     abort();
-}
-
-/* Iterations for one repetition of about rep_ms; also warms up. */
-static uint64_t calibrate(void (*fn)(void *, uint64_t), void *ctx)
-{
-    uint64_t n = 8;
-    double target = opt.rep_ms * 1e6;
-    fn(ctx, n); /* untimed: the first calls may map and fault in memory */
-    for (;;) {
-        uint64_t t0 = wall_ns();
-        fn(ctx, n);
-        double dt = (double)(wall_ns() - t0);
-        if (dt >= target / 8 || n >= (1ull << 40)) {
-            uint64_t m = (uint64_t)((double)n * target / (dt > 1 ? dt : 1));
-            if (m < 4)
-                m = 4;
-            fn(ctx, m); /* warm-up at full length */
-            return m;
-        }
-        n *= 4;
-    }
-}
-
-/* Times fn(ctx, n) repeatedly on this thread. Value: ns per iteration. */
-static series time_single(void (*fn)(void *, uint64_t), void *ctx, uint64_t n)
-{
-    series s = {0};
-    while (series_more(&s)) {
-        tsample a, b;
-        sample_begin(&a);
-        fn(ctx, n);
-        sample_end(&b);
-        series_add(&s, (double)(b.wall - a.wall) / (double)n, share(&a, &b));
-    }
-    return s;
 }
 
 /* ------------------------------------------------------- 1, 2: hot, touch */
@@ -565,121 +316,6 @@ static void sc_mixed(int be, int mode)
     be_teardown(be);
 }
 
-/* ------------------------------------------------ teams of pinned threads */
-
-/*
- * A team runs `role(ctx, thread index, iterations)` on T pinned threads, all
- * started together, once per attempt. Per attempt it records each thread's
- * start, end and CPU time; the main thread decides after each attempt whether
- * more are needed (series_more).
- */
-typedef struct team team;
-typedef void (*role_fn)(void *ctx, int idx, uint64_t n);
-
-struct team {
-    int nthreads;
-    role_fn role;
-    void *ctx;
-    uint64_t n;
-    /* called on the main thread once every thread has warmed up, before
-     * the first timed attempt (NULL: nothing) */
-    void (*on_ready)(team *t, void *acc);
-    size_t spacer; /* > 0: each thread first allocates this many heap bytes
-                      (kept until it ends): moves what it allocates next */
-    pthread_barrier_t ready, start, end, next;
-    atomic_int go_on;
-    uint64_t t0[MAX_THREADS], t1[MAX_THREADS];
-    double share[MAX_THREADS];
-};
-
-typedef struct {
-    team *t;
-    int idx;
-} team_arg;
-
-static void *team_main(void *p)
-{
-    team_arg *a = p;
-    team *t = a->t;
-    pin_self(a->idx);
-    char *spacer = t->spacer ? malloc(t->spacer) : NULL;
-    if (spacer)
-        spacer[0] = spacer[t->spacer - 1] = 1;
-    ZPB_ESCAPE(spacer);
-    t->role(t->ctx, a->idx, t->n / 4 + 1); /* warm-up on this thread */
-    pthread_barrier_wait(&t->ready);
-    for (;;) {
-        pthread_barrier_wait(&t->start);
-        tsample s0, s1;
-        sample_begin(&s0);
-        t->role(t->ctx, a->idx, t->n);
-        sample_end(&s1);
-        t->t0[a->idx] = s0.wall;
-        t->t1[a->idx] = s1.wall;
-        t->share[a->idx] = share(&s0, &s1);
-        pthread_barrier_wait(&t->end);
-        pthread_barrier_wait(&t->next);
-        if (!atomic_load(&t->go_on)) {
-            free(spacer);
-            return NULL;
-        }
-    }
-}
-
-/* Runs attempts until `done` says enough; `attempt` reads the timings. */
-typedef bool (*attempt_fn)(team *t, void *acc);
-
-static void team_run(team *t, attempt_fn attempt, void *acc)
-{
-    pthread_t th[MAX_THREADS];
-    team_arg args[MAX_THREADS];
-    pthread_barrier_init(&t->ready, NULL, (unsigned)t->nthreads + 1);
-    pthread_barrier_init(&t->start, NULL, (unsigned)t->nthreads + 1);
-    pthread_barrier_init(&t->end, NULL, (unsigned)t->nthreads + 1);
-    pthread_barrier_init(&t->next, NULL, (unsigned)t->nthreads + 1);
-    atomic_store(&t->go_on, 1);
-    for (int i = 0; i < t->nthreads; i++) {
-        args[i] = (team_arg){t, i};
-        if (pthread_create(&th[i], NULL, team_main, &args[i]) != 0)
-            die("pthread_create");
-    }
-    pthread_barrier_wait(&t->ready);
-    if (t->on_ready)
-        t->on_ready(t, acc);
-    for (;;) {
-        pthread_barrier_wait(&t->start);
-        pthread_barrier_wait(&t->end);
-        bool more = attempt(t, acc);
-        atomic_store(&t->go_on, more);
-        pthread_barrier_wait(&t->next);
-        if (!more)
-            break;
-    }
-    for (int i = 0; i < t->nthreads; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&t->ready);
-    pthread_barrier_destroy(&t->start);
-    pthread_barrier_destroy(&t->end);
-    pthread_barrier_destroy(&t->next);
-}
-
-/* Wall time of the attempt (first start to last end) and worst CPU share. */
-static double team_wall(const team *t, double *worst_cpu)
-{
-    uint64_t a = t->t0[0], b = t->t1[0];
-    double worst = 1e9;
-    for (int i = 0; i < t->nthreads; i++) {
-        if (t->t0[i] < a)
-            a = t->t0[i];
-        if (t->t1[i] > b)
-            b = t->t1[i];
-        if (t->share[i] < worst)
-            worst = t->share[i];
-    }
-    *worst_cpu = worst;
-    return (double)(b - a);
-}
-
 /* ------------------------------------------------------------ 4: scaling */
 
 typedef struct {
@@ -740,15 +376,6 @@ typedef struct {
     size_t cached_head;
     alignas(64) void *slot[RING];
 } spsc_ring;
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
 
 static inline void ring_push(spsc_ring *r, void *p)
 {
@@ -842,14 +469,14 @@ static uint64_t handoff_n(handoff_ctx *c)
     const uint64_t n = 512;
     team t = {.nthreads = 2, .role = handoff_role, .ctx = c, .n = n};
     series s = {0};
-    int saved = opt.reps;
-    opt.reps = 1;
+    int saved = harness.reps;
+    harness.reps = 1;
     team_run(&t, handoff_attempt, &s);
-    opt.reps = saved;
+    harness.reps = saved;
     double per = s.attempts ? s.v[0] : 0; /* v[0]: the first kept, if any */
     if (s.n == 0 || per <= 0)
         per = 1000; /* nothing reliable: assume 1 us per buffer */
-    double m = opt.rep_ms * 1e6 / per;
+    double m = harness.rep_ms * 1e6 / per;
     if (m < 256)
         m = 256;
     if (m > 1e8)
@@ -908,7 +535,9 @@ static void sc_handoff(int be, size_t size)
  * These measure zeropool against itself: one pool in several
  * configurations (batch, budget_cost, debug_cost, depth), through a cache
  * handle or the thread's cache (hot_handle, batch), or two builds of the
- * library (stats_cost). Each result carries "variant" and "config".
+ * library (stats_cost). Each result carries "variant" and "config". The
+ * single-thread ones run their variants interleaved over heap layouts
+ * (compare_run, harness.c).
  */
 
 static zp_pool *pool_new(const char *spec)
@@ -926,247 +555,6 @@ static zp_pool *pool_new(const char *spec)
         exit(2);
     }
     return p;
-}
-
-/* The pool counters the families report (read outside the timed region). */
-typedef struct {
-    uint64_t contention, depot; /* depot: depot_hits + allocations */
-} zstat;
-
-static void zstat_read(zp_pool *p, zstat *z)
-{
-    zp_stats st;
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    if (zp_stats_read(p, &st) != 0) {
-        z->contention = z->depot = 0;
-        return;
-    }
-    z->contention = st.contention;
-    z->depot = st.depot_hits + st.allocations;
-}
-
-/* Sums over the kept repetitions of a figure. */
-typedef struct {
-    double contention, depot, units; /* units: buffers (or pairs) moved */
-} zsum;
-
-static void zsum_add(zsum *s, const zstat *a, const zstat *b, double units)
-{
-    s->contention += (double)(b->contention - a->contention);
-    s->depot += (double)(b->depot - a->depot);
-    s->units += units;
-}
-
-/* ",\"contention_per_1k_ops\":x,\"depot_per_1k_ops\":y" */
-static int zsum_json(char *buf, size_t len, const zsum *s)
-{
-    if (s->units <= 0)
-        return snprintf(buf, len, ",\"contention_per_1k_ops\":null"
-                                  ",\"depot_per_1k_ops\":null");
-    return snprintf(buf, len,
-                    ",\"contention_per_1k_ops\":%.6g,\"depot_per_1k_ops\":%.6g",
-                    1000 * s->contention / s->units, 1000 * s->depot / s->units);
-}
-
-/*
- * Interleaved comparison of single-thread variants, over several heap
- * layouts.
- *
- * Layouts: where the pool's structures and the calling thread's cache land
- * in the heap (relative to page boundaries, and so to the buffers, which
- * are all page-aligned) moves the hot path by up to a nanosecond or more, and
- * a 64 KiB burst by 2x: a figure from one pool measures one layout. So a
- * comparison runs `layouts` times, each time with fresh pools created behind
- * a heap spacer of a different size (8 KiB + 1,088 B per layout), and pools
- * all its repetitions.
- *
- * Within a layout, each variant is warmed up on its own (and calibrated in
- * the first layout); then every round runs one repetition of each variant,
- * in an order that rotates from round to round, so that drift on a shared
- * machine hits all variants alike. A round counts only if every repetition
- * in it got >= 90% of a CPU; a layout tries up to 3x its rounds. Per
- * variant: the median (min-max) over all kept rounds and, against variant 0
- * (the baseline), the median (min-max) of the per-round differences, with
- * the medians per layout alongside.
- */
-#define MAX_VARIANTS 4
-#define MAX_LAYOUTS 8
-
-/* The heap spacer of layout l. */
-static size_t layout_spacer(int l) { return 8192 + (size_t)l * 1088; }
-
-/* Runs fn(ctx, n) with the stack moved down by `shift` bytes: a loop's
- * local arrays land elsewhere relative to page boundaries. */
-static NOINLINE void call_shifted(void (*fn)(void *, uint64_t), void *ctx,
-                                  uint64_t n, size_t shift)
-{
-    volatile char *pad = __builtin_alloca(shift + 1);
-    pad[0] = 0;
-    fn(ctx, n);
-    ZPB_ESCAPE(pad);
-}
-
-typedef struct variant variant;
-struct variant {
-    const char *name, *config;
-    int be;                          /* for the JSON "backend" field */
-    void (*fn)(void *ctx, uint64_t n);
-    void *ctx;
-    double per_iter;                 /* units (buffers, pairs) per iteration */
-    /* creates / destroys the variant's pool for a layout (sets ctx's pool
-     * and stats) */
-    void (*open)(variant *v);
-    void (*close)(variant *v);
-    zp_pool *stats;                  /* read around each repetition, or NULL */
-    uint64_t n;                      /* iterations per repetition */
-    series s, delta;                 /* values; differences to variant 0 */
-    int nlayouts;                    /* layouts measured */
-    double by_layout[MAX_LAYOUTS], delta_by_layout[MAX_LAYOUTS]; /* medians */
-    zsum z;
-};
-
-static double median_range(const double *v, int from, int to)
-{
-    double tmp[MAX_REPS * 4];
-    int n = to - from;
-    if (n <= 0)
-        return NAN;
-    memcpy(tmp, v + from, (size_t)n * sizeof *tmp);
-    return median_of(tmp, n);
-}
-
-static void compare_run(variant *v, int nv, int rounds, int layouts)
-{
-    if (layouts > MAX_LAYOUTS)
-        layouts = MAX_LAYOUTS;
-    if (rounds * layouts > MAX_REPS * 4)
-        rounds = MAX_REPS * 4 / layouts;
-    for (int i = 0; i < nv; i++) {
-        memset(&v[i].s, 0, sizeof v[i].s);
-        memset(&v[i].delta, 0, sizeof v[i].delta);
-        memset(&v[i].z, 0, sizeof v[i].z);
-        v[i].nlayouts = 0;
-    }
-    int kept = 0, attempts = 0;
-    double worst = 1;
-    for (int l = 0; l < layouts; l++) {
-        size_t spacer_size = layout_spacer(l);
-        size_t stack_shift = (size_t)l * 1104; /* and the loop's stack */
-        char *spacer = malloc(spacer_size);
-        if (spacer)
-            spacer[0] = spacer[spacer_size - 1] = 1;
-        ZPB_ESCAPE(spacer);
-        for (int i = 0; i < nv; i++)
-            if (v[i].open)
-                v[i].open(&v[i]);
-        for (int i = 0; i < nv; i++) {
-            if (l == 0) {
-                v[i].n = calibrate(v[i].fn, v[i].ctx);
-            } else {
-                v[i].fn(v[i].ctx, 8);
-                call_shifted(v[i].fn, v[i].ctx, v[i].n, stack_shift); /* warm-up */
-            }
-        }
-        int first = kept, kept_l = 0, tries = 0, misses = 0;
-        while (kept_l < rounds && tries < rounds * 3) {
-            double val[MAX_VARIANTS], cpu = 1;
-            zstat z0[MAX_VARIANTS] = {{0}}, z1[MAX_VARIANTS] = {{0}};
-            for (int j = 0; j < nv; j++) {
-                int i = (j + attempts) % nv;
-                if (v[i].stats)
-                    zstat_read(v[i].stats, &z0[i]);
-                tsample a, b;
-                sample_begin(&a);
-                call_shifted(v[i].fn, v[i].ctx, v[i].n, stack_shift);
-                sample_end(&b);
-                if (v[i].stats)
-                    zstat_read(v[i].stats, &z1[i]);
-                val[i] = (double)(b.wall - a.wall) /
-                         ((double)v[i].n * v[i].per_iter);
-                double sh = share(&a, &b);
-                if (sh < cpu)
-                    cpu = sh;
-            }
-            attempts++;
-            tries++;
-            if (cpu < worst)
-                worst = cpu;
-            if (cpu >= RELIABLE_CPU) {
-                for (int i = 0; i < nv; i++) {
-                    v[i].s.v[kept] = val[i];
-                    v[i].delta.v[kept] = val[i] - val[0];
-                    if (v[i].stats)
-                        zsum_add(&v[i].z, &z0[i], &z1[i],
-                                 (double)v[i].n * v[i].per_iter);
-                }
-                kept++;
-                kept_l++;
-                misses = 0;
-            } else if (tries < rounds * 3) {
-                backoff(misses++);
-            }
-        }
-        for (int i = 0; i < nv; i++) {
-            if (v[i].close)
-                v[i].close(&v[i]);
-            if (kept_l > 0) {
-                v[i].by_layout[v[i].nlayouts] = median_range(v[i].s.v, first, kept);
-                v[i].delta_by_layout[v[i].nlayouts] =
-                    median_range(v[i].delta.v, first, kept);
-                v[i].nlayouts++;
-            }
-        }
-        free(spacer);
-        if (kept_l < rounds)
-            break; /* the comparison is refused: no use going on */
-    }
-    for (int i = 0; i < nv; i++) {
-        v[i].s.n = v[i].delta.n = kept;
-        v[i].s.attempts = v[i].delta.attempts = attempts;
-        v[i].s.worst_cpu = v[i].delta.worst_cpu = worst;
-    }
-}
-
-static int json_list(char *buf, size_t len, const char *key, const double *v,
-                     int n)
-{
-    int k = snprintf(buf, len, ",\"%s\":[", key);
-    for (int i = 0; i < n && (size_t)k < len; i++)
-        k += snprintf(buf + k, len - (size_t)k, "%s%.6g", i ? "," : "", v[i]);
-    if ((size_t)k < len)
-        k += snprintf(buf + k, len - (size_t)k, "]");
-    return k;
-}
-
-/* One result per variant; more: extra JSON for every variant, or NULL. */
-static void compare_emit(const char *scenario, size_t size, variant *v, int nv,
-                         int need, const char *unit, const char *more)
-{
-    for (int i = 0; i < nv; i++) {
-        summary sm = summarize_n(&v[i].s, need);
-        char extra[1024] = "";
-        int k = snprintf(extra, sizeof extra, ",\"layouts\":%d", v[i].nlayouts);
-        if (!sm.refused)
-            k += json_list(extra + k, sizeof extra - (size_t)k, "by_layout",
-                           v[i].by_layout, v[i].nlayouts);
-        if (i > 0 && !sm.refused) {
-            summary d = summarize_n(&v[i].delta, need);
-            k += snprintf(extra + k, sizeof extra - (size_t)k,
-                          ",\"baseline\":\"%s\",\"delta\":{\"median\":%.6g,"
-                          "\"min\":%.6g,\"max\":%.6g}",
-                          v[0].name, d.median, d.min, d.max);
-            k += json_list(extra + k, sizeof extra - (size_t)k,
-                           "delta_by_layout", v[i].delta_by_layout,
-                           v[i].nlayouts);
-        }
-        if (v[i].stats || v[i].z.units > 0)
-            k += zsum_json(extra + k, sizeof extra - (size_t)k, &v[i].z);
-        if (more)
-            snprintf(extra + k, sizeof extra - (size_t)k, "%s", more);
-        emit_v(scenario, size, 1, v[i].be, v[i].name, v[i].config, unit, &sm,
-               &v[i].s, v[i].n, extra);
-    }
 }
 
 /* ------------------------------------- hot-path costs: counters, budget, debug */
@@ -1226,15 +614,15 @@ static void hot_compare(const char *scenario, size_t size, const int *bes,
         c[i] = (hot_ctx){bes[i], size, configs[i], NULL, NULL};
         v[i].name = names[i];
         v[i].config = configs[i];
-        v[i].be = bes[i];
+        v[i].backend = be_names[bes[i]];
         v[i].fn = hot_fn;
         v[i].ctx = &c[i];
         v[i].per_iter = 1;
         v[i].open = hot_open;
         v[i].close = hot_close;
     }
-    compare_run(v, nv, opt.reps, COST_LAYOUTS);
-    compare_emit(scenario, size, v, nv, opt.reps * COST_LAYOUTS, "ns/pair",
+    compare_run(v, nv, harness.reps, COST_LAYOUTS);
+    compare_emit(scenario, size, v, nv, harness.reps * COST_LAYOUTS, "ns/pair",
                  NULL);
 }
 
@@ -1500,14 +888,14 @@ static uint64_t team_calibrate(role_fn role, void *ctx, int nthreads)
     for (int pass = 0; pass < 2; pass++) {
         team t = {.nthreads = nthreads, .role = role, .ctx = ctx, .n = n};
         series s = {0};
-        int saved = opt.reps;
-        opt.reps = 1;
+        int saved = harness.reps;
+        harness.reps = 1;
         team_run(&t, handoff_attempt, &s); /* value: wall ns per iteration */
-        opt.reps = saved;
+        harness.reps = saved;
         double per = s.n ? s.v[0] : 0;
         if (per <= 0)
             per = 20000; /* nothing reliable: assume 20 us per round */
-        double x = opt.rep_ms * 1e6 / per;
+        double x = harness.rep_ms * 1e6 / per;
         m = x < 16 ? 16 : x > 1e8 ? (uint64_t)1e8 : (uint64_t)x;
         if (m / 4 <= n)
             break;
@@ -1565,15 +953,15 @@ static void sc_batch_st(size_t size, const char *config)
         c[i]->handles = i >> 1;
         v[i].name = batch_mode_names[i];
         v[i].config = config;
-        v[i].be = c[i]->handles ? BE_ZPCACHE : BE_ZEROPOOL;
+        v[i].backend = be_names[c[i]->handles ? BE_ZPCACHE : BE_ZEROPOOL];
         v[i].fn = batch_fn;
         v[i].ctx = c[i];
         v[i].per_iter = BATCH;
         v[i].open = batch_open;
         v[i].close = batch_close;
     }
-    compare_run(v, BATCH_MODES, opt.reps, BATCH_LAYOUTS);
-    compare_emit("batch_st", size, v, BATCH_MODES, opt.reps * BATCH_LAYOUTS,
+    compare_run(v, BATCH_MODES, harness.reps, BATCH_LAYOUTS);
+    compare_emit("batch_st", size, v, BATCH_MODES, harness.reps * BATCH_LAYOUTS,
                  "ns/buffer", ",\"batch\":32");
     for (int i = 0; i < BATCH_MODES; i++)
         free(c[i]);
@@ -1625,9 +1013,9 @@ static void sc_batch_team(size_t size, const char *config, int xthread)
             int first = a->s.n;
             a->pool = c->pool;
             a->xthread = xthread;
-            a->goal = first + opt.reps;
+            a->goal = first + harness.reps;
             a->tries = 0;
-            a->limit = opt.reps * 3;
+            a->limit = harness.reps * 3;
             team_run(&t, batch_attempt, a);
             if (a->s.n > first)
                 by_layout[b][nl[b]++] = median_range(a->s.v, first, a->s.n);
@@ -1637,7 +1025,7 @@ static void sc_batch_team(size_t size, const char *config, int xthread)
         }
     }
     for (int b = 0; b < BATCH_MODES; b++) {
-        summary sm = summarize_n(&acc[b].s, opt.reps * BATCH_LAYOUTS);
+        summary sm = summarize_n(&acc[b].s, harness.reps * BATCH_LAYOUTS);
         char extra[512];
         int k = snprintf(extra, sizeof extra, ",\"layouts\":%d", nl[b]);
         if (!sm.refused)
@@ -1709,7 +1097,8 @@ static void sc_depth(void)
             snprintf(more, sizeof more, ",\"cache_depth\":%d,\"burst\":%d",
                      depths[d], ks[j]);
             burst_ctx c = {NULL, ks[j]};
-            variant v = {.name = name, .config = config, .be = BE_ZEROPOOL,
+            variant v = {.name = name, .config = config,
+                         .backend = be_names[BE_ZEROPOOL],
                          .fn = burst_fn, .ctx = &c, .per_iter = ks[j],
                          .open = pool_open, .close = pool_close};
             compare_run(&v, 1, 1, DEPTH_REPS);
@@ -2036,7 +1425,7 @@ static void sc_counts(int be, size_t size)
                "\"competitor\":\"%s\",\"backend\":\"%s\",\"run\":\"%s\","
                "\"unit\":\"per op\"%s,\"refused\":false,\"note\":\"%s\"}\n",
                w == 1 ? "counts_cold" : "counts_steady", size, competitor(be),
-               be_names[be], opt.label, extra, s.note);
+               be_names[be], harness.label, extra, s.note);
         fflush(stdout);
         fprintf(stderr, "  %-13s %-8zu %-9s faults %.3g  syscalls %.3g  "
                         "mallocs %.3g /op\n",
@@ -2053,17 +1442,9 @@ static void sc_counts(int be, size_t size)
  * glibc skips its atomic instructions (malloc arena locks, pthread mutexes)
  * while a process has never created a thread. The programs zeropool is for
  * are multi-threaded, so by default every measurement runs in a process that
- * has created (and joined) one thread. --st keeps the single-thread
- * scenarios in a never-threaded process instead.
+ * has created (and joined) one thread (become_multithreaded, harness.c).
+ * --st keeps the single-thread scenarios in a never-threaded process instead.
  */
-static void *idle_thread(void *arg) { return arg; }
-
-static void become_multithreaded(void)
-{
-    pthread_t t;
-    if (pthread_create(&t, NULL, idle_thread, NULL) == 0)
-        pthread_join(t, NULL);
-}
 
 static void usage(void)
 {
@@ -2071,7 +1452,8 @@ static void usage(void)
             "usage: zp_bench [--quick] [--reps N] [--rep-ms MS]\n"
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
-            "                 batch,stats_cost,budget_cost,debug_cost,depth|all]\n"
+            "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
+            "                 objects,async|all]\n"
             "                [--backends zeropool,malloc,naive] [--label NAME]\n"
             "                [--sizes 4096,65536,...] [--cold-n N]"
             " [--max-threads N]\n"
@@ -2125,31 +1507,15 @@ static void parse_list(const char *s, int scen)
     }
 }
 
-static void setup_cpus(void)
-{
-    cpu_set_t set;
-    ncpus = 0;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        for (int c = 0; c < CPU_SETSIZE && ncpus < MAX_THREADS; c++)
-            if (CPU_ISSET(c, &set))
-                cpus[ncpus++] = c;
-    }
-    if (ncpus == 0) {
-        ncpus = 1;
-        cpus[0] = 0;
-    }
-}
-
 int main(int argc, char **argv)
 {
     saved_argv = argv;
-    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    harness_init();
     ssize_t len = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     if (len <= 0)
         snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
     else
         self_exe[len] = 0;
-    setup_cpus();
 
     if (argc >= 8 && strcmp(argv[1], "--child") == 0) {
         if (strcmp(argv[7], "mt") == 0)
@@ -2165,10 +1531,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    opt.reps = 7;
-    opt.rep_ms = 10;
     opt.scenarios = SC_ALL;
-    opt.label = "glibc";
     opt.cold_n = 64;
     opt.max_threads = 0;
     parse_list("zeropool,malloc,naive", 0);
@@ -2176,25 +1539,21 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--st") == 0) {
+        int took = harness_option(argc, argv, i); /* --quick, --reps, ... */
+        if (took < 0) {
+            usage();
+        } else if (took > 0) {
+            if (strcmp(a, "--quick") == 0)
+                opt.cold_n = 32;
+            i += took - 1;
+        } else if (strcmp(a, "--st") == 0) {
             opt.st = 1;
-        } else if (strcmp(a, "--quick") == 0) {
-            opt.quick = 1;
-            opt.reps = 5;
-            opt.rep_ms = 4;
-            opt.cold_n = 32;
         } else if (!v) {
             usage();
-        } else if (strcmp(a, "--reps") == 0) {
-            opt.reps = atoi(v), i++;
-        } else if (strcmp(a, "--rep-ms") == 0) {
-            opt.rep_ms = atof(v), i++;
         } else if (strcmp(a, "--scenarios") == 0) {
             parse_list(v, 1), i++;
         } else if (strcmp(a, "--backends") == 0) {
             parse_list(v, 0), i++;
-        } else if (strcmp(a, "--label") == 0) {
-            opt.label = v, i++;
         } else if (strcmp(a, "--sizes") == 0) {
             parse_sizes(v), i++;
         } else if (strcmp(a, "--cold-n") == 0) {
@@ -2209,21 +1568,15 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (opt.reps < 1 || opt.reps > MAX_REPS || opt.rep_ms <= 0 ||
-        opt.cold_n < 1)
+    /* (and ZEROPOOL_DEBUG is unset: it would override config.debug in
+     * every pool the benchmark configures) */
+    if (harness_check("zp_bench") != 0 || opt.cold_n < 1)
         usage();
-    /* the pools' configs are the benchmark's: ZEROPOOL_DEBUG would override
-     * config.debug in every pool (zp_pool_create) */
-    if (getenv("ZEROPOOL_DEBUG")) {
-        fprintf(stderr, "zp_bench: ignoring ZEROPOOL_DEBUG=%s\n",
-                getenv("ZEROPOOL_DEBUG"));
-        unsetenv("ZEROPOOL_DEBUG");
-    }
     /* a preloaded allocator really is the one this process calls */
     if (opt.verify_symbol && !dlsym(RTLD_DEFAULT, opt.verify_symbol)) {
         fprintf(stderr, "zp_bench: %s not found: the %s allocator is not "
                         "loaded (LD_PRELOAD=%s)\n",
-                opt.verify_symbol, opt.label,
+                opt.verify_symbol, harness.label,
                 getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "");
         return 3;
     }
@@ -2243,17 +1596,12 @@ int main(int argc, char **argv)
 
     pin_self(0);
     mix_init();
-    fprintf(stderr, "zp_bench: run %s, backends", opt.label);
+    fprintf(stderr, "zp_bench: run %s, backends", harness.label);
     for (int b = 0; b < opt.nbackends; b++)
         fprintf(stderr, " %s", competitor(opt.backends[b]));
-    fprintf(stderr, ", %d CPUs, %d reps of ~%.0f ms\n", ncpus, opt.reps,
-            opt.rep_ms);
-    printf("{\"meta\":{\"run\":\"%s\",\"cpus\":%d,\"reps\":%d,\"rep_ms\":%g,"
-           "\"quick\":%s,\"page_size\":%zu,\"zeropool\":\"%s\","
-           "\"multithreaded_process\":%s}}\n",
-           opt.label, ncpus, opt.reps, opt.rep_ms,
-           opt.quick ? "true" : "false", page_size, zp_version_string(),
-           opt.st ? "false" : "true");
+    fprintf(stderr, ", %d CPUs, %d reps of ~%.0f ms\n", ncpus, harness.reps,
+            harness.rep_ms);
+    harness_meta(!opt.st);
 
     if (!opt.st)
         become_multithreaded();
@@ -2315,6 +1663,13 @@ int main(int argc, char **argv)
                                 "zp_bench_twin (bench/run.sh runs it)\n");
 #endif
         }
+        /* the object pool and async families have drivers of their own */
+        if ((opt.scenarios & SC_OBJECTS) && opt.scenarios != SC_ALL)
+            fprintf(stderr, "zp_bench: objects is measured by zp_bench_objects "
+                            "(bench/run.sh runs it)\n");
+        if ((opt.scenarios & SC_ASYNC) && opt.scenarios != SC_ALL)
+            fprintf(stderr, "zp_bench: async is measured by zp_bench_async "
+                            "(bench/run.sh runs it)\n");
         if (opt.scenarios & SC_HOT) /* the hot rows through a handle */
             for (int i = 0; i < opt.nsizes; i++)
                 sc_hot_handle(opt.sizes[i]);

@@ -126,6 +126,11 @@ int main(void)
     zp_config_init(&cfg);
     cfg.budget = budget;
     cfg.name = "jobs";
+    /* No thread caches: a worker's put goes straight to the shared depot,
+     * where the loop's request finds it. (With caches, a buffer a worker
+     * put before the loop waited would sit in that idle worker's cache, out
+     * of the loop's reach: see "budgets" in zeropool.h.) */
+    cfg.cache_depth = 0;
     check(zp_pool_create(&cfg, &pool), "zp_pool_create");
     check(zp_loop_create(&loop), "zp_loop_create");
     loop_thread = pthread_self();

@@ -212,6 +212,11 @@ ZP_API void zp_pool_destroy(zp_pool *pool);
  * released after it unmaps them. When a get would exceed it, the pool first
  * gives back its own idle memory (depot and the calling thread's cache) and
  * retries; then zp_get fails with ENOBUFS (zp_get_timed waits instead).
+ * Memory idle in ANOTHER live thread's cache (put there before anyone
+ * waited) stays out of reach until that thread returns it: its next slow
+ * path, zp_trim, or its exit. Where threads that go idle share a tight
+ * budget with waiters, give them handles and zp_cache_flush, or use
+ * cache_depth 0.
  */
 ZP_API int zp_budget_create(size_t max_bytes, zp_budget **out);
 /* Drops the creator's reference; the budget is freed once no pool uses it.

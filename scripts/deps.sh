@@ -10,8 +10,10 @@ set -euo pipefail
 
 what=${1:-test}
 test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
-# the allocators the benchmark compares against, and plotting
-bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox)
+# the allocators the benchmark compares against, plotting, and zlib (the
+# objects_zlib row pools z_stream objects; without it the row is skipped)
+bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
+            zlib1g-dev)
 optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in

@@ -7,35 +7,18 @@
  */
 #include "zp_test.h"
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 /* Expects exactly `n` reports since the last reset, the last of `kind`
  * naming ptr and pool. */
 static void expect_reports(int n, int kind, zp_pool *pool, const void *ptr,
                            const char *what)
 {
     zpt_misuse_report r;
-    int count = zpt_misuse_count(&g_log);
+    int count = zpt_misuse_count(&zpt_g_misuse);
     if (count != n)
         fail_msg("%s: %d misuse reports, want %d", what, count, n);
     if (n == 0)
         return;
-    r = zpt_misuse_nth(&g_log, n - 1);
+    r = zpt_misuse_nth(&zpt_g_misuse, n - 1);
     if (r.kind != kind)
         fail_msg("%s: kind %d, want %d (\"%s\")", what, r.kind, kind, r.msg);
     if (r.pool != pool)
@@ -74,7 +57,7 @@ static void test_wrong_pool(void **state)
 
     zp_put(a, theirs);
     expect_reports(1, ZP_MISUSE_WRONG_POOL, a, theirs, "class buffer of b");
-    first = zpt_misuse_nth(&g_log, 0);
+    first = zpt_misuse_nth(&zpt_g_misuse, 0);
     if (!strstr(first.msg, "alpha") || !strstr(first.msg, "beta"))
         fail_msg("message does not name both pools: \"%s\"", first.msg);
     if (!zpt_mentions_ptr(first.msg, b))
@@ -185,14 +168,14 @@ static void test_double_put_race(void **state)
         assert_non_null(r.buf);
         pthread_barrier_wait(&r.start);
         pthread_barrier_wait(&r.done);
-        if (zpt_misuse_count(&g_log) != i + 1)
+        if (zpt_misuse_count(&zpt_g_misuse) != i + 1)
             fail_msg("round %d: %d reports, want %d", i,
-                     zpt_misuse_count(&g_log), i + 1);
+                     zpt_misuse_count(&zpt_g_misuse), i + 1);
     }
     for (k = 0; k < 2; k++)
         assert_int_equal(pthread_join(t[k], NULL), 0);
     for (i = 0; i < ZPT_MISUSE_KEEP; i++)
-        assert_int_equal(zpt_misuse_nth(&g_log, i).kind, ZP_MISUSE_DOUBLE_PUT);
+        assert_int_equal(zpt_misuse_nth(&zpt_g_misuse, i).kind, ZP_MISUSE_DOUBLE_PUT);
     assert_int_equal(zpt_stats(r.pool, &s), 0);
     assert_int_equal(s.gets, (uint64_t)r.rounds);
     assert_int_equal(s.puts, (uint64_t)r.rounds);
@@ -325,7 +308,7 @@ static void check_corrupted_at(zp_pool *pool, size_t size, size_t off1,
 {
     char want[64];
     unsigned char *b = zp_get(pool, size), *again;
-    int before = zpt_misuse_count(&g_log);
+    int before = zpt_misuse_count(&zpt_g_misuse);
     zpt_misuse_report r;
     zp_stats s0, s1;
     assert_non_null(b);
@@ -339,7 +322,7 @@ static void check_corrupted_at(zp_pool *pool, size_t size, size_t off1,
     expect_reports(before + 1, ZP_MISUSE_CORRUPTED, pool, b, "use after put");
     /* names the first modified offset */
     snprintf(want, sizeof(want), "byte %zu ", off1 < off2 ? off1 : off2);
-    r = zpt_misuse_nth(&g_log, before);
+    r = zpt_misuse_nth(&zpt_g_misuse, before);
     if (!strstr(r.msg, want))
         fail_msg("message does not say \"%s\": \"%s\"", want, r.msg);
     /* the handler returned: the get still counts and the buffer is usable */
@@ -381,7 +364,7 @@ static void test_corrupted_batch(void **state)
     raw_write(b[3], 100, 7);
     assert_int_equal(zp_get_batch(pool, 4096, got, 8), 0);
     expect_reports(1, ZP_MISUSE_CORRUPTED, pool, b[3], "batch get");
-    report = zpt_misuse_nth(&g_log, 0);
+    report = zpt_misuse_nth(&zpt_g_misuse, 0);
     assert_non_null(strstr(report.msg, "byte 100 "));
     for (i = 0; i < 8; i++)
         found += got[i] == b[3];
@@ -629,18 +612,18 @@ static void test_env_overrides(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_wrong_pool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_put_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_put_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cross_thread_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_poison_after_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupted_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trim_keeps_pattern, setup, teardown),
+        zpt_misuse_unit_test(test_wrong_pool),
+        zpt_misuse_unit_test(test_double_put_batch),
+        zpt_misuse_unit_test(test_double_put_race),
+        zpt_misuse_unit_test(test_cross_thread_state),
+        zpt_misuse_unit_test(test_poison_after_put),
+        zpt_misuse_unit_test(test_corrupted),
+        zpt_misuse_unit_test(test_corrupted_batch),
+        zpt_misuse_unit_test(test_trim_keeps_pattern),
         cmocka_unit_test(test_asan_write_after_put),
-        cmocka_unit_test_setup_teardown(test_leak_report, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leak_report_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_overrides, setup, teardown),
+        zpt_misuse_unit_test(test_leak_report),
+        zpt_misuse_unit_test(test_leak_report_batch),
+        zpt_misuse_unit_test(test_env_overrides),
     };
     /* this test chooses debug levels itself */
     unsetenv("ZEROPOOL_DEBUG");

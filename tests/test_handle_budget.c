@@ -50,14 +50,7 @@ static void run_wake(int how, int shared, int timeout_ms, size_t wsize)
     zpt_watchdog(20, "a zp_get_timed waiter never woke after a cache "
                      "handle gave the budget's bytes back");
     zpt_waiter_start(&w, pool, wsize, timeout_ms);
-    if (shared) {
-        (void)zpt_wait_waiters(budget, 1, 2000);
-        assert_int_equal(zpt_waiters(budget), 1);
-    } else {
-        while (!atomic_load(&w.started))
-            zpt_sleep_ms(1);
-        zpt_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
-    }
+    zpt_waiter_settle(&w, budget); /* shared: budget; private: NULL */
     if (atomic_load(&w.done))
         fail_msg("zp_get_timed returned (%p, errno %d) while the only "
                  "buffer of the budget was the handle's", w.buf, w.err);

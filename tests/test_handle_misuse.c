@@ -1,23 +1,6 @@
 /* Tests misuse detection through cache handles: double puts and another pool's buffers (debug 1), foreign pointers (debug 0), writes after put (debug 2). */
 #include "zp_test.h"
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 static zp_pool *make_pool(int debug)
 {
     return ZPT_POOL(.max_class = 4 * ZPT_MiB, .debug = debug);
@@ -32,7 +15,7 @@ static zp_cache *make_cache(zp_pool *pool)
 
 /* Exactly n reports so far, the last of the given kind, pointer and pool. */
 #define expect_reports(n, kind, ptr, pool, what)                               \
-    zpt_assert_misuse(&g_log, (n), (kind), (ptr), (pool), (what))
+    zpt_assert_misuse(&zpt_g_misuse, (n), (kind), (ptr), (pool), (what))
 
 /* After misuse was ignored the handle is consistent: the next gets hand
  * out distinct buffers, none of them twice. */
@@ -170,7 +153,7 @@ static void run_wrong_pool(int debug, int expected_kind)
     /* ignored: x is still b's, intact, and goes back there */
     assert_int_equal(zpt_check(x, 8192, 42), SIZE_MAX);
     zp_put(b, x);
-    assert_int_equal(zpt_misuse_count(&g_log), 1);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 1);
     assert_int_equal(zpt_stats(a, &sa), 0);
     assert_int_equal(zpt_stats(b, &sb), 0);
     assert_int_equal(sa.misuse, 1);
@@ -220,7 +203,7 @@ static void test_foreign_pointers(void **state)
     expect_reports(3, ZP_MISUSE_FOREIGN, buf + 64, pool, "interior pointer");
     zp_cache_put(c, buf);
     zp_cache_put(c, NULL); /* NULL buffer: a no-op, not misuse */
-    assert_int_equal(zpt_misuse_count(&g_log), 3);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 3);
     free(heap);
     expect_distinct_gets(c, 8192, 40);
     zp_cache_destroy(c);
@@ -256,19 +239,14 @@ static void test_write_after_put_debug2(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_double_put_debug1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_put_debug1_large_class,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversize_double_put_debug1, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_oversize_double_put_debug2, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_pool_debug1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_pool_debug0_is_foreign,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_pointers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_after_put_debug2, setup,
-                                        teardown),
+        zpt_misuse_unit_test(test_double_put_debug1),
+        zpt_misuse_unit_test(test_double_put_debug1_large_class),
+        zpt_misuse_unit_test(test_oversize_double_put_debug1),
+        zpt_misuse_unit_test(test_oversize_double_put_debug2),
+        zpt_misuse_unit_test(test_wrong_pool_debug1),
+        zpt_misuse_unit_test(test_wrong_pool_debug0_is_foreign),
+        zpt_misuse_unit_test(test_foreign_pointers),
+        zpt_misuse_unit_test(test_write_after_put_debug2),
     };
     if (getenv("ZEROPOOL_DEBUG") != NULL && *getenv("ZEROPOOL_DEBUG"))
         return zpt_skip_all("ZEROPOOL_DEBUG overrides the debug levels this test sets");

@@ -4,23 +4,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 /* Puts ptr into pool, expects exactly one report of `kind` (0: either
  * kind) naming ptr and pool, and no other effect on the pool's stats. */
 static void expect_misuse(zp_pool *pool, void *ptr, int kind, const char *what)
@@ -29,9 +12,9 @@ static void expect_misuse(zp_pool *pool, void *ptr, int kind, const char *what)
     zpt_misuse_report got;
     int count;
     assert_int_equal(zpt_stats(pool, &before), 0);
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, ptr);
-    count = zpt_misuse_last(&g_log, &got);
+    count = zpt_misuse_last(&zpt_g_misuse, &got);
     if (count != 1)
         fail_msg("%s: handler called %d times, want 1", what, count);
     if (kind && got.kind != kind)
@@ -168,10 +151,10 @@ static void run_other_pool(int debug)
     bad[1] = big;
     expect_never_handed_out(a, 4096, bad, 2);
 
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(b, fromb);
     zp_put(b, big);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     assert_int_equal(zpt_stats(b, &sb1), 0);
     assert_int_equal(sb1.puts, sb0.puts + 2);
     assert_int_equal(sb1.bytes_outstanding, 0);
@@ -223,10 +206,10 @@ static void run_interior(int debug)
     bad[3] = buf + 2048;
     bad[4] = big;
     expect_never_handed_out(pool, 4096, bad, 5);
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, buf);
     zp_put(pool, big);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.bytes_outstanding, 0);
     assert_int_equal(s.puts, s.gets);
@@ -265,9 +248,9 @@ static void run_never_carved(int debug)
     assert_ptr_not_equal(last, buf);
     expect_misuse(pool, last, ZP_MISUSE_FOREIGN, "never carved (last slot)");
     assert_int_equal(zp_capacity(pool, last), 0);
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, buf);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     /* whatever the pool hands out now is distinct (checked inside) */
     expect_never_handed_out(pool, 4096, NULL, 0);
     zp_pool_destroy(pool);
@@ -314,10 +297,10 @@ static void test_never_handed_out_debug(void **state)
                   "carved, never got (refill of 2, debug 1)");
     expect_misuse(pool, buf + 3 * 4096, ZP_MISUSE_FOREIGN,
                   "never carved (past a refill of 2)");
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, buf);
     zp_put(pool, buf2);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
 
     /* a batch get of one into an empty bin carves a whole magazine */
     assert_int_equal(zp_get_batch(pool, 8192, one, 1), 0);
@@ -329,9 +312,9 @@ static void test_never_handed_out_debug(void **state)
                   "carved, never got (last of the magazine, debug 1)");
     expect_misuse(pool, big + 16 * 8192, ZP_MISUSE_FOREIGN,
                   "never carved (past the magazine)");
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, big);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     expect_never_handed_out(pool, 4096, NULL, 0);
     expect_never_handed_out(pool, 8192, NULL, 0);
     zp_pool_destroy(pool);
@@ -414,9 +397,9 @@ static void test_use_after_put(void **state)
     zp_put(pool, p);
     stale = p;
     stale[100] = 0x11; /* deliberate use after put: the slab is still mapped */
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     q = zp_get(pool, 4096); /* LIFO: the same buffer comes back */
-    assert_int_equal(zpt_misuse_last(&g_log, &got), 1);
+    assert_int_equal(zpt_misuse_last(&zpt_g_misuse, &got), 1);
     assert_ptr_equal(q, p);
     assert_int_equal(got.kind, ZP_MISUSE_CORRUPTED);
     assert_ptr_equal(got.ptr, p);
@@ -429,10 +412,10 @@ static void test_use_after_put(void **state)
         zp_put(pool, q);
 
     /* an untouched buffer comes back without a report */
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     q = zp_get(pool, 4096);
     assert_non_null(q);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     zp_put(pool, q);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.misuse, 1);
@@ -500,9 +483,9 @@ static void test_put_null(void **state)
     (void)state;
     zp_put(pool, zp_get(pool, 1));
     assert_int_equal(zpt_stats(pool, &a), 0);
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     zp_put(pool, NULL);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     assert_int_equal(zpt_stats(pool, &b), 0);
     assert_int_equal(b.puts, a.puts);
     assert_int_equal(b.misuse, a.misuse);
@@ -537,30 +520,22 @@ static void test_default_handler_aborts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stack_pointer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_heap_pointers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mmap_pointer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_pool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_pool_debug, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_other_pool_debug2, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_interior_pointer, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_interior_pointer_debug, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_never_carved, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_never_carved_debug, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_never_handed_out_debug, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_double_put_debug, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_double_put_env, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversize_double_put_release,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_use_after_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_null, setup, teardown),
+        zpt_misuse_unit_test(test_stack_pointer),
+        zpt_misuse_unit_test(test_heap_pointers),
+        zpt_misuse_unit_test(test_mmap_pointer),
+        zpt_misuse_unit_test(test_other_pool),
+        zpt_misuse_unit_test(test_other_pool_debug),
+        zpt_misuse_unit_test(test_other_pool_debug2),
+        zpt_misuse_unit_test(test_interior_pointer),
+        zpt_misuse_unit_test(test_interior_pointer_debug),
+        zpt_misuse_unit_test(test_never_carved),
+        zpt_misuse_unit_test(test_never_carved_debug),
+        zpt_misuse_unit_test(test_never_handed_out_debug),
+        zpt_misuse_unit_test(test_double_put_debug),
+        zpt_misuse_unit_test(test_double_put_env),
+        zpt_misuse_unit_test(test_oversize_double_put_release),
+        zpt_misuse_unit_test(test_use_after_put),
+        zpt_misuse_unit_test(test_put_null),
         cmocka_unit_test(test_default_handler_aborts),
     };
     /* this test chooses debug levels itself */

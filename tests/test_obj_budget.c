@@ -56,6 +56,44 @@ static size_t fill(zp_pool *pool, zpt_objtype *ot, zpt_provider *pv, void **o, s
     return n;
 }
 
+/* Takes four 64 KiB buffers from the byte pool into buf: one 256 KiB
+ * slab of the budget. */
+static void hold_slab(zp_pool *bytes, void **buf)
+{
+    int i;
+    for (i = 0; i < 4; i++)
+        assert_non_null(buf[i] = zp_get(bytes, 64 * ZPT_KiB));
+}
+
+/* Puts back what hold_slab took. */
+static void release_slab(zp_pool *bytes, void **buf)
+{
+    int i;
+    for (i = 0; i < 4; i++)
+        zp_put(bytes, buf[i]);
+}
+
+/* Puts o[0] .. o[n - 1] back, destroys pool and checks that every object
+ * constructed was finalised. */
+static void put_all_destroy(zp_pool *pool, zpt_objtype *ot, void **o, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        zp_put(pool, o[i]);
+    zp_pool_destroy(pool);
+    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
+}
+
+/* Destroys b (if any), frees o, ot and pv. */
+static void free_all(zp_budget *b, void **o, zpt_objtype *ot, zpt_provider *pv)
+{
+    if (b)
+        zp_budget_destroy(b);
+    free(o);
+    zpt_objtype_free(ot);
+    zpt_provider_free(pv);
+}
+
 /* A put into the same pool wakes the waiter, who gets that very object,
  * constructed and not constructed again. */
 static void test_woken_by_put(void **state)
@@ -65,7 +103,7 @@ static void test_woken_by_put(void **state)
     zpt_objtype *ot = new_type();
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .budget = b);
     void **o = malloc(2 * SLAB / SIZE * sizeof *o);
-    size_t n, i;
+    size_t n;
     unsigned long inits;
     zp_budget_stats bs;
     zpt_waiter w;
@@ -94,17 +132,11 @@ static void test_woken_by_put(void **state)
     assert_true(bs.bytes_reserved <= SLAB);
 
     zp_put(pool, x); /* got on the waiter's thread, put here */
-    for (i = 0; i < n; i++)
-        zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
+    put_all_destroy(pool, ot, o, n);
     zpt_assert_objtype_clean(ot);
     assert_int_equal(zpt_budget_stats(b, &bs), 0);
     assert_int_equal(bs.bytes_reserved, 0);
-    zp_budget_destroy(b);
-    free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    free_all(b, o, ot, pv);
 }
 
 /* The budget is shared with a byte pool: buffers put there make room, the
@@ -118,21 +150,19 @@ static void test_woken_by_other_pool(void **state)
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .budget = b);
     zp_pool *bytes = ZPT_POOL(.budget = b, .max_class = ZPT_MiB);
     void **o = malloc(2 * SLAB / SIZE * sizeof *o), *buf[4];
-    size_t n, i;
+    size_t n;
     unsigned long inits;
     zpt_waiter w;
     obj *x;
     (void)state;
     assert_non_null(o);
-    for (i = 0; i < 4; i++)
-        assert_non_null(buf[i] = zp_get(bytes, 64 * ZPT_KiB)); /* one 256 KiB slab */
+    hold_slab(bytes, buf);
     n = fill(pool, ot, pv, o, 2 * SLAB / SIZE);
     inits = atomic_load(&ot->inits);
     zpt_waiter_start(&w, pool, SIZE, LONG_WAIT_MS);
     assert_true(zpt_wait_waiters(b, 1, 10000));
     assert_int_equal(atomic_load(&w.done), 0);
-    for (i = 0; i < 4; i++)
-        zp_put(bytes, buf[i]);
+    release_slab(bytes, buf);
     assert_int_equal(pthread_join(w.thread, NULL), 0);
     if (w.buf == NULL)
         fail_msg("the waiter was not woken by the other pool's puts: errno %d", w.err);
@@ -142,16 +172,10 @@ static void test_woken_by_other_pool(void **state)
     if (!pthread_equal(x->constructor, w.thread))
         fail_msg("the waiter's object was constructed on another thread");
     zp_put(pool, x);
-    for (i = 0; i < n; i++)
-        zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
+    put_all_destroy(pool, ot, o, n);
     zp_pool_destroy(bytes);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
     zpt_assert_objtype_clean(ot);
-    zp_budget_destroy(b);
-    free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    free_all(b, o, ot, pv);
 }
 
 /* The woken waiter's init fails: the waiter returns at once with init's
@@ -176,13 +200,12 @@ static void test_woken_waiter_init_fails(void **state)
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .budget = b);
     zp_pool *bytes = ZPT_POOL(.budget = b, .max_class = ZPT_MiB);
     void **o = malloc(2 * SLAB / SIZE * sizeof *o), *buf[4];
-    size_t n, i;
+    size_t n;
     unsigned long calls;
     zpt_waiter w;
     (void)state;
     assert_non_null(o);
-    for (i = 0; i < 4; i++)
-        assert_non_null(buf[i] = zp_get(bytes, 64 * ZPT_KiB));
+    hold_slab(bytes, buf);
     n = fill(pool, ot, pv, o, 2 * SLAB / SIZE);
     zpt_waiter_start(&w, pool, SIZE, LONG_WAIT_MS);
     assert_true(zpt_wait_waiters(b, 1, 10000));
@@ -193,8 +216,7 @@ static void test_woken_waiter_init_fails(void **state)
     ot->on_init = init_where;
     atomic_store(&ot->fail_errno, EMFILE);
     atomic_store(&ot->fail_every, 1);
-    for (i = 0; i < 4; i++)
-        zp_put(bytes, buf[i]);
+    release_slab(bytes, buf);
     assert_int_equal(pthread_join(w.thread, NULL), 0);
     if (w.buf != NULL || w.err != EMFILE)
         fail_msg("the woken waiter whose init failed got %p, errno %d (want EMFILE)", w.buf,
@@ -202,16 +224,10 @@ static void test_woken_waiter_init_fails(void **state)
     assert_true(atomic_load(&ot->init_calls) > calls);
     assert_int_equal(atomic_load(&g_init_elsewhere), 0);
     atomic_store(&ot->fail_every, 0);
-    for (i = 0; i < n; i++)
-        zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
+    put_all_destroy(pool, ot, o, n);
     zp_pool_destroy(bytes);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
     zpt_assert_objtype_clean(ot);
-    zp_budget_destroy(b);
-    free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    free_all(b, o, ot, pv);
 }
 
 /* With nothing put, a timed get times out (ETIMEDOUT) and a get that may
@@ -223,7 +239,7 @@ static void test_timeouts(void **state)
     zpt_objtype *ot = new_type();
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .budget = b);
     void **o = malloc(2 * SLAB / SIZE * sizeof *o);
-    size_t n, i;
+    size_t n;
     zp_budget_stats bs;
     zp_stats s;
     (void)state;
@@ -241,14 +257,8 @@ static void test_timeouts(void **state)
     s = zpt_read(pool);
     assert_int_equal(s.gets, n);
     assert_int_equal(s.bytes_outstanding, n * SIZE);
-    for (i = 0; i < n; i++)
-        zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
-    zp_budget_destroy(b);
-    free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    put_all_destroy(pool, ot, o, n);
+    free_all(b, o, ot, pv);
 }
 
 /* An init failing with ENOBUFS on a pool whose budget has room: that is
@@ -326,11 +336,8 @@ static void test_init_enobufs_is_not_the_budget(void **state)
     p = zp_get(pool, SIZE);
     assert_non_null(p);
     zp_put(pool, p);
-    zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
-    zp_budget_destroy(b);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    put_all_destroy(pool, ot, NULL, 0);
+    free_all(b, NULL, ot, pv);
 }
 
 /* max_bytes (a private budget) caps an object pool the same way. */
@@ -340,7 +347,7 @@ static void test_max_bytes(void **state)
     zpt_objtype *ot = new_type();
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .max_bytes = SLAB);
     void **o = malloc(2 * SLAB / SIZE * sizeof *o);
-    size_t n, i;
+    size_t n;
     zp_stats s;
     (void)state;
     assert_non_null(o);
@@ -352,13 +359,8 @@ static void test_max_bytes(void **state)
     zp_put(pool, o[--n]);
     assert_non_null(o[n] = zp_get(pool, SIZE));
     n++;
-    for (i = 0; i < n; i++)
-        zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
-    assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
-    free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    put_all_destroy(pool, ot, o, n);
+    free_all(NULL, o, ot, pv);
 }
 
 int main(void)

@@ -1,28 +1,12 @@
 /* Debug level 2 on object pools: constructed state is never poisoned; objects without callbacks are poisoned and checked like buffers; leaks listed by call site. */
 #include "zp_test.h"
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 #define expect_no_reports(what)                                                    \
     do {                                                                           \
-        if (zpt_misuse_count(&g_log) != 0)                                         \
+        if (zpt_misuse_count(&zpt_g_misuse) != 0)                                  \
             fail_msg("%s: %d misuse reports, the first: \"%s\"", (what),           \
-                     zpt_misuse_count(&g_log), zpt_misuse_nth(&g_log, 0).msg);     \
+                     zpt_misuse_count(&zpt_g_misuse),                              \
+                     zpt_misuse_nth(&zpt_g_misuse, 0).msg);                        \
     } while (0)
 
 /* ------------------------------------------------- constructed state */
@@ -151,7 +135,7 @@ static void stateless(size_t size, size_t align, size_t off)
     unsigned char *o, *again;
     zpt_misuse_report r;
     char want[48];
-    int before = zpt_misuse_count(&g_log);
+    int before = zpt_misuse_count(&zpt_g_misuse);
     size_t i;
     memset(&t, 0, sizeof t);
     t.struct_size = sizeof t;
@@ -179,9 +163,9 @@ static void stateless(size_t size, size_t align, size_t off)
     raw_write(o, off, 0x42);
     again = zp_get(pool, size); /* LIFO: the same object */
     assert_ptr_equal(again, o);
-    if (zpt_misuse_count(&g_log) != before + 1)
+    if (zpt_misuse_count(&zpt_g_misuse) != before + 1)
         fail_msg("size %zu: a write after put at byte %zu was not reported", size, off);
-    r = zpt_misuse_nth(&g_log, before);
+    r = zpt_misuse_nth(&zpt_g_misuse, before);
     assert_int_equal(r.kind, ZP_MISUSE_CORRUPTED);
     assert_ptr_equal(r.ptr, o);
     assert_ptr_equal(r.pool, pool);
@@ -192,7 +176,7 @@ static void stateless(size_t size, size_t align, size_t off)
     memset(again, 0x22, size);
     zp_put(pool, again);
     assert_ptr_equal(zp_get(pool, size), o);
-    assert_int_equal(zpt_misuse_count(&g_log), before + 1);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), before + 1);
     zp_put(pool, o);
     zp_pool_destroy(pool);
 }
@@ -253,10 +237,10 @@ static void test_leak_report(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_state_survives, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_constructed_in_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stateless_poisoned, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leak_report, setup, teardown),
+        zpt_misuse_unit_test(test_state_survives),
+        zpt_misuse_unit_test(test_constructed_in_cache),
+        zpt_misuse_unit_test(test_stateless_poisoned),
+        zpt_misuse_unit_test(test_leak_report),
     };
     return ZPT_RUN(tests);
 }

@@ -138,6 +138,18 @@ static void check_destroyed_at(const char *file, int line, zpt_objtype *ot, zpt_
     zpt_assert_objtype_clean_at(file, line, ot);
 }
 
+/* The usual end of a test: destroys pool, checks as check_destroyed with
+ * nothing outstanding, frees ot and pv. */
+#define destroy_clean(pool, ot, pv) destroy_clean_at(__FILE__, __LINE__, (pool), (ot), (pv))
+static void destroy_clean_at(const char *file, int line, zp_pool *pool, zpt_objtype *ot,
+                             zpt_provider *pv)
+{
+    zp_pool_destroy(pool);
+    check_destroyed_at(file, line, ot, pv, 0);
+    zpt_objtype_free(ot);
+    zpt_provider_free(pv);
+}
+
 /* -------------------------------------------------------- get and put */
 
 /* Without a cache every get of a fresh object is one init, every put one
@@ -218,10 +230,7 @@ static void test_single_cached(void **state)
     assert_int_equal(resets(ot), r0 + 1000);
     assert_int_equal(inits(ot), first);
     zp_put(pool, putting(one));
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* ----------------------------------------------------------- batches */
@@ -259,10 +268,7 @@ static void batches(size_t depth, size_t n)
         zp_put(pool, putting(b[i]));
     assert_int_equal(resets(ot), 4 * n);
     check_quiet(ot, pv);
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 static void test_batches(void **state)
@@ -381,10 +387,7 @@ static void test_cross_thread_puts(void **state)
     }
     for (i = 0; i < 64; i++)
         zp_put(pool, putting(o[i]));
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* --------------------------------------------------------------- trim */
@@ -401,6 +404,14 @@ static void **get_many(zp_pool *pool, zpt_objtype *ot, size_t n)
     return o;
 }
 
+/* Puts o[0] .. o[n - 1]. */
+static void put_many(zp_pool *pool, void **o, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        zp_put(pool, putting(o[i]));
+}
+
 static void test_trim(void **state)
 {
     zpt_provider *pv = zpt_provider_new();
@@ -411,8 +422,7 @@ static void test_trim(void **state)
     unsigned long before;
     zp_stats s;
     (void)state;
-    for (i = 0; i < MANY; i++)
-        zp_put(pool, putting(o[i]));
+    put_many(pool, o, MANY);
     assert_int_equal(zp_trim(pool, SIZE_MAX), 0); /* keeps everything */
     assert_int_equal(finis(ot), 0);
     released = zp_trim(pool, 0);
@@ -442,13 +452,9 @@ static void test_trim(void **state)
     free(o);
 
     o = get_many(pool, ot, 10);
-    for (i = 0; i < 10; i++)
-        zp_put(pool, putting(o[i]));
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
+    put_many(pool, o, 10);
     free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* Objects of a page or more in a slab that stays (one object out): trim,
@@ -500,10 +506,7 @@ static void keeps_idle_pages(size_t max_cached, unsigned decay_ms)
     }
     for (i = 0; i < 40; i++)
         zp_put(pool, o[i]);
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 static void test_idle_pages_keep_state(void **state)
@@ -525,10 +528,8 @@ static void test_decay_thread(void **state)
                              .decay_ms = 20, .flags = ZP_DECAY_THREAD);
     void **o = get_many(pool, ot, MANY);
     uint64_t start = zpt_now_ns();
-    size_t i;
     (void)state;
-    for (i = 0; i < MANY; i++)
-        zp_put(pool, putting(o[i]));
+    put_many(pool, o, MANY);
     while (atomic_load(&pv->bytes_live) != 0 && zpt_ms_since(start) < 20000)
         zpt_sleep_ms(5);
     if (atomic_load(&pv->bytes_live) != 0)
@@ -536,11 +537,8 @@ static void test_decay_thread(void **state)
                  (size_t)atomic_load(&pv->bytes_live));
     assert_int_equal(finis(ot), inits(ot));
     check_quiet(ot, pv);
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
     free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 static int largest_region(void *ptr, size_t size, void *arg)
@@ -561,11 +559,10 @@ static void test_decay_slow_path(void **state)
                              .decay_ms = 20);
     void **o = get_many(pool, ot, MANY);
     uint64_t start = zpt_now_ns();
-    size_t i, slab = 0;
+    size_t slab = 0;
     (void)state;
     zpt_provider_each(pv, largest_region, &slab);
-    for (i = 0; i < MANY; i++)
-        zp_put(pool, putting(o[i]));
+    put_many(pool, o, MANY);
     /* a get and a put now and then, each a slow path (no cache): at most
      * the slab of that one object stays */
     while (atomic_load(&pv->bytes_live) > slab && zpt_ms_since(start) < 20000) {
@@ -577,11 +574,8 @@ static void test_decay_slow_path(void **state)
                  (size_t)atomic_load(&pv->bytes_live));
     assert_true(finis(ot) > 0);
     check_quiet(ot, pv);
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
     free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* ---------------------------------------------------- retention cap */
@@ -603,11 +597,8 @@ static void test_retention_zero(void **state)
     }
     assert_int_equal(atomic_load(&pv->bytes_live), 0);
     assert_int_equal(finis(ot), inits(ot));
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
     free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* A cap of one slab's bytes, with the thread's cache in front: whatever
@@ -618,25 +609,19 @@ static void test_retention_cap(void **state)
     zpt_objtype *ot = new_type();
     zp_pool *pool = ZPT_POOL(.type = &ot->type, .pv = pv, .max_cached_bytes = 256 * ZPT_KiB);
     void **o = get_many(pool, ot, MANY);
-    size_t i;
     int round;
     (void)state;
     for (round = 0; round < 3; round++) {
-        for (i = 0; i < MANY; i++)
-            zp_put(pool, putting(o[i]));
+        put_many(pool, o, MANY);
         check_quiet(ot, pv);
         assert_true(finis(ot) > 0);
         free(o);
         o = get_many(pool, ot, MANY);
         check_quiet(ot, pv);
     }
-    for (i = 0; i < MANY; i++)
-        zp_put(pool, putting(o[i]));
-    zp_pool_destroy(pool);
-    check_destroyed(ot, pv, 0);
+    put_many(pool, o, MANY);
     free(o);
-    zpt_objtype_free(ot);
-    zpt_provider_free(pv);
+    destroy_clean(pool, ot, pv);
 }
 
 /* ------------------------------------------------------------ destroy */

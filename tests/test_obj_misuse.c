@@ -1,23 +1,6 @@
 /* Object pool misuse: interior pointers and slab tails are FOREIGN, double puts DOUBLE_PUT and other pools' objects WRONG_POOL at debug 1; a rejected put runs no reset. */
 #include "zp_test.h"
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 /* Expects exactly n reports since the last reset, the last of `kind`
  * naming ptr and pool. */
 #define expect_reports(n, kind, pool, ptr, what)                                   \
@@ -26,12 +9,12 @@ static void expect_reports_at(const char *file, int line, int n, int kind, zp_po
                               const void *ptr, const char *what)
 {
     zpt_misuse_report r;
-    int count = zpt_misuse_count(&g_log);
+    int count = zpt_misuse_count(&zpt_g_misuse);
     if (count != n)
         zpt_fail_at(file, line, "%s: %d misuse reports, want %d", what, count, n);
     if (n == 0)
         return;
-    r = zpt_misuse_nth(&g_log, n - 1);
+    r = zpt_misuse_nth(&zpt_g_misuse, n - 1);
     if (r.kind != kind)
         zpt_fail_at(file, line, "%s: kind %d, want %d (\"%s\")", what, r.kind, kind, r.msg);
     if (r.pool != pool)
@@ -62,7 +45,7 @@ static void interior(size_t size, size_t align, unsigned which, int debug)
     char what[96];
     assert_non_null(o);
     assert_int_equal(zp_cache_create(pool, &h), 0);
-    zpt_misuse_reset(&g_log);
+    zpt_misuse_reset(&zpt_g_misuse);
     s0 = zpt_read(pool);
     for (k = 0; k < 4; k++) {
         unsigned char *in = o + offs[k];
@@ -87,7 +70,7 @@ static void interior(size_t size, size_t align, unsigned which, int debug)
     assert_int_equal(s1.bytes_outstanding, s0.bytes_outstanding);
     assert_int_equal(atomic_load(&ot->resets), 0);
     zp_put(pool, o);
-    assert_int_equal(zpt_misuse_count(&g_log), n); /* the object itself is fine */
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), n); /* the object itself is fine */
     if (ot->type.reset)
         assert_int_equal(atomic_load(&ot->resets), 1);
     assert_int_equal(zpt_read(pool).bytes_outstanding, 0);
@@ -138,15 +121,15 @@ static void test_slab_tail(void **state)
         zpt_misuse_report r;
         zp_put(pool, last);
         n++;
-        assert_int_equal(zpt_misuse_count(&g_log), n);
-        r = zpt_misuse_nth(&g_log, n - 1);
+        assert_int_equal(zpt_misuse_count(&zpt_g_misuse), n);
+        r = zpt_misuse_nth(&zpt_g_misuse, n - 1);
         if (r.kind != ZP_MISUSE_FOREIGN && r.kind != ZP_MISUSE_DOUBLE_PUT)
             fail_msg("the slab's last slot, never got: kind %d (\"%s\")", r.kind, r.msg);
     }
     assert_int_equal(atomic_load(&ot->resets), 0);
     zp_put(pool, o);
     assert_int_equal(atomic_load(&ot->resets), 1);
-    assert_int_equal(zpt_misuse_count(&g_log), n);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), n);
     assert_int_equal(zpt_read(pool).bytes_outstanding, 0);
     zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
@@ -234,7 +217,7 @@ static void test_wrong_pool(void **state)
 
     zp_put(a, ob);
     expect_reports(1, ZP_MISUSE_WRONG_POOL, a, ob, "b's object put on a");
-    first = zpt_misuse_nth(&g_log, 0);
+    first = zpt_misuse_nth(&zpt_g_misuse, 0);
     if (!strstr(first.msg, "objects-a") || !strstr(first.msg, "objects-b"))
         fail_msg("message does not name both pools: \"%s\"", first.msg);
     zp_put(a, buf);
@@ -260,7 +243,7 @@ static void test_wrong_pool(void **state)
 
     zp_put(b, ob);
     zp_put(bytes, buf);
-    assert_int_equal(zpt_misuse_count(&g_log), 4);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 4);
     zp_pool_destroy(a);
     zp_pool_destroy(b);
     zp_pool_destroy(bytes);
@@ -299,11 +282,11 @@ static void test_wrong_pool_debug0(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_interior_pointers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slab_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_double_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_pool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_pool_debug0, setup, teardown),
+        zpt_misuse_unit_test(test_interior_pointers),
+        zpt_misuse_unit_test(test_slab_tail),
+        zpt_misuse_unit_test(test_double_put),
+        zpt_misuse_unit_test(test_wrong_pool),
+        zpt_misuse_unit_test(test_wrong_pool_debug0),
     };
     return ZPT_RUN(tests);
 }

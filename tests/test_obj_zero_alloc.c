@@ -171,100 +171,46 @@ static void test_debug1(void **state)
 /* Objects got here, put on another thread: once both threads' caches and
  * the depot are warm, the exchange allocates nothing and constructs
  * nothing. */
-typedef struct xfer {
-    zp_pool *pool;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    void *slot[32];
-    int full;
-    int stop;
-    unsigned long put_batches; /* batches the putter has wholly put */
-} xfer;
-
-static void *putter(void *arg)
-{
-    xfer *x = arg;
-    void *local[32];
-    int i;
-    for (;;) {
-        pthread_mutex_lock(&x->lock);
-        while (!x->full && !x->stop)
-            pthread_cond_wait(&x->cond, &x->lock);
-        if (!x->full && x->stop) {
-            pthread_mutex_unlock(&x->lock);
-            break;
-        }
-        memcpy(local, x->slot, sizeof local);
-        x->full = 0;
-        pthread_cond_broadcast(&x->cond);
-        pthread_mutex_unlock(&x->lock);
-        for (i = 0; i < 32; i++)
-            zp_put(x->pool, local[i]);
-        pthread_mutex_lock(&x->lock);
-        x->put_batches++;
-        pthread_cond_broadcast(&x->cond);
-        pthread_mutex_unlock(&x->lock);
-    }
-    return NULL;
-}
-
 static void test_cross_thread(void **state)
 {
-    static xfer x;
+    static zpt_xfer x;
     zpt_provider *pv = zpt_provider_new();
     zpt_objtype *ot = zpt_objtype_new(200, 8, ZPT_OBJ_ALL);
     zpt_alloc_counts a;
-    pthread_t t;
     unsigned long r, rounds = zpt_scaled(4000), warm = 200, failures = 0, inits0 = 0;
     unsigned long resets0 = 0;
     size_t maps0 = 0;
+    zp_pool *pool;
     int i;
     (void)state;
-    memset(&x, 0, sizeof x);
-    pthread_mutex_init(&x.lock, NULL);
-    pthread_cond_init(&x.cond, NULL);
-    x.pool = ZPT_POOL(.type = &ot->type, .pv = pv);
+    pool = ZPT_POOL(.type = &ot->type, .pv = pv);
     /* more objects than can ever be in flight, constructed up front */
     {
         void *pre[256];
         for (i = 0; i < 256; i++)
-            assert_non_null(pre[i] = zp_get(x.pool, 200));
+            assert_non_null(pre[i] = zp_get(pool, 200));
         for (i = 0; i < 256; i++)
-            zp_put(x.pool, pre[i]);
+            zp_put(pool, pre[i]);
     }
-    assert_int_equal(pthread_create(&t, NULL, putter, &x), 0);
+    zpt_xfer_start(&x, pool);
     for (r = 0; r < warm + rounds; r++) {
-        void *batch[32];
+        void *batch[ZPT_XFER_BATCH];
         if (r == warm) {
-            pthread_mutex_lock(&x.lock);
-            while (x.put_batches < warm)
-                pthread_cond_wait(&x.cond, &x.lock);
-            pthread_mutex_unlock(&x.lock);
+            zpt_xfer_wait_put(&x, warm);
             maps0 = atomic_load(&pv->map_calls);
             inits0 = atomic_load(&ot->init_calls);
             resets0 = atomic_load(&ot->resets);
             zpt_alloc_count_start();
         }
         for (i = 0; i < 32; i++) {
-            batch[i] = zp_get(x.pool, 200);
+            batch[i] = zp_get(pool, 200);
             failures += batch[i] == NULL;
         }
-        pthread_mutex_lock(&x.lock);
-        while (x.full)
-            pthread_cond_wait(&x.cond, &x.lock);
-        memcpy(x.slot, batch, sizeof batch);
-        x.full = 1;
-        pthread_cond_broadcast(&x.cond);
-        pthread_mutex_unlock(&x.lock);
+        zpt_xfer_hand(&x, batch);
     }
-    pthread_mutex_lock(&x.lock);
-    while (x.put_batches < warm + rounds)
-        pthread_cond_wait(&x.cond, &x.lock);
+    zpt_xfer_wait_put(&x, warm + rounds);
     a = zpt_alloc_count_stop();
-    x.stop = 1;
-    pthread_cond_broadcast(&x.cond);
-    pthread_mutex_unlock(&x.lock);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    zpt_xfer_stop(&x);
     print_message("# cross-thread: %lu mallocs, %lu frees, %lu mmap-family calls, %lu maps, "
                   "%lu inits, %lu resets\n",
                   a.allocs, a.frees, a.syscalls,
@@ -278,13 +224,11 @@ static void test_cross_thread(void **state)
     assert_int_equal(atomic_load(&ot->init_calls) - inits0, 0);
     /* one reset per put of the counted rounds */
     assert_int_equal(atomic_load(&ot->resets) - resets0, 32 * rounds);
-    zp_pool_destroy(x.pool);
+    zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&ot->finis), atomic_load(&ot->inits));
     zpt_assert_objtype_clean(ot);
     zpt_objtype_free(ot);
     zpt_provider_free(pv);
-    pthread_cond_destroy(&x.cond);
-    pthread_mutex_destroy(&x.lock);
 }
 
 int main(void)

@@ -51,14 +51,7 @@ static void run(int timeout_ms, int shared)
     assert_int_equal(s.bytes_outstanding, 0);
 
     zpt_waiter_start(&w, pool, CLS, timeout_ms);
-    if (shared) {
-        (void)zpt_wait_waiters(budget, 1, 2000);
-        assert_int_equal(zpt_waiters(budget), 1);
-    } else {
-        while (!atomic_load(&w.started))
-            zpt_sleep_ms(1);
-        zpt_sleep_ms(100); /* let B reach its wait (not a pass criterion) */
-    }
+    zpt_waiter_settle(&w, budget); /* shared: budget; private: NULL */
     if (atomic_load(&w.done))
         fail_msg("zp_get_timed returned (%p, errno %d) while the budget's "
                  "only buffer sat in thread A's cache", w.buf, w.err);

@@ -1,15 +1,11 @@
 /* Regression (defect 4): a NULL pool or cache handle is an invalid argument everywhere, never dereferenced: -EINVAL, NULL with errno EINVAL, 0, or a no-op that leaves the buffer the caller's. */
 #include "zp_test.h"
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
 static zp_pool *g_pool;
 
 static int setup(void **state)
 {
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
+    zpt_misuse_setup(state);
     assert_int_equal(zp_pool_create(NULL, &g_pool), 0); /* NULL config: defaults */
     return 0;
 }
@@ -17,16 +13,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     zp_stats s;
-    (void)state;
     /* none of the NULL calls may have reached the misuse handler or the
        real pool */
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     assert_int_equal(zpt_stats(g_pool, &s), 0);
     assert_int_equal(s.misuse, 0);
     assert_int_equal(s.bytes_outstanding, 0);
     zp_pool_destroy(g_pool);
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
+    return zpt_misuse_teardown(state);
 }
 
 /* A buffer of the real pool, patterned. */

@@ -3,26 +3,9 @@
 
 #define MAX_CLASS ZPT_MiB
 
-static zpt_misuse_log g_log = ZPT_MISUSE_LOG_INIT;
-
-static int setup(void **state)
-{
-    (void)state;
-    zpt_misuse_reset(&g_log);
-    zp_set_misuse_handler(zpt_misuse_record, &g_log);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    zp_set_misuse_handler(NULL, NULL);
-    return 0;
-}
-
 /* Exactly n reports so far, the last a DOUBLE_PUT of ptr in pool. */
 #define expect_double_put(n, ptr, pool, what)                                  \
-    zpt_assert_misuse(&g_log, (n), ZP_MISUSE_DOUBLE_PUT, (ptr), (pool), (what))
+    zpt_assert_misuse(&zpt_g_misuse, (n), ZP_MISUSE_DOUBLE_PUT, (ptr), (pool), (what))
 
 static zp_pool *make_pool(int debug)
 {
@@ -38,7 +21,7 @@ static void run_immediate(int debug)
     assert_non_null(x);
     memset(x, 7, 3 * MAX_CLASS);
     zp_put(pool, x);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     zp_put(pool, x);
     expect_double_put(1, x, pool, "oversize put twice");
     /* through zp_put_batch too */
@@ -106,12 +89,12 @@ static void run_after_churn(int debug)
     }
     print_message("# %d of %d later oversize buffers reused x's address\n",
                   reused, CHURN);
-    assert_int_equal(zpt_misuse_count(&g_log), 0);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 0);
     zp_put(pool, x);
     expect_double_put(1, x, pool, "oversize put again after churn");
     for (i = 0; i < HOLD; i++)
         zp_put(pool, held[i]); /* NULL: already put above */
-    assert_int_equal(zpt_misuse_count(&g_log), 1);
+    assert_int_equal(zpt_misuse_count(&zpt_g_misuse), 1);
     assert_int_equal(zpt_stats(pool, &s), 0);
     assert_int_equal(s.misuse, 1);
     assert_int_equal(s.oversize, 1 + CHURN + HOLD);
@@ -135,10 +118,10 @@ static void test_after_churn_debug2(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_immediate_debug1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_immediate_debug2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_churn_debug1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_churn_debug2, setup, teardown),
+        zpt_misuse_unit_test(test_immediate_debug1),
+        zpt_misuse_unit_test(test_immediate_debug2),
+        zpt_misuse_unit_test(test_after_churn_debug1),
+        zpt_misuse_unit_test(test_after_churn_debug2),
     };
     if (getenv("ZEROPOOL_DEBUG") != NULL && *getenv("ZEROPOOL_DEBUG"))
         return zpt_skip_all("ZEROPOOL_DEBUG overrides the debug levels this test sets");

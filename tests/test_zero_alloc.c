@@ -152,94 +152,45 @@ static void test_debug_path(void **state)
 
 /* A buffer put on another thread: that thread's cache and the depot warm up
  * once, then the exchange runs without allocating. */
-typedef struct xfer {
-    zp_pool *pool;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    void *slot[32];
-    int full;  /* slot holds a batch for the putter */
-    int stop;
-} xfer;
-
-static void *putter(void *arg)
-{
-    xfer *x = arg;
-    void *local[32];
-    int i;
-    for (;;) {
-        pthread_mutex_lock(&x->lock);
-        while (!x->full && !x->stop)
-            pthread_cond_wait(&x->cond, &x->lock);
-        if (!x->full && x->stop) {
-            pthread_mutex_unlock(&x->lock);
-            break;
-        }
-        memcpy(local, x->slot, sizeof(local));
-        x->full = 0;
-        pthread_cond_broadcast(&x->cond);
-        pthread_mutex_unlock(&x->lock);
-        for (i = 0; i < 32; i++)
-            zp_put(x->pool, local[i]);
-    }
-    return NULL;
-}
-
 static void test_cross_thread_warm(void **state)
 {
-    xfer x;
-    pthread_t t;
+    zpt_xfer x;
     zpt_provider *pv = zpt_provider_new();
     zpt_alloc_counts a;
     unsigned long r, rounds = zpt_scaled(4000), warm = 200, failures = 0;
     size_t maps0 = 0;
+    zp_pool *pool;
     int i;
     (void)state;
-    memset(&x, 0, sizeof(x));
-    pthread_mutex_init(&x.lock, NULL);
-    pthread_cond_init(&x.cond, NULL);
-    x.pool = ZPT_POOL(.pv = pv);
+    pool = ZPT_POOL(.pv = pv);
     /* carve more buffers than can ever be in flight (main's 32 + the slot's
        32 + the putter's 32 + two thread caches), so the steady state never
        needs fresh buffers, whatever the threads' relative timing */
     {
         void *pre[256];
         for (i = 0; i < 256; i++)
-            pre[i] = zp_get(x.pool, 8192);
+            pre[i] = zp_get(pool, 8192);
         for (i = 0; i < 256; i++)
-            zp_put(x.pool, pre[i]);
+            zp_put(pool, pre[i]);
     }
-    assert_int_equal(pthread_create(&t, NULL, putter, &x), 0);
+    zpt_xfer_start(&x, pool);
     for (r = 0; r < warm + rounds; r++) {
-        void *batch[32];
+        void *batch[ZPT_XFER_BATCH];
         if (r == warm) {
             /* wait until the putter has finished the warm-up batches */
-            pthread_mutex_lock(&x.lock);
-            while (x.full)
-                pthread_cond_wait(&x.cond, &x.lock);
-            pthread_mutex_unlock(&x.lock);
+            zpt_xfer_wait_taken(&x);
             maps0 = atomic_load(&pv->map_calls);
             zpt_alloc_count_start();
         }
         for (i = 0; i < 32; i++) {
-            batch[i] = zp_get(x.pool, 8192);
+            batch[i] = zp_get(pool, 8192);
             failures += batch[i] == NULL;
         }
-        pthread_mutex_lock(&x.lock);
-        while (x.full)
-            pthread_cond_wait(&x.cond, &x.lock);
-        memcpy(x.slot, batch, sizeof(batch));
-        x.full = 1;
-        pthread_cond_broadcast(&x.cond);
-        pthread_mutex_unlock(&x.lock);
+        zpt_xfer_hand(&x, batch);
     }
-    pthread_mutex_lock(&x.lock);
-    while (x.full)
-        pthread_cond_wait(&x.cond, &x.lock);
+    zpt_xfer_wait_taken(&x);
     a = zpt_alloc_count_stop();
-    x.stop = 1;
-    pthread_cond_broadcast(&x.cond);
-    pthread_mutex_unlock(&x.lock);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    zpt_xfer_stop(&x);
 
     print_message("# cross-thread: %lu mallocs, %lu frees, %lu mmap-family calls, "
                   "%lu maps\n", a.allocs, a.frees, a.syscalls,
@@ -249,11 +200,9 @@ static void test_cross_thread_warm(void **state)
     assert_int_equal(a.frees, 0);
     assert_int_equal(atomic_load(&pv->map_calls) - maps0, 0);
     assert_int_equal(a.syscalls, 0);
-    zp_pool_destroy(x.pool);
+    zp_pool_destroy(pool);
     assert_int_equal(atomic_load(&pv->maps), atomic_load(&pv->unmaps));
     zpt_provider_free(pv);
-    pthread_cond_destroy(&x.cond);
-    pthread_mutex_destroy(&x.lock);
 }
 
 int main(void)

@@ -526,6 +526,19 @@ zpt_misuse_report zpt_misuse_nth(zpt_misuse_log *log, int i);
  * kind that is none of the ZP_MISUSE_* values (a report never made). */
 const char *zpt_misuse_kind_name(int kind);
 
+/* The harness's own log, for tests that record through the pair below. */
+extern zpt_misuse_log zpt_g_misuse;
+
+/* A cmocka setup/teardown pair: zpt_misuse_setup resets zpt_g_misuse and
+ * installs zpt_misuse_record over it; zpt_misuse_teardown restores the
+ * default handler (zp_set_misuse_handler(NULL, NULL)). Both ignore state
+ * and return 0. zpt_misuse_unit_test(f) is cmocka's unit test f run
+ * between them. */
+int zpt_misuse_setup(void **state);
+int zpt_misuse_teardown(void **state);
+#define zpt_misuse_unit_test(f)                                                \
+    cmocka_unit_test_setup_teardown(f, zpt_misuse_setup, zpt_misuse_teardown)
+
 /* Asserts that log holds exactly n reports since its last reset, the last
  * of `kind` about ptr in pool; what names the step in the failure. */
 #define zpt_assert_misuse(log, n, kind, ptr, pool, what)                       \
@@ -679,6 +692,46 @@ typedef struct zpt_waiter {
 void zpt_waiter_start_at(const char *file, int line, zpt_waiter *w, zp_pool *pool,
                          size_t size, int timeout_ms,
                          void (*on_return)(zpt_waiter *), int id);
+
+/* Waits until w is (very likely) blocked in its wait. With a zp_budget
+ * (budget not NULL): until the budget counts a waiter, at most 2 s, then
+ * asserts it counts exactly one. Without (a pool's private budget, whose
+ * waiters cannot be read): until w's thread has started, then 100 ms more
+ * to reach the wait (not a pass criterion). */
+void zpt_waiter_settle(zpt_waiter *w, zp_budget *budget);
+
+/* A putter thread for cross-thread tests: the test gets batches of
+ * ZPT_XFER_BATCH pointers from pool and hands them over one at a time
+ * through a one-batch slot; the putter puts each into pool on its own
+ * thread. */
+#define ZPT_XFER_BATCH 32
+typedef struct zpt_xfer {
+    zp_pool *pool;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    void *slot[ZPT_XFER_BATCH];
+    int full; /* slot holds a batch for the putter */
+    int stop;
+    unsigned long put_batches; /* batches the putter has wholly put */
+} zpt_xfer;
+
+/* Zeroes x and starts its putter on pool. Asserts. */
+void zpt_xfer_start(zpt_xfer *x, zp_pool *pool);
+
+/* Waits until the slot is empty, then hands the putter batch (copied). */
+void zpt_xfer_hand(zpt_xfer *x, void *const *batch);
+
+/* Waits until the putter has taken the last batch handed over (it may
+ * still be putting it). */
+void zpt_xfer_wait_taken(zpt_xfer *x);
+
+/* Waits until the putter has wholly put n batches. */
+void zpt_xfer_wait_put(zpt_xfer *x, unsigned long n);
+
+/* Stops the putter once the slot is empty, joins it, and destroys x's lock
+ * and condition variable. Asserts. */
+void zpt_xfer_stop(zpt_xfer *x);
 
 /* ------------------------------------------------------- async requests */
 

@@ -365,6 +365,23 @@ void zpt_misuse_reset(zpt_misuse_log *log)
     pthread_mutex_unlock(&log->lock);
 }
 
+zpt_misuse_log zpt_g_misuse = ZPT_MISUSE_LOG_INIT;
+
+int zpt_misuse_setup(void **state)
+{
+    (void)state;
+    zpt_misuse_reset(&zpt_g_misuse);
+    zp_set_misuse_handler(zpt_misuse_record, &zpt_g_misuse);
+    return 0;
+}
+
+int zpt_misuse_teardown(void **state)
+{
+    (void)state;
+    zp_set_misuse_handler(NULL, NULL);
+    return 0;
+}
+
 int zpt_misuse_count(zpt_misuse_log *log)
 {
     int n;
@@ -589,4 +606,92 @@ void zpt_rss_burst_at(const char *file, int line, zp_pool *pool, void **bufs, in
     *peak = zpt_rss_bytes();
     for (i = 0; i < n; i++)
         zp_put(pool, bufs[i]);
+}
+
+/* ------------------------------------------------- cross-thread putter */
+
+static void *xfer_putter(void *arg)
+{
+    zpt_xfer *x = arg;
+    void *local[ZPT_XFER_BATCH];
+    int i;
+    for (;;) {
+        pthread_mutex_lock(&x->lock);
+        while (!x->full && !x->stop)
+            pthread_cond_wait(&x->cond, &x->lock);
+        if (!x->full && x->stop) {
+            pthread_mutex_unlock(&x->lock);
+            break;
+        }
+        memcpy(local, x->slot, sizeof local);
+        x->full = 0;
+        pthread_cond_broadcast(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+        for (i = 0; i < ZPT_XFER_BATCH; i++)
+            zp_put(x->pool, local[i]);
+        pthread_mutex_lock(&x->lock);
+        x->put_batches++;
+        pthread_cond_broadcast(&x->cond);
+        pthread_mutex_unlock(&x->lock);
+    }
+    return NULL;
+}
+
+void zpt_xfer_start(zpt_xfer *x, zp_pool *pool)
+{
+    memset(x, 0, sizeof *x);
+    x->pool = pool;
+    pthread_mutex_init(&x->lock, NULL);
+    pthread_cond_init(&x->cond, NULL);
+    assert_int_equal(pthread_create(&x->thread, NULL, xfer_putter, x), 0);
+}
+
+void zpt_xfer_hand(zpt_xfer *x, void *const *batch)
+{
+    pthread_mutex_lock(&x->lock);
+    while (x->full)
+        pthread_cond_wait(&x->cond, &x->lock);
+    memcpy(x->slot, batch, sizeof x->slot);
+    x->full = 1;
+    pthread_cond_broadcast(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+}
+
+void zpt_xfer_wait_taken(zpt_xfer *x)
+{
+    pthread_mutex_lock(&x->lock);
+    while (x->full)
+        pthread_cond_wait(&x->cond, &x->lock);
+    pthread_mutex_unlock(&x->lock);
+}
+
+void zpt_xfer_wait_put(zpt_xfer *x, unsigned long n)
+{
+    pthread_mutex_lock(&x->lock);
+    while (x->put_batches < n)
+        pthread_cond_wait(&x->cond, &x->lock);
+    pthread_mutex_unlock(&x->lock);
+}
+
+void zpt_xfer_stop(zpt_xfer *x)
+{
+    pthread_mutex_lock(&x->lock);
+    x->stop = 1;
+    pthread_cond_broadcast(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+    assert_int_equal(pthread_join(x->thread, NULL), 0);
+    pthread_cond_destroy(&x->cond);
+    pthread_mutex_destroy(&x->lock);
+}
+
+void zpt_waiter_settle(zpt_waiter *w, zp_budget *budget)
+{
+    if (budget) {
+        (void)zpt_wait_waiters(budget, 1, 2000);
+        assert_int_equal(zpt_waiters(budget), 1);
+    } else {
+        while (!atomic_load(&w->started))
+            zpt_sleep_ms(1);
+        zpt_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
+    }
 }
