@@ -1,4 +1,4 @@
-/* Every path that gives memory back serves a waiting async request (put, batch put, handle flush and destroy, thread exit, trim, decay on a slow path and by its thread, destroying another pool of the budget), and so does room idle in a live thread's cache. */
+/* Every path that gives memory back serves a waiting async request: put, batch put, handle flush and destroy, thread exit, trim, decay on a slow path and by its thread, destroying another pool of the budget. */
 #include "zp_test.h"
 
 /* Each case fills a budget: pool P (the requester) holds 1 MiB, and 1 MiB
