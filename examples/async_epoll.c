@@ -155,6 +155,8 @@ int main(void)
             } else
                 die("zp_get_async");
         }
+        if (waiting == 0)
+            continue;                       /* all served at once: nothing to wait for */
         int n = epoll_wait(ep, &ev, 1, 10000);
         if (n < 0 && errno != EINTR)
             die("epoll_wait");
