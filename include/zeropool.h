@@ -229,7 +229,8 @@ typedef struct zp_budget_stats {
     uint64_t bytes_reserved;
     uint64_t peak_reserved;
     uint64_t failed_gets;   /* gets that failed with ENOBUFS or ETIMEDOUT */
-    uint64_t waited_gets;   /* zp_get_timed calls that had to wait */
+    uint64_t waited_gets;   /* zp_get_timed calls and zp_get_async requests
+                               that had to wait */
     uint64_t waiters;       /* waiting right now */
 } zp_budget_stats;
 

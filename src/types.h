@@ -145,7 +145,7 @@ typedef struct zp__objtype {
 } zp__objtype;
 
 struct zp_pool {
-    /* read-only after creation (but hot_classes); read by the hot paths */
+    /* read-only after creation (but hot_put); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
     _Atomic uint32_t hot_put; /* classes whose puts may take the bare path:
                               hot_put_open, or 0 while budget waiters need
