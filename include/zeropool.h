@@ -280,7 +280,9 @@ ZP_API void zp_put_batch(zp_pool *pool, void *const *bufs, size_t n);
  * spinning) until a put or a trim on the same budget makes room, at most
  * timeout_ms milliseconds (-1: forever; 0: never waits). Waiters are served
  * in arrival order: while any wait, plain gets that need new memory from
- * the budget fail with ENOBUFS instead of overtaking them. Returns NULL
+ * the budget fail with ENOBUFS instead of overtaking them, and a buffer put
+ * (zp_put, zp_put_batch, zp_cache_put) of the size class the first waiter
+ * needs from that pool is handed to it, not to whoever gets next. Returns NULL
  * with errno ETIMEDOUT when the time passed, ENOBUFS at once when the
  * request is larger than the whole budget or timeout_ms is 0 (no wait), or
  * as zp_get. Thread-safe.
@@ -499,7 +501,10 @@ ZP_API void zp_cache_flush(zp_cache *cache);
  *
  * Order: requests and zp_get_timed waiters of one budget form one FIFO: a
  * request is served before any later one, sync or async, and a plain get
- * that needs new budget bytes does not overtake them. The head of the queue
+ * that needs new budget bytes does not overtake them. A buffer put of the
+ * size class the first in line needs from that pool is handed to it (it is
+ * the request's from then on: zp_cancel or zp_loop_destroy give it back),
+ * so gets on other threads cannot take it first. The head of the queue
  * is told when memory comes back (by a put, batch put, handle flush or
  * destroy, thread exit, trim, decay, the retention cap, or another pool of
  * the budget being destroyed); dispatch then gets its buffer (it may map a

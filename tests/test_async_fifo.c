@@ -1,4 +1,4 @@
-/* Async requests and zp_get_timed waiters of one budget form one FIFO: arrival order kept across both kinds, no plain or later get overtakes, a cancelled or timed-out head passes the turn at once. */
+/* Async requests and zp_get_timed waiters of one budget form one FIFO: arrival order kept across both kinds, no plain or later get overtakes, a cancelled or timed-out head passes the turn at once; a buffer put while they wait is handed to the first in line. */
 #include "zp_test.h"
 
 /* Classes >= 256 KiB: each buffer is its own slab, so a put while someone
@@ -133,10 +133,11 @@ static void *plain_get(void *arg)
     return NULL;
 }
 
-/* While a request waits (granted room but not yet dispatched), a plain get
- * needing new budget bytes fails with ENOBUFS on any thread and any pool
- * of the budget, a zero-timeout timed get too, and a later async request
- * queues behind instead of being served at once. */
+/* While a request waits (the buffer put was handed to it but it is not yet
+ * dispatched: the budget stays full), a plain get needing new budget bytes
+ * fails with ENOBUFS on any thread and any pool of the budget, a
+ * zero-timeout timed get too, and a later async request queues behind
+ * instead of being served at once. */
 static void test_no_overtaking(void **state)
 {
     zp_budget *b = zpt_budget_new(2 * ZPT_MiB);
@@ -169,7 +170,7 @@ static void test_no_overtaking(void **state)
     assert_int_equal(g.err, ENOBUFS);
     queue_async(b, other, ZPT_MiB, later, &c, 1);
     assert_int_equal(zpt_budget_stats(b, &s), 0);
-    assert_int_equal(s.bytes_reserved, ZPT_MiB);
+    assert_int_equal(s.bytes_reserved, 2 * ZPT_MiB); /* handed over, not unmapped */
 
     assert_int_equal(zpt_dispatch(later), 0);
     assert_int_equal(zpt_dispatch(loop), 1);
@@ -331,6 +332,77 @@ static void test_timed_head_timeout_passes_turn(void **state)
     zp_budget_destroy(b);
 }
 
+/* A buffer put while requests wait goes to the first in line, not to
+ * whoever gets next. With 64 KiB buffers (many to a slab, so a put unmaps
+ * nothing and gives no budget bytes back) and the budget full, a plain get
+ * right after the put finds nothing, and the request gets the very buffer
+ * put: first an async request, then a timed waiter on another thread. */
+#define FIRST_SIZE (64 * ZPT_KiB)
+static void test_handed_to_first_in_line(void **state)
+{
+    static void *held[1024];
+    zp_pool *probe = ZPT_POOL();
+    zp_budget *b;
+    zp_pool *pool;
+    zp_loop *loop = zpt_loop_new();
+    zp_stats st;
+    zpt_async a;
+    zpt_waiter w;
+    void *x;
+    size_t slab, n, i;
+    (void)state;
+    reset();
+    x = zp_get(probe, FIRST_SIZE);
+    assert_non_null(x);
+    st = zpt_read(probe);
+    slab = st.bytes_reserved;
+    zp_put(probe, x);
+    zp_pool_destroy(probe);
+    n = slab / FIRST_SIZE;
+    assert_true(n >= 2 && n <= 1024);
+
+    b = zpt_budget_new(slab);
+    pool = ZPT_POOL(.budget = b);
+    for (i = 0; i < n; i++) {
+        held[i] = zp_get(pool, FIRST_SIZE);
+        assert_non_null(held[i]);
+    }
+    errno = 0;
+    assert_null(zp_get(pool, FIRST_SIZE));
+    assert_int_equal(errno, ENOBUFS);
+
+    queue_async(b, pool, FIRST_SIZE, loop, &a, 0);
+    zp_put(pool, held[0]);
+    errno = 0;
+    assert_null(zp_get(pool, FIRST_SIZE)); /* it is the request's */
+    assert_int_equal(errno, ENOBUFS);
+    assert_int_equal(zpt_dispatch_until(loop, 1, WAIT_MS), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, 0);
+    assert_ptr_equal(a.buf, held[0]);
+    assert_int_equal(zpt_waiters(b), 0);
+
+    zpt_waiter_start(&w, pool, FIRST_SIZE, WAIT_MS);
+    assert_true(zpt_wait_waiters(b, 1, 5000));
+    zp_put(pool, held[1]);
+    errno = 0;
+    assert_null(zp_get(pool, FIRST_SIZE)); /* the waiter's */
+    assert_int_equal(errno, ENOBUFS);
+    assert_int_equal(pthread_join(w.thread, NULL), 0);
+    assert_ptr_equal(w.buf, held[1]);
+    assert_int_equal(zpt_waiters(b), 0);
+
+    held[0] = a.buf;
+    held[1] = w.buf;
+    for (i = 0; i < n; i++)
+        zp_put(pool, held[i]);
+    st = zpt_read(pool);
+    assert_int_equal(st.bytes_outstanding, 0);
+    zp_loop_destroy(loop);
+    zp_pool_destroy(pool);
+    zp_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_big_head_not_overtaken),
         cmocka_unit_test(test_cancel_head_passes_turn),
         cmocka_unit_test(test_timed_head_timeout_passes_turn),
+        cmocka_unit_test(test_handed_to_first_in_line),
     };
     return ZPT_RUN(tests);
 }

@@ -33,8 +33,7 @@ struct zp__request {
     uint32_t magic;
     bool pending; /* loop thread: queued and not ended */
     bool ready;   /* loop lock: on the loop's ready list */
-    zp_pool *pool;
-    size_t size;
+    size_t size;  /* the pool: w.owner */
     zp_loop *loop;
     zp_ready_fn cb;
     void *arg;
@@ -103,9 +102,14 @@ static void notify_loop(zp__waiter *w)
 
 /* ------------------------------------------------------------ requests */
 
+static zp_pool *pool_of(const zp__request *r)
+{
+    return (zp_pool *)r->w.owner;
+}
+
 static zp__waitq *queue_of(const zp__request *r)
 {
-    return zp__budget_waitq(r->pool->budget);
+    return zp__budget_waitq(pool_of(r)->budget);
 }
 
 /* Loop lock held: the descriptor is readable exactly while something is
@@ -172,7 +176,8 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
         return fail(b, zp__error(ZP__EBUDGET, "zp_get_async: %zu bytes can never fit the "
                                            "budget of %zu bytes", size, zp__budget_max(b)));
     r->w.notify = notify_loop;
-    r->pool = p;
+    r->w.owner = p;
+    r->w.cls = zp__waiter_class(p, size);
     r->size = size;
     r->loop = l;
     r->cb = cb;
@@ -190,10 +195,17 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
         zp__waitq_unlock(q);
         buf = zp__cache_get_slow(p, c, size, caller, &r->w, &err);
         zp__waitq_lock(q);
-        if (buf != NULL || err != ZP__EBUDGET) {
+        if (buf != NULL || err != ZP__EBUDGET ||
+            atomic_load_explicit(&r->w.granted, memory_order_relaxed) != NULL) {
+            /* served (by the try, or by a put that handed one over
+             * meanwhile: one is given back) */
             zp__waitq_remove(q, &r->w);
             zp__waitq_unlock(q);
             request_end(r); /* a notify may have marked it ready meanwhile */
+            if (buf != NULL)
+                zp__cache_return_granted(p, c, &r->w);
+            else
+                buf = zp__cache_take_granted(p, &r->w, caller);
             return buf != NULL ? buf : fail(b, err);
         }
     }
@@ -221,6 +233,8 @@ int zp_cancel(zp_request *req)
     zp__waitq_remove(q, &r->w); /* the next one is told at once */
     zp__waitq_unlock(q);
     request_end(r);
+    /* handed a buffer before the cancel: it goes on to the next in line */
+    zp__cache_return_granted(pool_of(r), zp__thread_cache(pool_of(r)), &r->w);
     return 0;
 }
 
@@ -267,12 +281,33 @@ int zp_loop_fd(const zp_loop *l)
     return l ? l->fd : zp__null_arg("zp_loop_fd", "loop");
 }
 
-/* Loop thread: r was told it may try (it is the head, or was). Returns
- * whether its callback ran. */
+/* Loop thread: runs r's callback with buf (or the error) once r is over. */
+static void finish(zp__request *r, void *buf, int err)
+{
+    request_end(r);
+    r->cb(buf, buf != NULL ? 0 : -zp__public_err(err), r->arg); /* r may be reused from here */
+}
+
+/* Loop thread: r was told it may try (it is the head, or was), or a put
+ * handed it a buffer. Returns whether its callback ran. */
 static bool serve(zp__request *r)
 {
+    zp_pool *p = pool_of(r);
+    /* handed over: already out of the queue, and its notify is done (the
+     * buffer is published after it), so nothing to lock */
+    void *buf = zp__cache_take_granted(p, &r->w, r->caller);
+    if (buf != NULL) {
+        finish(r, buf, 0);
+        return true;
+    }
     zp__waitq *q = queue_of(r);
     zp__waitq_lock(q);
+    if (atomic_load_explicit(&r->w.granted, memory_order_relaxed) != NULL) {
+        /* handed over just now, by a put that held this lock */
+        zp__waitq_unlock(q);
+        finish(r, zp__cache_take_granted(p, &r->w, r->caller), 0);
+        return true;
+    }
     if (!r->w.queued || !r->w.woken) {
         zp__waitq_unlock(q); /* cancelled, or a stale mark */
         return false;
@@ -280,10 +315,11 @@ static bool serve(zp__request *r)
     r->w.woken = false;
     zp__waitq_unlock(q);
     int err = 0;
-    void *buf = zp__cache_get_slow(r->pool, zp__thread_cache(r->pool), r->size, r->caller,
-                                   &r->w, &err);
+    zp__cache *c = zp__thread_cache(p);
+    buf = zp__cache_get_slow(p, c, r->size, r->caller, &r->w, &err);
     zp__waitq_lock(q);
-    if (buf == NULL && err == ZP__EBUDGET) {
+    bool granted = atomic_load_explicit(&r->w.granted, memory_order_relaxed) != NULL;
+    if (buf == NULL && err == ZP__EBUDGET && !granted) {
         /* taken by someone else meanwhile: it stays first in line; if
          * more came back while we tried, notify has marked it ready again */
         zp__waitq_unlock(q);
@@ -291,8 +327,13 @@ static bool serve(zp__request *r)
     }
     zp__waitq_remove(q, &r->w);
     zp__waitq_unlock(q);
-    request_end(r);
-    r->cb(buf, buf != NULL ? 0 : -zp__public_err(err), r->arg); /* r may be reused from here */
+    if (buf != NULL) {
+        zp__cache_return_granted(p, c, &r->w); /* got two: one goes on */
+    } else if (granted) {
+        buf = zp__cache_take_granted(p, &r->w, r->caller);
+        err = 0;
+    }
+    finish(r, buf, err);
     return true;
 }
 

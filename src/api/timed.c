@@ -46,7 +46,7 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
                                        : zp__os_now_ns() + (uint64_t)timeout_ms * 1000000u;
     zp__cond_waiter cw;
     zp__waiter *w = &cw.w;
-    if (zp__waiter_init_cond(&cw) != 0)
+    if (zp__waiter_init_cond(&cw, p, zp__waiter_class(p, size)) != 0)
         return fail(b, zp__error(-ENOMEM,
                                  "zp_get_timed: cannot initialise a condition variable"));
     zp__waitq *q = zp__budget_waitq(b);
@@ -54,6 +54,8 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
     zp__waitq_push(q, w);
     err = -ETIMEDOUT;
     for (;;) {
+        if (atomic_load_explicit(&w->granted, memory_order_relaxed) != NULL)
+            break; /* a put handed us a buffer (queue lock held: no race) */
         if (zp__waitq_is_head(q, w)) {
             w->woken = false;
             zp__waitq_unlock(q);
@@ -72,6 +74,11 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
     zp__waitq_remove(q, w); /* wakes the next one so it tries at once */
     zp__waitq_unlock(q);
     zp__waiter_fini_cond(&cw);
+    /* a buffer handed over while we also got one (or failed) */
+    if (buf != NULL)
+        zp__cache_return_granted(p, c, w);
+    else if ((buf = zp__cache_take_granted(p, w, caller)) != NULL)
+        return buf;
     if (buf != NULL)
         return buf;
     if (err == -ETIMEDOUT)

@@ -247,11 +247,37 @@ static void make_room(zp_pool *p, unsigned cls, zp__bin *b, uint32_t more)
     memmove(b->items, b->items + excess, b->count * sizeof(void *));
 }
 
-/* Returns k accepted buffers of class cls: into c's bin, or to the depot. */
+/* Budget waiters queue: the first in line waiting for this class of p
+ * gets run's last buffers handed over, in the queue's order, before any
+ * other get can take them (counted here: a put, and a get the depot
+ * served). Returns how many; the caller keeps run[0..k - that). */
+static uint32_t hand_over(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, uint32_t k)
+{
+    uint32_t handed =
+        (uint32_t)zp__waitq_hand_over(zp__budget_waitq(p->budget), p, cls, run, k);
+    if (handed != 0) {
+        if (c != NULL) {
+            zp__counter_add(&c->misses[cls].depot_hits, handed);
+        } else {
+            zp__counts n = {0, handed, 0, handed};
+            zp__depot_count_direct(p, cls, &n);
+        }
+    }
+    return handed;
+}
+
+/* Returns k accepted buffers of class cls: to waiters, into c's bin, or to
+ * the depot. */
 static void put_run(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, uint32_t k)
 {
     zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
     bool waiters = p->budget != NULL && zp__budget_has_waiters(p->budget);
+    if (b != NULL)
+        zp__counter_add(&b->puts, k);
+    if (waiters)
+        k -= hand_over(p, c, cls, run, k);
+    if (k == 0)
+        return;
     if (b == NULL || k > b->cap || waiters) {
         zp__depot_give(p, cls, run, k, b == NULL);
         returned_for_waiters(p, cls);
@@ -264,8 +290,20 @@ static void put_run(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, ui
         memcpy(b->items + b->count, run, k * sizeof(void *));
         b->count += k;
     }
-    if (b != NULL)
-        zp__counter_add(&b->puts, k);
+}
+
+void *zp__cache_take_granted(zp_pool *p, zp__waiter *w, const void *caller)
+{
+    /* acquire: pairs with the release in zp__waitq_hand_over */
+    void *buf = atomic_exchange_explicit(&w->granted, NULL, memory_order_acquire);
+    return buf != NULL ? finish_get(p, buf, zp__slab_lookup(buf)->cls, caller) : NULL;
+}
+
+void zp__cache_return_granted(zp_pool *p, zp__cache *c, zp__waiter *w)
+{
+    void *buf = atomic_exchange_explicit(&w->granted, NULL, memory_order_acquire);
+    if (buf != NULL)
+        put_run(p, c, zp__slab_lookup(buf)->cls, &buf, 1);
 }
 
 void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op)

@@ -61,6 +61,24 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
  * -EOVERFLOW; detail recorded) on failure. */
 void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
                          const zp__waiter *w, int *err);
+/* The class a budget waiter for size bytes of p takes handed-over buffers
+ * of (ZP__WAITER_NO_HANDOVER above max_class: oversize buffers are not
+ * handed over). */
+static inline uint32_t zp__waiter_class(const zp_pool *p, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    return size <= p->max_class ? zp__class_of(p, size) : ZP__WAITER_NO_HANDOVER;
+}
+
+/* A buffer a put handed over to the budget waiter w (zp__waiter.granted;
+ * already counted as got): takes it from w, stamped for debug and flags as
+ * a get, or NULL if w holds none. */
+void *zp__cache_take_granted(zp_pool *p, zp__waiter *w, const void *caller);
+/* w will not use the buffer handed to it (cancelled, or served another
+ * way): back as a put through c (to the next waiter, a bin or the depot).
+ * Nothing if w holds none. */
+void zp__cache_return_granted(zp_pool *p, zp__cache *c, zp__waiter *w);
 /* The checked put (op names the public call in misuse messages). */
 void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op);
 /* n buffers, all or nothing: 0 or -ENOMEM / ZP__EBUDGET / -EOVERFLOW

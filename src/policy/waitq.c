@@ -39,6 +39,11 @@ void zp__waitq_lock(zp__waitq *q)
     pthread_mutex_lock(&q->lock);
 }
 
+bool zp__waitq_trylock(zp__waitq *q)
+{
+    return pthread_mutex_trylock(&q->lock) == 0;
+}
+
 void zp__waitq_unlock(zp__waitq *q)
 {
     pthread_mutex_unlock(&q->lock);
@@ -77,10 +82,9 @@ void zp__waitq_push(zp__waitq *q, zp__waiter *w)
         q->on_busy(q->on_busy_arg, true);
 }
 
-bool zp__waitq_remove(zp__waitq *q, zp__waiter *w)
+/* Unlinks the queued waiter w (queue lock held). */
+static void unlink_waiter(zp__waitq *q, zp__waiter *w)
 {
-    if (!w->queued)
-        return false;
     zp__waiter **link = &q->head, *prev = NULL;
     while (*link != w) {
         prev = *link;
@@ -94,8 +98,38 @@ bool zp__waitq_remove(zp__waitq *q, zp__waiter *w)
     /* relaxed: the queue itself is read under the lock; n is a hint */
     if (atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed) == 1 && q->on_busy)
         q->on_busy(q->on_busy_arg, false);
+}
+
+bool zp__waitq_remove(zp__waitq *q, zp__waiter *w)
+{
+    if (!w->queued)
+        return false;
+    unlink_waiter(q, w);
     wake_head(q);
     return true;
+}
+
+size_t zp__waitq_hand_over(zp__waitq *q, const void *owner, uint32_t cls, void *const *bufs,
+                           size_t n)
+{
+    size_t handed = 0;
+    if (!zp__waitq_busy(q))
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    zp__waiter *w;
+    while (handed < n && (w = q->head) != NULL && w->owner == owner && w->cls == cls) {
+        unlink_waiter(q, w);
+        w->woken = true;
+        w->notify(w);
+        /* After notify: an owner that finds the buffer without the queue
+         * lock knows notify is done with w (and may end it). Release:
+         * pairs with its acquire exchange. An owner told by notify before
+         * the store takes the queue lock, held here, and finds it then. */
+        atomic_store_explicit(&w->granted, bufs[n - 1 - handed], memory_order_release);
+        handed++;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return handed;
 }
 
 static void notify_cond(zp__waiter *w)
@@ -103,10 +137,13 @@ static void notify_cond(zp__waiter *w)
     pthread_cond_signal(&((zp__cond_waiter *)w)->cv); /* w is the first member */
 }
 
-int zp__waiter_init_cond(zp__cond_waiter *cw)
+int zp__waiter_init_cond(zp__cond_waiter *cw, const void *owner, uint32_t cls)
 {
     cw->w.next = NULL;
     cw->w.woken = cw->w.queued = false;
+    cw->w.owner = owner;
+    cw->w.cls = cls;
+    atomic_init(&cw->w.granted, NULL);
     cw->w.notify = notify_cond;
     return zp__os_cond_init(&cw->cv);
 }

@@ -19,14 +19,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define ZP__WAITER_NO_HANDOVER UINT32_MAX
+
 typedef struct zp__waiter zp__waiter;
 struct zp__waiter {
     zp__waiter *next;
     /* runs with the queue lock held; must not block or call back into the
      * engine (a condition variable's signal, an eventfd's write) */
     void (*notify)(zp__waiter *w);
+    /* What a returned buffer must be to be handed straight to this waiter
+     * (zp__waitq_hand_over): the pool it waits on and the class it needs,
+     * or ZP__WAITER_NO_HANDOVER. Set by the owner before queuing. */
+    const void *owner;
+    uint32_t cls;
     bool woken;                 /* queue lock: set by wake, cleared by owner */
     bool queued;                /* queue lock: linked in a queue */
+    /* A buffer handed over (the waiter is then out of the queue, and woken).
+     * Written under the queue lock just after notify returned; release/
+     * acquire, so an owner that reads it without that lock knows notify is
+     * done with the waiter. The owner takes it (exchange with NULL). */
+    _Atomic(void *) granted;
 };
 
 /* A waiter told through a condition variable (a blocked thread). */
@@ -68,13 +80,23 @@ static inline bool zp__waitq_may_take(const zp__waitq *q, const zp__waiter *w)
 /* Marks the head woken and notifies it, if there is one. */
 void zp__waitq_wake(zp__waitq *q);
 
-/* A waiter told through a condition variable (monotonic clock). 0 or
- * -errno. */
-int zp__waiter_init_cond(zp__cond_waiter *cw);
+/* Buffers came back (bufs[0..n), all of class cls of owner): while the
+ * head waits for exactly that, hands it one (from the end of bufs), takes
+ * it out of the queue and notifies it; the next head likewise. Returns how
+ * many were handed over; the caller keeps bufs[0..n - that). A returned
+ * buffer thus goes to the first in line, never to whoever gets next. */
+size_t zp__waitq_hand_over(zp__waitq *q, const void *owner, uint32_t cls, void *const *bufs,
+                           size_t n);
+
+/* A waiter told through a condition variable (monotonic clock), waiting
+ * for `cls` of `owner` (see zp__waiter). 0 or -errno. */
+int zp__waiter_init_cond(zp__cond_waiter *cw, const void *owner, uint32_t cls);
 void zp__waiter_fini_cond(zp__cond_waiter *cw);
 
 /* Queue lock held for the calls below. */
 void zp__waitq_lock(zp__waitq *q);
+/* true: locked; false: someone holds it (nothing done) */
+bool zp__waitq_trylock(zp__waitq *q);
 void zp__waitq_unlock(zp__waitq *q);
 void zp__waitq_push(zp__waitq *q, zp__waiter *w);
 /* Unlinks w if it is queued (true), and wakes the new head, if any, so it
