@@ -30,13 +30,14 @@
  *                timed alone. While requests wait, the budget closes the
  *                pool's gates: every put of the other threads takes the
  *                slow path and wakes the head request (the budget's queue
- *                lock, the loop's lock, its eventfd), at full speed. They
- *                use another size class because a plain get of an idle
- *                buffer overtakes waiting requests (only gets that need new
- *                budget bytes queue behind them): on the loop's own class
- *                they take every buffer back within a microsecond of its
- *                put and the requests are never served (an earlier version
- *                of this benchmark ran 4,000 turns without a callback).
+ *                lock; the head's wake-up), at full speed. They use
+ *                another size class so that they keep working: on the
+ *                loop's own class every buffer they put would be handed to
+ *                the loop's waiting requests and their own gets would fail
+ *                with ENOBUFS. (Before puts handed buffers to the first in
+ *                line, their gets took every buffer back within a
+ *                microsecond of its put: this benchmark once ran 4,000
+ *                turns without a callback.)
  *                Per repetition p50, p99, p99.9 and max, in us.
  *
  * Repetitions: team_run (harness.c), the threads pinned one per CPU; a

@@ -253,7 +253,7 @@ int zp_loop_create(zp_loop **out)
         free(l);
         return zp__error(fd, "zp_loop_create: cannot open an eventfd");
     }
-    int rc = pthread_mutex_init(&l->lock, NULL);
+    int rc = -zp__os_mutex_init_short(&l->lock);
     if (rc) {
         zp__os_event_close(fd);
         free(l);

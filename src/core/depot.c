@@ -18,6 +18,7 @@
 #include "core/depot.h"
 #include "core/slab.h"
 #include "debug/debug.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
     d->slab_len = slab_len;
     d->batch = batch;
     d->cache_cap = cache_cap;
-    return -pthread_mutex_init(&d->lock, NULL);
+    return zp__os_mutex_init_short(&d->lock);
 }
 
 void zp__depot_fini(zp__depot *d)

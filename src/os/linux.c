@@ -95,6 +95,20 @@ uint64_t zp__os_now_ns(void)
 
 /* ------------------------------------------------ condition variables */
 
+int zp__os_mutex_init_short(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    int rc = pthread_mutexattr_init(&attr);
+    if (rc)
+        return -rc;
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    (void)pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    rc = pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return -rc;
+}
+
 int zp__os_cond_init(pthread_cond_t *cv)
 {
     pthread_condattr_t attr;

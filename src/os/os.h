@@ -48,6 +48,14 @@ uint64_t zp__os_now_coarse_ns(void);
 /* Monotonic nanoseconds, precise: for deadlines. */
 uint64_t zp__os_now_ns(void);
 
+/* --------------------------------------------------------------- mutexes */
+
+/* A mutex for short critical sections (a few list or counter updates): on
+ * contention it spins a little before sleeping (glibc's adaptive kind),
+ * so a thread rarely goes to sleep on a lock its holder is about to drop.
+ * 0 or -errno. */
+int zp__os_mutex_init_short(pthread_mutex_t *m);
+
 /* ------------------------------------------------ condition variables */
 
 /* A condition variable whose timed waits use the monotonic clock, so a

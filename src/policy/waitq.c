@@ -14,7 +14,7 @@ int zp__waitq_init(zp__waitq *q, void (*on_busy)(void *, bool), void *arg)
     atomic_init(&q->head_hint, NULL);
     q->on_busy = on_busy;
     q->on_busy_arg = arg;
-    return -pthread_mutex_init(&q->lock, NULL);
+    return zp__os_mutex_init_short(&q->lock);
 }
 
 void zp__waitq_fini(zp__waitq *q)
@@ -26,7 +26,7 @@ void zp__waitq_fork_child(zp__waitq *q)
 {
     /* Waiters were other threads: gone. Reinitialising is harmless even if
      * called twice: nothing holds the lock in the child. */
-    pthread_mutex_init(&q->lock, NULL);
+    (void)zp__os_mutex_init_short(&q->lock);
     q->head = q->tail = NULL;
     atomic_store_explicit(&q->head_hint, NULL, memory_order_relaxed);
     atomic_store_explicit(&q->n, 0, memory_order_relaxed);
@@ -49,9 +49,12 @@ void zp__waitq_unlock(zp__waitq *q)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* Tells the head, unless it was told and has not tried since (it clears
+ * `woken` under this lock before it tries): one notify per try, so a
+ * stream of returns does not keep ringing a head that knows. */
 static void wake_head(zp__waitq *q)
 {
-    if (q->head) {
+    if (q->head && !q->head->woken) {
         q->head->woken = true;
         q->head->notify(q->head);
     }
