@@ -652,6 +652,36 @@ static void test_foreign_pointers(void **state)
     zp_pool_destroy(pool);
 }
 
+/* Put batches recognise a run of buffers of one slab without the radix
+ * map: a bad pointer inside that same slab right after a good one (an
+ * interior pointer, off the class's stride) is still caught, each one, and
+ * the good ones around it are returned. */
+static void test_foreign_in_same_slab(void **state)
+{
+    static zpt_misuse_log log = ZPT_MISUSE_LOG_INIT;
+    zp_pool *pool = POOL(.cache_depth = 8);
+    void *bufs[4];
+    zpt_misuse_report got;
+    zp_stats s;
+    (void)state;
+    zpt_misuse_reset(&log);
+    zp_set_misuse_handler(zpt_misuse_record, &log);
+    assert_int_equal(zp_get_batch(pool, 4096, bufs, 4), 0);
+    void *batch[7] = {bufs[0], (char *)bufs[1] + 8,    bufs[1], (char *)bufs[2] + 4095,
+                      bufs[2], (char *)bufs[0] + 2048, bufs[3]};
+    zp_put_batch(pool, batch, 7);
+    assert_int_equal(zpt_misuse_last(&log, &got), 3);
+    assert_int_equal(got.kind, ZP_MISUSE_FOREIGN);
+    assert_ptr_equal(got.ptr, (char *)bufs[0] + 2048);
+    s = zpt_read(pool);
+    assert_int_equal(s.misuse, 3);
+    assert_int_equal(s.puts, 4);
+    assert_int_equal(s.bytes_outstanding, 0);
+    zpt_assert_stats(&s);
+    zp_set_misuse_handler(NULL, NULL);
+    zp_pool_destroy(pool);
+}
+
 /* At debug level 1 a buffer twice in one batch is put once and reported
  * once; the rest of the batch is returned. */
 static void test_double_put_in_batch(void **state)
@@ -827,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_oversize_budget),
         cmocka_unit_test(test_mixed_classes),
         cmocka_unit_test(test_foreign_pointers),
+        cmocka_unit_test(test_foreign_in_same_slab),
         cmocka_unit_test(test_double_put_in_batch),
         cmocka_unit_test(test_zero_on_get),
         cmocka_unit_test(test_cross_thread),

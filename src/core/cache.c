@@ -317,21 +317,30 @@ void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op)
 
 /* ------------------------------------------------------------- batches */
 
+/* *warm: whether the bin alone served it (nothing left the depot, so no
+ * idle memory changed). */
 static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, size_t n,
-                          const void *caller)
+                          const void *caller, bool *warm)
 {
+    *warm = false;
     if (size > p->max_class)
         return p->obj.size ? too_big(p, size) : zp__oversize_get_batch(p, size, bufs, n);
     unsigned cls = zp__class_of(p, size);
     zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
     zp__counts k = {0, 0, 0, 0};
     int rc;
-    if (b != NULL && n <= b->cap) {
-        k.hits = b->count < n ? b->count : n;
+    if (b != NULL && n <= b->count) {
+        /* warm: a copy of the bin's newest n pointers */
+        b->count -= (uint32_t)n;
+        memcpy(bufs, b->items + b->count, n * sizeof(void *));
+        k.hits = n;
+        *warm = true;
+    } else if (b != NULL && n <= b->cap) {
+        k.hits = b->count;
         if ((rc = fill(p, c, cls, (uint32_t)n, p->depot[cls].batch, NULL, &k)) != 0)
             return rc;
-        for (size_t i = 0; i < n; i++)
-            bufs[i] = b->items[--b->count];
+        b->count -= (uint32_t)n;
+        memcpy(bufs, b->items + b->count, n * sizeof(void *));
     } else if ((rc = take_direct(p, c, cls, bufs, n, NULL, &k)) != 0) {
         return rc;
     }
@@ -349,12 +358,13 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
         return 0;
     if (size == 0)
         size = 1;
-    int rc = get_batch_once(p, c, size, bufs, n, caller);
+    bool warm;
+    int rc = get_batch_once(p, c, size, bufs, n, caller, &warm);
     if (rc == ZP__EBUDGET && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
         reclaim(p, c);
-        rc = get_batch_once(p, c, size, bufs, n, caller);
+        rc = get_batch_once(p, c, size, bufs, n, caller, &warm);
     }
-    if (rc == 0)
+    if (rc == 0 && !warm)
         zp__idle_check(p);
     return rc;
 }
@@ -365,10 +375,26 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
     void *run[RUN_MAX];
     uint32_t run_n = 0;
     unsigned run_cls = 0;
+    /* The slab the last bare-path buffer was in: buffers of one batch often
+     * share a slab, and one in [lo, lo + span) on the class's stride (mask)
+     * is a buffer of it and of run_cls, found without the radix map. The
+     * span is its carved part when it was looked up (it only grows while
+     * buffers of the slab are out). span 0: no slab yet. */
+    uintptr_t lo = 0, span = 0, mask = 0;
     for (size_t i = 0; i < n; i++) {
         void *buf = bufs[i];
+        uintptr_t off = (uintptr_t)buf - lo;
+        if (ZP_LIKELY(off < span && (off & mask) == 0 && run_n < RUN_MAX)) {
+            run[run_n++] = buf;
+            continue;
+        }
         zp__slab *s = zp__hot_slab(p, buf);
-        if (s == NULL) {
+        if (s != NULL) {
+            lo = s->base;
+            span = atomic_load_explicit(&s->carve_end, memory_order_relaxed) - lo;
+            mask = s->mask;
+        } else {
+            span = 0; /* the run's class may change below */
             if (buf == NULL)
                 continue;
             s = accept_put(p, buf, op);
