@@ -299,6 +299,23 @@ ZP_API void *zp_get_timed(zp_pool *pool, size_t size, int timeout_ms);
  */
 ZP_API size_t zp_trim(zp_pool *pool, size_t keep_bytes);
 
+/*
+ * Makes count buffers of size ready in the pool's depot before they are
+ * needed: idle ones are used first, the rest are mapped and carved (an
+ * object pool's are constructed), and every page of each is written, so
+ * the gets that take them cost no mapping and no page fault. Counted as
+ * neither gets nor puts; the buffers stay idle (the retention cap, decay
+ * and zp_trim apply to them as to any idle buffer). All or nothing:
+ * returns 0, or a negative errno with nothing reserved: -EINVAL (pool
+ * NULL, or size above the pool's largest class: such buffers are mapped
+ * for each get), -EOVERFLOW (larger than an object pool's objects),
+ * -ENOBUFS (count buffers do not fit the pool's budget, or waiters queue
+ * for it; memory this call had mapped, and the class's other wholly idle
+ * slabs, are given back), -ENOMEM, or what an object type's init returned.
+ * count 0 does nothing and returns 0. Thread-safe.
+ */
+ZP_API int zp_reserve(zp_pool *pool, size_t size, size_t count);
+
 /* Usable bytes of buf (its class size, or the mapped size of an oversize
  * buffer); 0 if buf is not a buffer of this pool. Thread-safe. */
 ZP_API size_t zp_capacity(const zp_pool *pool, const void *buf);

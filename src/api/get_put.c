@@ -1,6 +1,6 @@
 /*
  * get_put.c — the front doors that use the calling thread's cache: zp_get,
- * zp_put, their batches, zp_trim and zp_capacity.
+ * zp_put, their batches, zp_trim, zp_reserve and zp_capacity.
  *
  * Each reads the thread's cache once (TLS) and hands it to the engine. The
  * hit paths are inline (core/cache.h); a miss leaves through one call that
@@ -93,6 +93,16 @@ size_t zp_trim(zp_pool *p, size_t keep_bytes)
     if (c != NULL)
         zp__cache_drain(p, c);
     return zp__trim_pool(p, keep_bytes, true);
+}
+
+int zp_reserve(zp_pool *p, size_t size, size_t count)
+{
+    if (p == NULL)
+        return zp__null_arg("zp_reserve", "pool");
+    int rc = zp__cache_reserve(p, size, count);
+    if (rc == ZP__EBUDGET && p->budget)
+        zp__budget_count_failure(p->budget);
+    return zp__public_err(rc);
 }
 
 size_t zp_capacity(const zp_pool *p, const void *buf)

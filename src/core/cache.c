@@ -25,6 +25,7 @@
 #include "core/depot.h"
 #include "core/object.h"
 #include "debug/debug.h"
+#include "os/os.h"
 #include "policy/trim.h"
 
 #include <errno.h>
@@ -60,14 +61,15 @@ static void returned_for_waiters(zp_pool *p, unsigned cls)
 
 /* -------------------------------------------------------------- refill */
 
-/* Takes n buffers straight from the depot into bufs, all or nothing. */
+/* Takes n buffers straight from the depot into bufs, all or nothing. k
+ * NULL: not gets, nothing counted (zp_reserve). */
 static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size_t n,
                        const zp__waiter *w, zp__counts *k)
 {
     /* A single get without a cache is counted under the depot lock it takes
      * anyway (unless an init could still fail it); everything else is
      * counted by the caller on success. */
-    uint32_t count_now = c == NULL && n == 1 && p->obj.init == NULL;
+    uint32_t count_now = k != NULL && c == NULL && n == 1 && p->obj.init == NULL;
     size_t got = 0;
     while (got < n) {
         uint32_t want = n - got < CHUNK_MAX ? (uint32_t)(n - got) : CHUNK_MAX, t;
@@ -79,7 +81,7 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
                                (uint32_t)(got - i < CHUNK_MAX ? got - i : CHUNK_MAX), false);
             return rc;
         }
-        if (!count_now)
+        if (k != NULL && !count_now)
             *(carved ? &k->allocations : &k->depot_hits) += t;
         got += t;
     }
@@ -410,6 +412,58 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
     }
     if (run_n > 0)
         put_run(p, c, run_cls, run, run_n);
+}
+
+/* ------------------------------------------------------------- reserve */
+
+/* Writes one byte of every page b spans, only within b (the pages it
+ * shares with its neighbours may hold other owners' bytes: those are
+ * written back unchanged, the same value, from inside b only). */
+static void touch_pages(char *b, size_t len, size_t page)
+{
+    char *end = b + len;
+    for (char *q = b; q < end; q = (char *)(((uintptr_t)q | (page - 1)) + 1)) {
+        volatile char *v = q;
+        *v = *v;
+    }
+}
+
+int zp__cache_reserve(zp_pool *p, size_t size, size_t count)
+{
+    if (size == 0)
+        size = 1;
+    if (size > p->max_class)
+        return p->obj.size ? too_big(p, size)
+                           : zp__error(-EINVAL, "zp_reserve: %zu bytes is above the pool's "
+                                                "largest class (%zu): such buffers are "
+                                                "mapped for each get, never kept",
+                                       size, p->max_class);
+    if (count == 0)
+        return 0;
+    if (count > SIZE_MAX / sizeof(void *))
+        return zp__error(-ENOMEM, "zp_reserve: %zu buffers cannot be listed", count);
+    unsigned cls = zp__class_of(p, size);
+    void **bufs = malloc(count * sizeof(void *)); /* a cold call: may allocate */
+    if (bufs == NULL)
+        return zp__error(-ENOMEM, "zp_reserve: out of memory listing %zu buffers", count);
+    int rc = take_direct(p, NULL, cls, bufs, count, NULL, NULL);
+    if (rc == 0) {
+        size_t len = zp__class_size(p, cls), page = zp__os_page_size();
+        for (size_t i = 0; i < count; i++)
+            touch_pages(bufs[i], len, page);
+        for (size_t i = 0; i < count; i += CHUNK_MAX)
+            zp__depot_give(p, cls, bufs + i,
+                           (uint32_t)(count - i < CHUNK_MAX ? count - i : CHUNK_MAX), false);
+    } else {
+        /* all went back; what this call mapped is wholly idle: unmap it */
+        zp__trim_class(p, cls, UINT64_MAX, false);
+        if (rc == ZP__EBUDGET)
+            rc = zp__error(rc, "zp_reserve: %zu buffers of %zu bytes do not fit the budget "
+                               "(%zu bytes)",
+                           count, zp__class_size(p, cls), zp__budget_max(p->budget));
+    }
+    free(bufs);
+    return rc;
 }
 
 /* --------------------------------------------------- drain, life cycle */
