@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         zpb_icount_loop(be, size, n);
         return 0;
     }
-    if (be_setup(be) != 0)
+    if (be_setup(be, size) != 0)
         return 2;
     /* warm-up: outside the collected function */
     for (unsigned long i = 0; i < warm; i++) {
