@@ -114,20 +114,25 @@ void zpb_dpdk_thread_enter(void)
 
 int zpb_dpdk_init(const size_t *sizes, int nsizes, char *why, size_t len)
 {
-    /* memory: both cache sizes, every size the run may use */
-    double mb = 128;
-    for (int c = 0; c < 2; c++) {
-        unsigned cache = c ? 256 : 32;
-        for (int i = 0; i < nsizes + 2; i++) {
-            size_t size = i < nsizes ? sizes[i] : i == nsizes ? 4096 : 65536;
-            int dup = 0;
-            for (int j = 0; j < i; j++)
-                dup |= (j < nsizes ? sizes[j] : 4096) == size;
-            if (!dup)
-                mb += (double)pool_elements(cache, size) * (double)(size + 256) /
-                      1048576.0;
-        }
+    /* memory: both cache sizes, every size the run may use: its --sizes and
+     * the fixed ones (bulk: 4 KiB, 64 KiB; bursts: 64 KiB; scaling: 64 KiB
+     * and 1 MiB) */
+    size_t all[24];
+    int na = 0;
+    const size_t fixed[3] = {4096, ZPB_BURST_SIZE, 1048576};
+    for (int i = 0; i < nsizes + 3 && na < 24; i++) {
+        size_t size = i < nsizes ? sizes[i] : fixed[i - nsizes];
+        int dup = 0;
+        for (int j = 0; j < na; j++)
+            dup |= all[j] == size;
+        if (!dup)
+            all[na++] = size;
     }
+    double mb = 128;
+    for (int i = 0; i < na; i++)
+        for (unsigned cache = 32; cache <= 256; cache *= 8)
+            mb += (double)pool_elements(cache, all[i]) * (double)(all[i] + 256) /
+                  1048576.0;
     char mem[32], core[16];
     snprintf(mem, sizeof mem, "%.0f", mb * 1.1);
     snprintf(core, sizeof core, "%d", cpus[0]);

@@ -1741,11 +1741,7 @@ int main(int argc, char **argv)
         want_dpdk |= be_is_dpdk(opt.backends[b]);
     if (want_dpdk) {
         char why[512];
-        size_t all[18];
-        int na = 0;
-        for (int i = 0; i < opt.nsizes; i++)
-            all[na++] = opt.sizes[i];
-        if (zpb_dpdk_init(all, na, why, sizeof why) != 0) {
+        if (zpb_dpdk_init(opt.sizes, opt.nsizes, why, sizeof why) != 0) {
             fprintf(stderr, "zp_bench: DPDK skipped: %s\n", why);
             for (char *q = why; *q; q++)
                 if (*q == '"' || *q == '\\')
