@@ -9,8 +9,9 @@
  *   --no-huge --no-pci --no-shconf --no-telemetry -l CPU -m MB
  *   --log-level=lib.eal:error
  * no hugepages, no devices, no shared config files: it runs unprivileged
- * and beside other processes. CPU is the first CPU this process may use (the
- * main thread, pinned there already, becomes the main lcore). MB covers the
+ * and beside other processes. CPU is the first CPU the calling thread may
+ * use (zp_bench's main thread, pinned there already, becomes the main
+ * lcore). MB covers the
  * pools the run can make (below) plus 128 MiB for the EAL's own structures;
  * with --no-huge it is one anonymous mapping that costs memory only where
  * it is written. (--in-memory is refused with --no-huge by this DPDK,
@@ -48,7 +49,6 @@
 #include <rte_mempool.h>
 
 #include "backend_dpdk.h"
-#include "harness.h"
 
 struct rte_mempool *zpb_mp;
 
@@ -135,7 +135,12 @@ int zpb_dpdk_init(const size_t *sizes, int nsizes, char *why, size_t len)
                   1048576.0;
     char mem[32], core[16];
     snprintf(mem, sizeof mem, "%.0f", mb * 1.1);
-    snprintf(core, sizeof core, "%d", cpus[0]);
+    int cpu = 0; /* the first CPU this thread may run on */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &set))
+            cpu++;
+    snprintf(core, sizeof core, "%d", cpu);
     char *args[] = {"zp_bench_dpdk", "--no-huge", "--no-pci", "--no-shconf",
                     "--no-telemetry", "-l", core, "-m", mem,
                     "--log-level=lib.eal:error", NULL};

@@ -62,6 +62,7 @@ bin=$build/bench/zp_bench
 icount_bin=$build/bench/zp_icount
 twin_bin=$build/bench/zp_bench_twin
 icount_twin=$build/bench/zp_icount_twin
+icount_dpdk=$build/bench/zp_icount_dpdk
 objects_bin=$build/bench/zp_bench_objects
 async_bin=$build/bench/zp_bench_async
 dpdk_bin=$build/bench/zp_bench_dpdk
@@ -317,6 +318,31 @@ if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
                 fi
             done
         done
+
+        # DPDK's rte_mempool_get / _put: zp_icount_dpdk (built with libdpdk's
+        # flags), minus its own loop alone
+        if [[ ,$allocs, == *,dpdk,* ]]; then
+            if [[ -x $icount_dpdk ]]; then
+                base_dpdk=$(icount_one none 4096 "" default "$icount_dpdk") ||
+                    base_dpdk=nan
+                for comp in dpdk32 dpdk256; do
+                    for s in $sizes; do
+                        if v=$(icount_one "$comp" "$s" "" default "$icount_dpdk"); then
+                            alloc=$(awk -v t="$v" -v b="$base_dpdk" \
+                                'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", t - b }')
+                            printf '%s\t%s\t%s\t%s\t%s\n' "$comp" "$comp" "$s" \
+                                "$v" "$alloc" >>"$raw/icount.tsv"
+                            note "  icount $comp $s: $alloc instructions per" \
+                                 "get+put in the allocator ($v per loop iteration)"
+                        else
+                            note "  icount $comp $s: callgrind failed (EAL?)"
+                        fi
+                    done
+                done
+            else
+                note "  icount dpdk32/dpdk256: skipped, $icount_dpdk not built"
+            fi
+        fi
 
         # the zeropool-only families: one line per scenario, variant, size
         # (debug=2 fills and scans whole buffers: fewer iterations)
