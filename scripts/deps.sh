@@ -10,10 +10,12 @@ set -euo pipefail
 
 what=${1:-test}
 test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
-# the allocators the benchmark compares against, plotting, and zlib (the
-# objects_zlib row pools z_stream objects; without it the row is skipped)
-bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
-            zlib1g-dev)
+# the allocators the benchmark compares against, DPDK (its rte_mempool is
+# the dpdk32/dpdk256 columns; without it they are skipped), plotting, and
+# zlib (the objects_zlib row pools z_stream objects; without it the row is
+# skipped)
+bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libdpdk-dev
+            gnuplot-nox zlib1g-dev)
 optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in
