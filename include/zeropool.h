@@ -49,11 +49,11 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define ZP_VERSION_MAJOR 0
-#define ZP_VERSION_MINOR 1
+#define ZP_VERSION_MINOR 2
 #define ZP_VERSION_PATCH 0
 #define ZP_VERSION_NUMBER \
     (ZP_VERSION_MAJOR * 10000 + ZP_VERSION_MINOR * 100 + ZP_VERSION_PATCH)
-#define ZP_VERSION_STRING "0.1.0"
+#define ZP_VERSION_STRING "0.2.0"
 
 /* ----------------------------------------------------------- export macro */
 
@@ -226,6 +226,9 @@ ZP_API void zp_pool_destroy(zp_pool *pool);
  * path, zp_trim, or its exit. Where threads that go idle share a tight
  * budget with waiters, give them handles and zp_cache_flush, or use
  * cache_depth 0.
+ *
+ * zp_budget_create returns 0 and sets *out, -EINVAL (out NULL or max_bytes
+ * 0) or -ENOMEM. Thread-safe. The caller owns the budget.
  */
 ZP_API int zp_budget_create(size_t max_bytes, zp_budget **out);
 /* Drops the creator's reference; the budget is freed once no pool uses it.
@@ -243,7 +246,9 @@ typedef struct zp_budget_stats {
     uint64_t waiters;       /* waiting right now */
 } zp_budget_stats;
 
-/* Reads a budget's figures. Returns 0 or -EINVAL. Thread-safe. */
+/* Reads a budget's figures; out->struct_size must be set (fields beyond it
+ * are not written). Returns 0 or -EINVAL (a NULL argument, or a struct_size
+ * that does not reach waited_gets). Thread-safe. */
 ZP_API int zp_budget_read(zp_budget *budget, zp_budget_stats *out);
 
 /* ------------------------------------------------------------- hot path */

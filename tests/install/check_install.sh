@@ -35,7 +35,7 @@ pc=$(find "$prefix" -name zeropool.pc -path '*/pkgconfig/*' | head -n1)
 [[ -n $pc ]] || { echo "check_install: zeropool.pc was not installed" >&2; exit 1; }
 libdir=$(dirname "$(dirname "$pc")")
 for f in "$prefix/include/zeropool.h" "$libdir/libzeropool.a" \
-         "$libdir/libzeropool.so" "$libdir/libzeropool.so.0" \
+         "$libdir/libzeropool.so" "$libdir/libzeropool.so.0.2" \
          "$libdir/cmake/zeropool/zeropoolConfig.cmake" \
          "$libdir/cmake/zeropool/zeropoolConfigVersion.cmake"; do
     [[ -e $f ]] || { echo "check_install: missing $f" >&2; exit 1; }
