@@ -3,7 +3,8 @@
 #   make test    [CMAKE_FLAGS=...] [CTEST_ARGS="-L ^quick$"]  build/ + ctest
 #   make bench   [BENCH_ARGS=...]                             build-bench/ + bench/run.sh
 #   make asan | make tsan  [CTEST_ARGS=...]                   sanitizer builds + ctest
-#   make install [PREFIX=/usr/local]                          installs build/
+#   make install [PREFIX=/usr/local]                          installs build/ (with the manual)
+#   make abi                                                  build/ against the last release's ABI
 #   make clean
 
 CMAKE_FLAGS ?=
@@ -22,7 +23,7 @@ MAKEFLAGS += --no-print-directory
 SAN_CTEST_ARGS_asan = -LE '^no_asan$$'
 SAN_CTEST_ARGS_tsan = -LE '^no_tsan$$'
 
-.PHONY: all build test bench asan tsan install clean fuzz valgrind
+.PHONY: all build test bench asan tsan install clean fuzz valgrind abi
 
 all: build
 
@@ -63,6 +64,12 @@ valgrind:
 	cmake -S . -B build -DZP_BUILD_TESTS=ON $(CMAKE_FLAGS)
 	cmake --build build -j$(JOBS)
 	cmake --build build --target valgrind
+
+# The built libraries against the committed ABI of the last release (abi/):
+# scripts/abi-check.sh says what it allows.
+abi: build
+	scripts/deps.sh test
+	scripts/abi-check.sh build
 
 install: build
 	cmake --install build --prefix "$(PREFIX)"

@@ -9,7 +9,8 @@
 set -euo pipefail
 
 what=${1:-test}
-test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
+test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # these two: the async examples
+           groff-base man-db abigail-tools)  # the manual's tests, the ABI check
 # the allocators the benchmark compares against, DPDK (its rte_mempool is
 # the dpdk32/dpdk256 columns; without it they are skipped), plotting, and
 # zlib (the objects_zlib row pools z_stream objects; without it the row is
