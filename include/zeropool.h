@@ -46,7 +46,15 @@
 extern "C" {
 #endif
 
-/* ---------------------------------------------------------------- version */
+/* ---------------------------------------------------------------- version
+ *
+ * The version of this header. The library (zp_version), its pkg-config
+ * files, its CMake package and its manual pages carry the same. Before 1.0
+ * a minor release may change the ABI, so the soname carries the minor
+ * (libzeropool.so.0.2); from 1.0 on, the major. Every function is exported
+ * under the symbol version of the release that added it (ZEROPOOL_0.1,
+ * ZEROPOOL_0.2, ...). CHANGELOG.md says what each release changed.
+ */
 
 #define ZP_VERSION_MAJOR 0
 #define ZP_VERSION_MINOR 2
