@@ -118,7 +118,17 @@ for name in "${libs[@]}"; do
         fi
     done < <(find abi -maxdepth 1 -name "lib$name-[0-9]*.abi" 2>/dev/null | sort -V)
     if [[ -z $baseline ]]; then
-        echo "ok   lib$name.so ($soname): no released baseline in abi/ (first shipped in $version)"
+        # first shipped now: every function in this release's version node
+        stray=$(objdump -T "$so" | awk '$2 == "g" && $(NF - 1) !~ /^\(|Base/ {
+                    print $NF "@" $(NF - 1) }' | grep -v "_$major\.$minor\$" || true)
+        if [[ -n $stray ]]; then
+            echo "FAIL lib$name.so: first shipped in $version, but these functions carry" \
+                 "another version node than *_$major.$minor:" $stray
+            fail=1
+        else
+            echo "ok   lib$name.so ($soname): no released baseline in abi/ (first shipped in" \
+                 "$version); every function in its *_$major.$minor node"
+        fi
         continue
     fi
 
