@@ -1,0 +1,3 @@
+/* placeholder */
+#include "zp_test_codec.h"
+int main(void){return 77;}
