@@ -8,8 +8,8 @@
  * the caller, who owns it and gives it back with zp_put(pool, buf). Every
  * codec context (zstd CCtx/DCtx, zlib z_stream, ISA-L state, lz4 frame
  * context, libdeflate compressor) lives in an object pool the codec owns:
- * built once (init), reset on every put, torn down only when its pool gives
- * the memory back. Once warm (every context kind made once, the output
+ * built once (the object's init), reset at the start of each use, torn
+ * down (fini) only when its pool gives the memory back. Once warm (every context kind made once, the output
  * classes in use cached), compressing and decompressing make no heap
  * allocation and map no memory, in any format, either direction, one-shot
  * or streaming.
