@@ -130,7 +130,7 @@ static void tools_to_ours(zp_pool *pool, int format, const char *path, const uns
 static void test_interop(void **state)
 {
     zp_pool *pool = ZPT_POOL();
-    size_t len = ZPT_MiB + 7, len2 = 70001;
+    size_t len = zpt_under_valgrind() ? 200007 : ZPT_MiB + 7, len2 = 70001; /* valgrind: smaller */
     unsigned char *text = zpt_text(len, 11), *text2 = zpt_text(len2, 12), *both;
     static char p[8192], q[8192];
     char empty_path[512], tiny_path[512];
