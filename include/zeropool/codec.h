@@ -36,7 +36,10 @@
  * Levels (zp_codec_config.level; 0 is each format's default):
  *   gzip, deflate, zlib: 1..12 (default 6). 1-3 are ISA-L's levels 1-3;
  *                        4-12 are libdeflate's; zlib (streaming) clamps to 9.
- *   zstd: ZSTD_minCLevel()..ZSTD_maxCLevel() except 0 (default 3).
+ *   zstd: ZSTD_minCLevel()..ZSTD_maxCLevel() except 0 (default 3). Levels
+ *         20-22 write windows above 8 MiB, which streaming decompression
+ *         refuses (-ENOTSUP; one-shot decompression decodes them); their
+ *         contexts are hundreds of MB of (mostly untouched) pooled memory.
  *   lz4:  1..12 (default 1): 1-2 fast, 3-12 high compression (LZ4F levels).
  *
  * Errors: every int function returns 0 (or a documented positive value) or
