@@ -9,10 +9,10 @@
  * codec context (zstd CCtx/DCtx, zlib z_stream, ISA-L state, lz4 frame
  * context, libdeflate compressor) lives in an object pool the codec owns:
  * built once (the object's init), reset at the start of each use, torn
- * down (fini) only when its pool gives the memory back. Once warm (every context kind made once, the output
- * classes in use cached), compressing and decompressing make no heap
- * allocation and map no memory, in any format, either direction, one-shot
- * or streaming.
+ * down (fini) only when its pool gives the memory back. Once warm (every
+ * context kind made once, the output classes in use cached), compressing
+ * and decompressing make no heap allocation and map no memory, in any
+ * format, either direction, one-shot or streaming.
  *
  * Which engine serves what (the fastest available, from benchmarks; each
  * engine is optional at build time, see zp_codec_engine()):
@@ -82,7 +82,8 @@ extern "C" {
 #define ZP_CODEC_DEFLATE 2 /* raw RFC 1951 */
 #define ZP_CODEC_ZLIB    3 /* RFC 1950 */
 #define ZP_CODEC_ZSTD    4 /* zstd frames; decoding accepts concatenated frames
-                              (skippable frames are skipped) */
+                              (skippable frames are skipped; the legacy v0.x
+                              formats are refused: -EBADMSG) */
 #define ZP_CODEC_LZ4     5 /* LZ4 frame format (what the lz4 tool reads and
                               writes); decoding accepts concatenated frames */
 
