@@ -38,16 +38,18 @@
  *                        4-12 are libdeflate's; zlib (streaming) clamps to 9.
  *   zstd: ZSTD_minCLevel()..ZSTD_maxCLevel() except 0 (default 3). Levels
  *         20-22 write windows above 8 MiB, which streaming decompression
- *         refuses (-ENOTSUP; one-shot decompression decodes them); their
- *         contexts are hundreds of MB of (mostly untouched) pooled memory.
+ *         refuses unless max_window allows them (-ENOTSUP; one-shot
+ *         decompression decodes them); their contexts are hundreds of MB
+ *         of (mostly untouched) pooled memory.
  *   lz4:  1..12 (default 1): 1-2 fast, 3-12 high compression (LZ4F levels).
  *
  * Errors: every int function returns 0 (or a documented positive value) or
  * a negative errno:
  *   -EINVAL   bad arguments (NULL, unknown format, level out of range);
  *   -ENOTSUP  the format (or this direction) was not built in; or a zstd
- *             frame needs a window above 8 MiB in streaming decompression
- *             (zstd --ultra / --long; one-shot decompression has no limit);
+ *             frame needs a window above max_window (default 8 MiB) in
+ *             streaming decompression (zstd --ultra / --long; one-shot
+ *             decompression has no limit);
  *   -EBADMSG  corrupt or truncated input, or trailing bytes after the last
  *             complete member/frame that do not form another one;
  *   -EFBIG    decompressed output would exceed max_output;
@@ -105,6 +107,14 @@ typedef struct zp_codec_config {
                             contexts (provider, budget or max_bytes, cache
                             depth, name, ...), copied; NULL: defaults. The
                             object type is the codec's own. */
+    size_t max_window;   /* zstd: the largest window streaming decompression
+                            accepts, rounded up to a power of two, 1 KiB ..
+                            2 GiB (0: 8 MiB, every level up to 19; the zstd
+                            tool's own limit is 128 MiB, for --long and
+                            --ultra frames). Each streaming decompression
+                            context is that big (pooled; pages the frames do
+                            not use stay untouched). One-shot decompression
+                            has no window limit; other formats ignore it. */
 } zp_codec_config;
 
 /* Fills *cfg for codec (ZP_CODEC_*) with the defaults above. Thread-safe. */
