@@ -9,7 +9,8 @@
 set -euo pipefail
 
 what=${1:-test}
-test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
+test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # the last two: the async examples
+           gzip pigz zstd lz4)  # the tools test_zpz checks zpz against
 # the allocators the benchmark compares against, plotting, and zlib (the
 # objects_zlib row pools z_stream objects; without it the row is skipped)
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
