@@ -52,7 +52,7 @@ static int c_work(void *ctx, zpz_slot *s)
     size_t out_len = 0;
     int rc = zp_compress(c->codec, s->in, s->in_len, &out, &out_len);
     if (rc < 0)
-        return zpz_fail(job, rc, "compression failed: %s", zp_strerror(rc));
+        return zpz_fail(job, rc, "compression failed: %s", zp_codec_strerror(rc));
     zp_put(job->pool, s->in); /* free the input as soon as possible */
     s->in = NULL;
     s->out = out;
@@ -92,7 +92,7 @@ int zpz_compress(zpz_job *job)
     int rc = zp_codec_create(job->pool, &cfg, &c.codec);
     if (rc < 0)
         return zpz_fail(job, rc, "cannot create the %s codec (level %d): %s",
-                        zpz_format_name(job->format), job->level, zp_strerror(rc));
+                        zpz_format_name(job->format), job->level, zp_codec_strerror(rc));
     zpz_stage st = {c_read, c_work, c_release, &c};
     rc = zpz_pipeline_run(job, &st);
     zp_codec_destroy(c.codec);

@@ -65,7 +65,7 @@ static int d_work(void *ctx, zpz_slot *s)
     size_t out_len = 0;
     int rc = zp_decompress(d->codec, s->in, s->in_len, &out, &out_len);
     if (rc < 0)
-        return zpz_fail(job, rc, "member at byte %" PRIu64 ": %s", at, zp_strerror(rc));
+        return zpz_fail(job, rc, "member at byte %" PRIu64 ": %s", at, zp_codec_strerror(rc));
     zp_put(job->pool, s->in);
     s->in = NULL;
     s->out = out;
@@ -95,7 +95,7 @@ static int parallel_gzip(zpz_job *job, zpz_in *in)
     cfg.max_output = ZPZ_MEMBER_MAX;
     int rc = zp_codec_create(job->pool, &cfg, &d.codec);
     if (rc < 0)
-        return zpz_fail(job, rc, "cannot create the gzip decoder: %s", zp_strerror(rc));
+        return zpz_fail(job, rc, "cannot create the gzip decoder: %s", zp_codec_strerror(rc));
     zpz_stage st = {d_read, d_work, d_release, &d};
     rc = zpz_pipeline_run(job, &st);
     zp_codec_destroy(d.codec);

@@ -58,6 +58,7 @@ typedef struct zpz_job {
     const char *in_name;  /* for messages */
     /* shared machinery */
     zp_pool *pool;
+    const char *err_format; /* the format being decoded, for messages */
     /* the first error: its text (without "zpz: <file>: ") */
     char err[256];
 } zpz_job;
