@@ -143,7 +143,8 @@ expect_fail 2 'thread' "-p 0" "$zpz" -p 0 tiny
 expect_fail 2 'format' "--format bzip2" "$zpz" --format bzip2 tiny
 expect_fail 1 '^zpz: nothere: ' "missing file" "$zpz" nothere
 expect_fail 1 '^zpz: mid: unknown suffix' "-d without a suffix" "$zpz" -d mid
-expect_fail 1 '^zpz: stdin: .*not in gzip, zstd or lz4' "plain data to -d" "$zpz" -dc mid
+expect_fail 1 '^zpz: mid: not in gzip, zstd or lz4' "plain data to -d" "$zpz" -dc mid
+expect_fail 1 '^zpz: stdin: not in gzip, zstd or lz4' "plain data on stdin to -d" "$zpz" -d <mid
 expect_fail 1 '^zpz: stdin: .*end of file' "empty input to -d" "$zpz" -d </dev/null
 for o in multi.zpz.gzip mid.pigz.gz mid.zstd.zst mid.lz4.lz4; do
     size=$(stat -c %s "$o")
