@@ -329,6 +329,11 @@ int main(int argc, char **argv)
     zp_config cfg;
     zp_config_init(&cfg);
     cfg.name = "zpz";
+    /* A block's buffers are got on one thread and put on another, a few
+     * thousand times a second: thread caches would save nothing, and each
+     * could hold up to cache_depth idle blocks (16 MiB at the default 32
+     * for 512 KiB blocks), which bounded memory cannot afford. */
+    cfg.cache_depth = 2;
     int rc = zp_pool_create(&cfg, &pool);
     if (rc < 0) {
         fprintf(stderr, "zpz: cannot create the buffer pool: %s\n", zp_strerror(rc));
