@@ -38,9 +38,11 @@
 #define ZPZ_BLOCK_DEFAULT (512 * ZPZ_KiB)
 #define ZPZ_BLOCK_MIN (64 * ZPZ_KiB)
 #define ZPZ_BLOCK_MAX (4 * ZPZ_MiB)
-/* largest member / block zpz -d decodes in parallel (anything larger in
- * a zpz extra field is treated as corrupt) */
-#define ZPZ_MEMBER_MAX (64 * ZPZ_MiB)
+/* largest member, and largest uncompressed block, zpz -d decodes in
+ * parallel: zpz writes blocks of at most ZPZ_BLOCK_MAX, whose members are
+ * at most a little larger (stored blocks); a zpz extra field announcing
+ * more is corrupt. Also the one-shot decoder's max_output. */
+#define ZPZ_MEMBER_MAX (ZPZ_BLOCK_MAX + ZPZ_BLOCK_MAX / 8)
 #define ZPZ_THREADS_MAX 256
 
 /* ------------------------------------------------------------------ job */
