@@ -934,10 +934,6 @@ static void zpz_rows(void)
         emit_line("zpz", corpus_len, 2, t->tool, "process", variant, config, "s", &m, NULL,
                   ZPZ_RUNS, extra);
     }
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "zp_bench_codec: could not remove %s\n", tmpdir);
 }
 
 static int want_codec = 1, want_zpz = 1;
@@ -952,6 +948,10 @@ static void run(void)
     corpus = NULL;
     if (want_zpz)
         zpz_rows();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "zp_bench_codec: could not remove %s\n", tmpdir);
 }
 
 int main(int argc, char **argv)
