@@ -12,8 +12,10 @@
  *                 workers, one writer, a ring of slots bounding the blocks
  *                 in flight
  *   compress.c    blocks -> gzip members / zstd frames / lz4 frames
- *   decompress.c  zpz's own gzip in parallel (sizes from the extra field);
- *                 everything else streaming through the codec library
+ *   decompress.c  format detection; zpz's own gzip in parallel (sizes
+ *                 from the extra field)
+ *   stream.c      everything else, streaming through the codec library
+ *                 (zp_zstream)
  *
  * Every buffer comes from one zeropool pool; every codec context from the
  * codec library's pooled contexts. Functions return 0 or a negative errno
