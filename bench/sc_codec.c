@@ -403,9 +403,19 @@ static size_t libdeflate_call(bctx *b, void *ctx, const void *in, size_t n, unsi
 #endif
 
 #ifdef ZPB_HAVE_LZ4
-static const LZ4F_preferences_t lz4_prefs = {
-    .frameInfo = {.blockSizeID = LZ4F_max64KB, .blockMode = LZ4F_blockIndependent},
-    .compressionLevel = 0};
+/* the frames zp_compress writes (codec.h): independent 64 KiB blocks,
+ * content size and content checksum present */
+static LZ4F_preferences_t lz4_prefs_for(size_t n)
+{
+    LZ4F_preferences_t p;
+    memset(&p, 0, sizeof p);
+    p.frameInfo.blockSizeID = LZ4F_max64KB;
+    p.frameInfo.blockMode = LZ4F_blockIndependent;
+    p.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    p.frameInfo.contentSize = n;
+    p.compressionLevel = 1;
+    return p;
+}
 
 static size_t lz4_call(bctx *b, void *ctx, const void *in, size_t n, unsigned char *out,
                        size_t cap)
@@ -422,12 +432,13 @@ static size_t lz4_call(bctx *b, void *ctx, const void *in, size_t n, unsigned ch
             LZ4F_freeDecompressionContext(d);
         return rc == 0 ? dst : 0;
     }
+    LZ4F_preferences_t prefs = lz4_prefs_for(n);
     if (ctx == NULL) { /* the one-call API: a context per call inside */
-        size_t rc = LZ4F_compressFrame(out, cap, in, n, &lz4_prefs);
+        size_t rc = LZ4F_compressFrame(out, cap, in, n, &prefs);
         return LZ4F_isError(rc) ? 0 : rc;
     }
     LZ4F_cctx *c = ctx;
-    size_t h = LZ4F_compressBegin(c, out, cap, &lz4_prefs);
+    size_t h = LZ4F_compressBegin(c, out, cap, &prefs);
     if (LZ4F_isError(h))
         return 0;
     size_t u = LZ4F_compressUpdate(c, out + h, cap - h, in, n, NULL);
