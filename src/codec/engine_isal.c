@@ -4,9 +4,8 @@
  *
  * ISA-L never allocates: the caller provides struct isal_zstream (about
  * 82 KB) and the level buffer (ISAL_DEF_LVLn_DEFAULT, 283-348 KB); both sit
- * inside the pooled context object. A context is initialised once and
- * reset (isal_deflate_reset, which keeps level, buffer and format) per
- * stream. One-shot calls run the same stateful engine with all input and
+ * inside the pooled context object, initialised for every stream (see
+ * begin). One-shot calls run the same stateful engine with all input and
  * end_of_stream set, into an output buffer that grows if it must.
  */
 #include "internal.h"
@@ -57,14 +56,14 @@ static int init(void *st, const zp_codec *c)
     return 0;
 }
 
+/* A stream starts from isal_deflate_init again, not isal_deflate_reset:
+ * libisal 2.30's reset leaves the "wrapper header written" state set, so
+ * a second gzip or zlib stream from a reset context has no header. Both
+ * cost the same (a few fields; the level buffer's hash table is set up on
+ * first use either way). */
 static int begin(void *st, const zp_codec *c)
 {
-    ist *z = st;
-    (void)c;
-    isal_deflate_reset(&z->s);
-    z->s.end_of_stream = 0;
-    z->s.flush = NO_FLUSH;
-    return 0;
+    return init(st, c);
 }
 
 static uint32_t clamp32(size_t n)
