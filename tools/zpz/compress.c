@@ -63,11 +63,11 @@ static int c_work(void *ctx, zpz_slot *s)
         return 0;
 
     /* The codec's member: its header (skipped: zpz writes its own), the
-     * deflate data, CRC-32 and ISIZE. A codec context reused by ISA-L
-     * (levels 1-3) has been seen to leave the header out
-     * (NEEDS-FROM-CODEC.md): deflate data never starts with 1f 8b (a
-     * first block of type 3 is invalid), so the two cases are told apart
-     * safely. The trailer's ISIZE is checked either way. */
+     * deflate data, CRC-32 and ISIZE. The codec once left the header out
+     * on a reused ISA-L context (NEEDS-FROM-CODEC.md, fixed there since);
+     * a member without one is still taken: deflate data never starts with
+     * 1f 8b (a first block of type 3 is invalid), so the two cases are
+     * told apart safely. The trailer's ISIZE is checked either way. */
     const unsigned char *m = out;
     int h = 0;
     if (m != NULL && out_len >= 2 && m[0] == 0x1f && m[1] == 0x8b)
