@@ -16,7 +16,11 @@
  * (interposed: calls from libz, libzstd, liblz4, libdeflate and libisal
  * are seen), no mmap of the library's own code (--wrap), no provider map.
  * Under valgrind the 1 MiB and 64 KiB inputs run fewer times (every
- * combination stays; the mixed calls stay above 200 per context).
+ * combination stays, so do the 10,000 operations and the mixed calls above
+ * 200 per context). valgrind must run with
+ * --soname-synonyms=somalloc=nouserintercepts (the valgrind target does):
+ * otherwise it replaces this executable's malloc with its own and nothing
+ * is counted, which the check of zlib's mallocs below reports.
  */
 
 enum { SZ_1K, SZ_64K, SZ_1M, NFIXED };
@@ -166,7 +170,7 @@ static void test_zero_alloc(void **state)
     zpt_provider *pv = zpt_provider_new();
     zp_pool *pool = ZPT_POOL(.pv = pv, .max_class = 64 * ZPT_MiB);
     int valgrind = zpt_under_valgrind();
-    plan pl = {{valgrind ? 10 : 103, valgrind ? 2 : 8, valgrind ? 1 : 2}, MIX_CALLS};
+    plan pl = {{103, valgrind ? 2 : 8, valgrind ? 1 : 2}, MIX_CALLS};
     const char *failure = NULL;
     unsigned long ops;
     size_t maps_before, unmaps_before;
@@ -230,8 +234,7 @@ static void test_zero_alloc(void **state)
             "%lu mmap-family calls, %zu provider maps, %zu unmaps\n", ops, NCOMBOS, heap.allocs,
             heap.frees, wrapped.syscalls, atomic_load(&pv->maps) - maps_before,
             atomic_load(&pv->unmaps) - unmaps_before);
-    if (!valgrind)
-        assert_true(ops >= 10000);
+    assert_true(ops >= 10000);
     assert_int_equal(heap.allocs, 0);
     assert_int_equal(heap.frees, 0);
     assert_int_equal(wrapped.allocs, 0);

@@ -26,9 +26,10 @@
  *   lz4               liblz4 frame API (custom mem)   liblz4 frame API (custom mem)
  *
  * Fallbacks when an engine was not built: ISA-L -> libdeflate (one-shot) or
- * zlib (streaming); libdeflate -> ISA-L (levels clamped to 3) or zlib;
- * zlib -> ISA-L (streaming compression at levels > 3 clamps to 3;
- * streaming decompression needs zlib: -ENOTSUP without it).
+ * zlib (streaming); libdeflate -> zlib (one-shot runs the streaming engine
+ * into a growing buffer), or ISA-L for compression (levels clamped to 3);
+ * zlib -> ISA-L for streaming compression (levels clamped to 3); streaming
+ * decompression needs zlib.
  * zp_codec_create fails with -ENOTSUP only when nothing can serve the
  * format at all.
  *
@@ -41,7 +42,9 @@
  * Errors: every int function returns 0 (or a documented positive value) or
  * a negative errno:
  *   -EINVAL   bad arguments (NULL, unknown format, level out of range);
- *   -ENOTSUP  the format (or this direction) was not built in;
+ *   -ENOTSUP  the format (or this direction) was not built in; or a zstd
+ *             frame needs a window above 8 MiB in streaming decompression
+ *             (zstd --ultra / --long; one-shot decompression has no limit);
  *   -EBADMSG  corrupt or truncated input, or trailing bytes after the last
  *             complete member/frame that do not form another one;
  *   -EFBIG    decompressed output would exceed max_output;

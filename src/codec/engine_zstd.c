@@ -35,8 +35,20 @@ typedef struct zs_state {
     } u;
     size_t ws_size;
     int in_frame; /* streaming decompression: inside a frame */
+    size_t head_len;            /* streaming: bytes of a frame's magic seen */
+    unsigned char head[4];
     _Alignas(64) unsigned char ws[];
 } zs_state;
+
+/* Only zstd frames (magic 28 b5 2f fd) and skippable frames: the legacy
+ * v0.x formats that libzstd may also decode make it malloc a legacy context
+ * per call (and fail in a static one), so they are refused as unknown. */
+static int magic_ok(const unsigned char *p)
+{
+    uint32_t m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    return m == ZSTD_MAGICNUMBER || (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
 
 static int map_error(size_t r, const char *what)
 {
@@ -178,6 +190,9 @@ static int d1_oneshot(void *st, const zp_codec *c, const unsigned char *src, siz
         size_t rem = len - pos, fsz, space;
         unsigned long long cs;
         frame++;
+        if (rem < 4 || !magic_ok(src + pos))
+            return zpc_error(-EBADMSG, "zstd: frame %d: %s", frame,
+                             rem < 4 ? "truncated" : "not a zstd frame (legacy formats are not decoded)");
         fsz = ZSTD_findFrameCompressedSize(src + pos, rem);
         if (ZSTD_isError(fsz))
             return zpc_error(-EBADMSG, "zstd: frame %d: %s", frame, ZSTD_getErrorName(fsz));
@@ -225,7 +240,34 @@ static int ds_begin(void *st, const zp_codec *c)
     (void)c;
     ZSTD_DCtx_reset(z->u.dctx, ZSTD_reset_session_only);
     z->in_frame = 0;
+    z->head_len = 0;
     return 0;
+}
+
+/* At a frame boundary: takes the next frame's magic (it may come a byte at a
+ * time), checks it and hands it to the decoder, which buffers the header. */
+static int ds_start_frame(zs_state *z, zpc_io *io)
+{
+    while (z->head_len < 4 && io->in_len > 0) {
+        z->head[z->head_len++] = *io->in++;
+        io->in_len--;
+    }
+    z->in_frame = 1;
+    if (z->head_len < 4)
+        return ZPC_MORE;
+    if (!magic_ok(z->head))
+        return zpc_error(-EBADMSG, "zstd: not a zstd frame (legacy formats are not decoded)");
+    {
+        ZSTD_inBuffer in = {z->head, 4, 0};
+        ZSTD_outBuffer out = {io->out, 0, 0};
+        size_t r = ZSTD_decompressStream(z->u.dctx, &out, &in);
+        if (ZSTD_isError(r))
+            return map_error(r, "ZSTD_decompressStream");
+        if (in.pos != 4)
+            return zpc_error(-EBADMSG, "zstd: frame header not taken");
+    }
+    z->head_len = 0;
+    return 1;
 }
 
 static int ds_step(void *st, const zp_codec *c, zpc_io *io, int finish)
@@ -238,6 +280,13 @@ static int ds_step(void *st, const zp_codec *c, zpc_io *io, int finish)
         size_t r;
         if (io->in_len == 0 && !z->in_frame)
             return finish ? ZPC_DONE : ZPC_MORE;
+        if (z->head_len > 0 || !z->in_frame) {
+            int s = ds_start_frame(z, io);
+            if (s <= 0)
+                return s;
+            in.src = io->in;
+            in.size = io->in_len;
+        }
         if (io->out_avail == 0)
             return ZPC_MORE;
         r = ZSTD_decompressStream(z->u.dctx, &out, &in);
@@ -251,8 +300,6 @@ static int ds_step(void *st, const zp_codec *c, zpc_io *io, int finish)
             z->in_frame = 0; /* a frame ended, all flushed */
             continue;
         }
-        if (in.pos > 0)
-            z->in_frame = 1;
         return ZPC_MORE;
     }
 }
