@@ -785,14 +785,19 @@ def build_codec(records):
             ratio = "-"
             if z and z.get("output_bytes", -1) > 0 and z.get("direction") == "compress":
                 ratio = "%.3f" % (z["output_bytes"] / float(z["input_bytes"]))
+            cpu = "-"
+            if z and best and (z.get("cpu_s") or -1) > 0 and (best.get("cpu_s") or -1) > 0:
+                cpu = "%.2f / %.2f" % (z["cpu_s"], best["cpu_s"])
             rows.append(["%s -%s %s" % k] + cells +
                         ["-" if sp is None else "%.2fx %s" % (sp, best["competitor"]),
-                         rss, ratio])
+                         cpu, rss, ratio])
             drows.append({"format": k[0], "level": k[1], "direction": k[2],
                           "seconds": {t: by[t]["median"] for t in tools
                                       if ok_median(by.get(t))},
                           "speedup_vs_best": sp,
                           "best_other": best["competitor"] if best else None,
+                          "cpu_s": {t: by[t].get("cpu_s") for t in tools
+                                    if ok_median(by.get(t))},
                           "zpz_max_rss_kib": z.get("max_rss_kib") if z else None,
                           "zpz_output_bytes": z.get("output_bytes") if z else None})
         derived["zpz"] = drows
@@ -800,11 +805,13 @@ def build_codec(records):
                    "(-p 2 / -T2; gzip has one), the 64 MiB")
         out.append("corpus on stdin, output to /dev/null; seconds, median (min-max) "
                    "of 3 runs. speed-up: the fastest other")
-        out.append("tool's median / zpz's. RSS: zpz's peak, MiB. ratio: zpz's "
-                   "compressed / uncompressed size.")
+        out.append("tool's median / zpz's. CPU s: median user + sys seconds, zpz / "
+                   "that tool (steadier on a busy")
+        out.append("machine). RSS: zpz's peak, MiB. ratio: zpz's compressed / "
+                   "uncompressed size.")
         out.append(render_table(["format level direction"] + tools +
-                                ["zpz speed-up", "zpz RSS", "ratio"], rows,
-                                ["<"] + [">"] * (len(tools) + 3)))
+                                ["zpz speed-up", "CPU s", "zpz RSS", "ratio"], rows,
+                                ["<"] + [">"] * (len(tools) + 4)))
         out.append("")
     return out, derived
 

@@ -19,7 +19,8 @@
  *           on a 64 MiB corpus file, median (min-max) of 3 runs, each
  *           writing to /dev/null, after one untimed run into a file (the
  *           compressed size); with the peak RSS of all four runs (the
- *           driver's own few MiB included: see zpz_rows).
+ *           driver's own few MiB included: see zpz_rows) and the median
+ *           CPU time (user + sys), steadier than wall time on a busy machine.
  *
  * The corpus (made here, the same bytes on the same system): the regular
  * files under /usr/share/doc that are not already compressed (*.gz, *.xz,
@@ -744,7 +745,8 @@ static char tmpdir[256], corpus_path[300];
 /* Runs argv with stdin from `in` and stdout to `out`, on every CPU the
  * process may use (the driver pins itself to one). Returns the wall
  * seconds, or -1; *rss_kib: the child's peak RSS. */
-static double run_tool(char *const argv[], const char *in, const char *out, long *rss_kib)
+static double run_tool(char *const argv[], const char *in, const char *out, long *rss_kib,
+                       double *cpu_s)
 {
     uint64_t t0 = wall_ns();
     pid_t pid = fork();
@@ -772,6 +774,8 @@ static double run_tool(char *const argv[], const char *in, const char *out, long
         return -1;
     double s = (double)(wall_ns() - t0) / 1e9;
     *rss_kib = ru.ru_maxrss;
+    *cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+             (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? s : -1;
 }
 
@@ -869,15 +873,17 @@ static void zpz_rows(void)
     int have_zpz = zpz_path[0] && access(zpz_path, X_OK) == 0;
     if (have_zpz) {
         long rss;
+        double cpu;
         char *a1[] = {zpz_path, "-6", "-p", "2", "-c", NULL};
         char *a2[] = {zpz_path, "--format", "zstd", "-1", "-p", "2", "-c", NULL};
-        run_tool(a1, corpus_path, zpz_gz, &rss);
-        run_tool(a2, corpus_path, zpz_zst, &rss);
+        run_tool(a1, corpus_path, zpz_gz, &rss, &cpu);
+        run_tool(a2, corpus_path, zpz_zst, &rss, &cpu);
     }
     if (have_tool("pigz")) {
         long rss;
+        double cpu;
         char *a[] = {"pigz", "-6", "-p", "2", "-c", NULL};
-        run_tool(a, corpus_path, pigz_gz, &rss);
+        run_tool(a, corpus_path, pigz_gz, &rss, &cpu);
     }
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const tool_row *t = &rows[i];
@@ -913,19 +919,20 @@ static void zpz_rows(void)
         argv[k] = NULL;
         char out[320];
         snprintf(out, sizeof out, "%s/out", tmpdir);
-        double v[ZPZ_RUNS];
+        double v[ZPZ_RUNS], cpu[ZPZ_RUNS], cpu0;
         long rss_max = 0;
         /* an untimed run first: warms the page cache, gives the output size */
-        int ok = run_tool(argv, t->input ? t->input : corpus_path, out, &rss_max) >= 0;
+        int ok = run_tool(argv, t->input ? t->input : corpus_path, out, &rss_max, &cpu0) >= 0;
         long long out_bytes = ok && stat(out, &st) == 0 ? (long long)st.st_size : -1;
         unlink(out);
         for (int r = 0; r < ZPZ_RUNS && ok; r++) {
             long rss = 0;
-            v[r] = run_tool(argv, t->input ? t->input : corpus_path, "/dev/null", &rss);
+            v[r] = run_tool(argv, t->input ? t->input : corpus_path, "/dev/null", &rss, &cpu[r]);
             ok = v[r] >= 0;
             if (rss > rss_max)
                 rss_max = rss;
         }
+        double cpu_med = ok ? median_of(cpu, ZPZ_RUNS) : NAN;
         if (!ok) {
             m.median = m.min = m.max = NAN;
             m.refused = true;
@@ -938,8 +945,9 @@ static void zpz_rows(void)
         snprintf(extra, sizeof extra,
                  ",\"tool\":\"%s\",\"format\":\"%s\",\"direction\":\"%s\",\"level\":%d,"
                  "\"threads_asked\":2,\"runs\":%d,\"max_rss_kib\":%ld,\"output_bytes\":%lld,"
-                 "\"input_bytes\":%lld",
+                 "\"cpu_s\":%.4f,\"input_bytes\":%lld",
                  t->tool, t->format, t->direction, t->level, ZPZ_RUNS, rss_max, out_bytes,
+                 isfinite(cpu_med) ? cpu_med : -1.0,
                  t->input && stat(t->input, &st) == 0 ? (long long)st.st_size
                                                       : (long long)corpus_len);
         emit_line("zpz", corpus_len, 2, t->tool, "process", variant, config, "s", &m, NULL,
