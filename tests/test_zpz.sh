@@ -160,6 +160,36 @@ cp mid e && ok "zpz --format lz4 e" "${wrap[@]}" "$zpz" --format lz4 e && [[ -e 
 cp mid.pigz.gz g.gz && ok "zpz -d of pigz's file" "${wrap[@]}" "$zpz" -d g.gz && same g mid "pigz file"
 cp mid.zstd.zst h.lz4 && ok "zpz -d h.lz4 holding zstd" "${wrap[@]}" "$zpz" -d h.lz4 && same h mid "format from the data"
 
+# --------------------------------------------------------- bounded memory
+# 128 MiB through zpz -1 and back: the peak RSS of each run stays under
+# 64 MiB (the issue's bound for 1 GiB; zpz keeps at most 2N + 2 blocks).
+# Not under memcheck or a sanitizer, whose own memory is the bulk of RSS.
+peak_rss() { # peak_rss INPUT_FILE_OR_- ARGS...: zpz's peak RSS in KiB
+    python3 - "$zpz" "$@" <<'PY'
+import resource, subprocess, sys
+zpz, src, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+block = open("mixed", "rb").read()[:1 << 20]
+with open("/dev/null", "wb") as null:
+    if src == "-":   # 128 MiB generated here, written to zpz's stdin
+        p = subprocess.Popen([zpz] + args, stdin=subprocess.PIPE, stdout=open("big.gz", "wb"))
+        for _ in range(128):
+            p.stdin.write(block)
+        p.stdin.close()
+        rc = p.wait()
+    else:
+        rc = subprocess.call([zpz] + args + [src], stdout=null)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)
+PY
+}
+if [[ $memcheck == 0 ]] && ! ldd "$zpz" 2>/dev/null | grep -qE 'lib(a|t)san' &&
+   command -v python3 >/dev/null; then
+    rss=$(peak_rss - -1 -p 2 -c)
+    [[ $rss -gt 0 && $rss -lt 65536 ]] || fail "zpz -1 of 128 MiB: peak RSS $rss KiB (limit 65536)"
+    rss=$(peak_rss big.gz -d -p 2 -c)
+    [[ $rss -gt 0 && $rss -lt 65536 ]] || fail "zpz -d of 128 MiB: peak RSS $rss KiB (limit 65536)"
+    rm -f big.gz
+fi
+
 # ----------------------------------------------------------------- errors
 expect_fail() { # expect_fail STATUS PATTERN DESCRIPTION COMMAND...
     local want=$1 pat=$2 what=$3
