@@ -9,12 +9,20 @@ if(NOT ZP_BUILD_CODEC)
   return()
 endif()
 
+set(ZP_CODEC_DISABLE "" CACHE STRING
+    "Engines to leave out even when found (e.g. \"ISAL;LIBDEFLATE\"): to build and test the fallbacks")
+
 find_package(PkgConfig QUIET)
 
 # zpc_find_engine(<NAME> <pkg-config module> <header> <library> <what is lost>)
 # sets ZPC_<NAME>_FOUND, ZPC_<NAME>_LIBS (absolute paths), ZPC_<NAME>_INCS.
 function(zpc_find_engine name module header lib lost)
   set(found FALSE)
+  if(name IN_LIST ZP_CODEC_DISABLE)
+    message(STATUS "zeropool-codec: ${name} left out (ZP_CODEC_DISABLE): ${lost}")
+    set(ZPC_${name}_FOUND FALSE PARENT_SCOPE)
+    return()
+  endif()
   if(PKG_CONFIG_FOUND)
     pkg_check_modules(ZPC_PC_${name} QUIET ${module})
     if(ZPC_PC_${name}_FOUND)

@@ -8,8 +8,8 @@
  * the caller, who owns it and gives it back with zp_put(pool, buf). Every
  * codec context (zstd CCtx/DCtx, zlib z_stream, ISA-L state, lz4 frame
  * context, libdeflate compressor) lives in an object pool the codec owns:
- * built once (init), reset on every put, torn down only when its pool gives
- * the memory back. Once warm (every context kind made once, the output
+ * built once (the object's init), reset at the start of each use, torn
+ * down (fini) only when its pool gives the memory back. Once warm (every context kind made once, the output
  * classes in use cached), compressing and decompressing make no heap
  * allocation and map no memory, in any format, either direction, one-shot
  * or streaming.
@@ -30,8 +30,8 @@
  * into a growing buffer), or ISA-L for compression (levels clamped to 3);
  * zlib -> ISA-L for streaming compression (levels clamped to 3); streaming
  * decompression needs zlib.
- * zp_codec_create fails with -ENOTSUP only when nothing can serve the
- * format at all.
+ * zp_codec_create fails with -ENOTSUP when some direction of the format
+ * (one-shot or streaming) has no engine: every codec serves all four.
  *
  * Levels (zp_codec_config.level; 0 is each format's default):
  *   gzip, deflate, zlib: 1..12 (default 6). 1-3 are ISA-L's levels 1-3;
@@ -111,7 +111,8 @@ ZP_API void zp_codec_config_init(zp_codec_config *cfg, int codec);
  * it). Builds the codec's context object pools (no context yet: each is
  * made on first use, in pooled memory). Returns 0 and sets *out; -EINVAL
  * (NULL argument, unknown codec, bad level, struct_size unknown),
- * -ENOTSUP (no engine for this format was built), -ENOMEM. Thread-safe.
+ * -ENOTSUP (an engine this format needs was not built), -ENOMEM.
+ * Thread-safe.
  * The caller owns the codec.
  */
 ZP_API int zp_codec_create(zp_pool *pool, const zp_codec_config *cfg, zp_codec **out);

@@ -291,7 +291,10 @@ int zp_codec_create(zp_pool *pool, const zp_codec_config *cfg, zp_codec **out)
     codec->stream_chunk = c.stream_chunk ? c.stream_chunk : 256 * ZPC_KiB;
 
     if (c.ctx_config != NULL) {
-        pc = *c.ctx_config;
+        /* as the caller's header knows it: an older zp_config is shorter */
+        size_t n = c.ctx_config->struct_size;
+        zp_config_init(&pc);
+        memcpy(&pc, c.ctx_config, n < sizeof pc ? n : sizeof pc);
     } else {
         zp_config_init(&pc);
         pc.cache_depth = 2; /* contexts are big: a thread keeps two per kind */
