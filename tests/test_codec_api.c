@@ -37,6 +37,10 @@ static void test_config_errors(void **state)
     zp_codec_config_init(&cfg, ZP_CODEC_LZ4);
     cfg.stream_chunk = 100;
     assert_int_equal(zp_codec_create(pool, &cfg, &c), -EINVAL);
+    zp_codec_config_init(&cfg, ZP_CODEC_ZSTD);
+    cfg.max_window = 512;
+    assert_int_equal(zp_codec_create(pool, &cfg, &c), -EINVAL);
+    assert_true(zpt_contains_nocase(zp_codec_strerror(-EINVAL), "max_window"));
     zp_codec_config_init(&cfg, ZP_CODEC_LZ4);
     cfg.struct_size = 3;
     assert_int_equal(zp_codec_create(pool, &cfg, &c), -EINVAL);

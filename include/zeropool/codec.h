@@ -9,10 +9,10 @@
  * codec context (zstd CCtx/DCtx, zlib z_stream, ISA-L state, lz4 frame
  * context, libdeflate compressor) lives in an object pool the codec owns:
  * built once (the object's init), reset at the start of each use, torn
- * down (fini) only when its pool gives the memory back. Once warm (every context kind made once, the output
- * classes in use cached), compressing and decompressing make no heap
- * allocation and map no memory, in any format, either direction, one-shot
- * or streaming.
+ * down (fini) only when its pool gives the memory back. Once warm (every
+ * context kind made once, the output classes in use cached), compressing
+ * and decompressing make no heap allocation and map no memory, in any
+ * format, either direction, one-shot or streaming.
  *
  * Which engine serves what (the fastest available, from benchmarks; each
  * engine is optional at build time, see zp_codec_engine()):
@@ -36,15 +36,20 @@
  * Levels (zp_codec_config.level; 0 is each format's default):
  *   gzip, deflate, zlib: 1..12 (default 6). 1-3 are ISA-L's levels 1-3;
  *                        4-12 are libdeflate's; zlib (streaming) clamps to 9.
- *   zstd: ZSTD_minCLevel()..ZSTD_maxCLevel() except 0 (default 3).
+ *   zstd: ZSTD_minCLevel()..ZSTD_maxCLevel() except 0 (default 3). Levels
+ *         20-22 write windows above 8 MiB, which streaming decompression
+ *         refuses unless max_window allows them (-ENOTSUP; one-shot
+ *         decompression decodes them); their contexts are hundreds of MB
+ *         of (mostly untouched) pooled memory.
  *   lz4:  1..12 (default 1): 1-2 fast, 3-12 high compression (LZ4F levels).
  *
  * Errors: every int function returns 0 (or a documented positive value) or
  * a negative errno:
  *   -EINVAL   bad arguments (NULL, unknown format, level out of range);
  *   -ENOTSUP  the format (or this direction) was not built in; or a zstd
- *             frame needs a window above 8 MiB in streaming decompression
- *             (zstd --ultra / --long; one-shot decompression has no limit);
+ *             frame needs a window above max_window (default 8 MiB) in
+ *             streaming decompression (zstd --ultra / --long; one-shot
+ *             decompression has no limit);
  *   -EBADMSG  corrupt or truncated input, or trailing bytes after the last
  *             complete member/frame that do not form another one;
  *   -EFBIG    decompressed output would exceed max_output;
@@ -79,7 +84,8 @@ extern "C" {
 #define ZP_CODEC_DEFLATE 2 /* raw RFC 1951 */
 #define ZP_CODEC_ZLIB    3 /* RFC 1950 */
 #define ZP_CODEC_ZSTD    4 /* zstd frames; decoding accepts concatenated frames
-                              (skippable frames are skipped) */
+                              (skippable frames are skipped; the legacy v0.x
+                              formats are refused: -EBADMSG) */
 #define ZP_CODEC_LZ4     5 /* LZ4 frame format (what the lz4 tool reads and
                               writes); decoding accepts concatenated frames */
 
@@ -101,6 +107,14 @@ typedef struct zp_codec_config {
                             contexts (provider, budget or max_bytes, cache
                             depth, name, ...), copied; NULL: defaults. The
                             object type is the codec's own. */
+    size_t max_window;   /* zstd: the largest window streaming decompression
+                            accepts, rounded up to a power of two, 1 KiB ..
+                            2 GiB (0: 8 MiB, every level up to 19; the zstd
+                            tool's own limit is 128 MiB, for --long and
+                            --ultra frames). Each streaming decompression
+                            context is that big (pooled; pages the frames do
+                            not use stay untouched). One-shot decompression
+                            has no window limit; other formats ignore it. */
 } zp_codec_config;
 
 /* Fills *cfg for codec (ZP_CODEC_*) with the defaults above. Thread-safe. */

@@ -277,6 +277,9 @@ int zp_codec_create(zp_pool *pool, const zp_codec_config *cfg, zp_codec **out)
     if (!level_ok(c.codec, c.level, &level))
         return zpc_error(-EINVAL, "zp_codec_create: level %d out of range for this format",
                          c.level);
+    if (c.max_window != 0 && (c.max_window < 1024 || c.max_window > 2 * ZPC_GiB))
+        return zpc_error(-EINVAL, "zp_codec_create: max_window %zu is not in 1 KiB .. 2 GiB",
+                         c.max_window);
     if (c.stream_chunk != 0 && (c.stream_chunk < 4096 || c.stream_chunk > ZPC_GiB))
         return zpc_error(-EINVAL, "zp_codec_create: stream_chunk %zu is not in 4 KiB .. 1 GiB",
                          c.stream_chunk);
@@ -289,6 +292,10 @@ int zp_codec_create(zp_pool *pool, const zp_codec_config *cfg, zp_codec **out)
     codec->level = level;
     codec->max_output = c.max_output ? c.max_output : ZPC_GiB;
     codec->stream_chunk = c.stream_chunk ? c.stream_chunk : 256 * ZPC_KiB;
+    codec->window_log = 23; /* 8 MiB */
+    if (c.max_window != 0)
+        for (codec->window_log = 10; ((size_t)1 << codec->window_log) < c.max_window;)
+            codec->window_log++;
 
     if (c.ctx_config != NULL) {
         /* as the caller's header knows it: an older zp_config is shorter */

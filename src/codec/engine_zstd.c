@@ -7,15 +7,16 @@
  * ZSTD_estimateCCtxSize(level) (every source size) for one-shot
  * compression, ZSTD_estimateCStreamSize(level) for streaming,
  * ZSTD_estimateDCtxSize() for one-shot decompression (whole frames into a
- * whole buffer need no window) and ZSTD_estimateDStreamSize(8 MiB) for
- * streaming decompression. A static context cannot grow nor shrink, so the
- * traps of a reused heap context (it grows when a bigger input arrives and
+ * whole buffer need no window) and ZSTD_estimateDStreamSize(max_window,
+ * default 8 MiB) for streaming decompression. A static context cannot grow
+ * nor shrink, so the traps of a reused heap context (it grows when a bigger input arrives and
  * frees and reallocates its workspace on the 129th call that finds it more
  * than 3x too big) cannot happen, and ZSTD_compress()/ZSTD_decompress()
  * (a context per call) are never used.
  *
- * Streaming decompression accepts windows up to 8 MiB (every level up to
- * 19; --ultra and --long frames need more and give -ENOTSUP).
+ * Streaming decompression accepts windows up to max_window (default 8 MiB:
+ * every level up to 19; --ultra and --long frames need more and give
+ * -ENOTSUP unless the codec was configured for them).
  */
 #include "internal.h"
 
@@ -25,8 +26,6 @@
 #include <string.h>
 #include <zstd.h>
 #include <zstd_errors.h>
-
-#define DSTREAM_WINDOW_LOG 23
 
 typedef struct zs_state {
     union {
@@ -56,8 +55,8 @@ static int map_error(size_t r, const char *what)
     if (e == ZSTD_error_memory_allocation)
         return zpc_error(-ENOMEM, "zstd: %s: %s", what, ZSTD_getErrorName(r));
     if (e == ZSTD_error_frameParameter_windowTooLarge)
-        return zpc_error(-ENOTSUP, "zstd: %s: frame window above this library's 8 MiB limit "
-                         "for streaming", what);
+        return zpc_error(-ENOTSUP, "zstd: %s: frame window above the codec's max_window for "
+                         "streaming (zp_codec_config.max_window; default 8 MiB)", what);
     return zpc_error(-EBADMSG, "zstd: %s: %s", what, ZSTD_getErrorName(r));
 }
 
@@ -155,8 +154,7 @@ static size_t d1_size(const zp_codec *c)
 
 static size_t ds_size(const zp_codec *c)
 {
-    (void)c;
-    return sizeof(zs_state) + ZSTD_estimateDStreamSize((size_t)1 << DSTREAM_WINDOW_LOG);
+    return sizeof(zs_state) + ZSTD_estimateDStreamSize((size_t)1 << c->window_log);
 }
 
 static int d1_init(void *st, const zp_codec *c)
@@ -174,7 +172,7 @@ static int ds_init(void *st, const zp_codec *c)
     z->u.dctx = ZSTD_initStaticDCtx(z->ws, z->ws_size);
     if (z->u.dctx == NULL)
         return ENOMEM;
-    if (ZSTD_isError(ZSTD_DCtx_setParameter(z->u.dctx, ZSTD_d_windowLogMax, DSTREAM_WINDOW_LOG)))
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(z->u.dctx, ZSTD_d_windowLogMax, c->window_log)))
         return EINVAL;
     return 0;
 }

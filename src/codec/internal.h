@@ -94,6 +94,7 @@ struct zp_codec {
     int level;            /* resolved (never 0) */
     size_t max_output;    /* resolved (never 0) */
     size_t stream_chunk;  /* resolved */
+    int window_log;       /* zstd streaming decompression: log2 of max_window */
     zpc_kind kinds[ZPC_NKINDS];
 };
 
