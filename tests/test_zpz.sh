@@ -114,6 +114,10 @@ ok "zpz -d of 4 gzip members" "${wrap[@]}" "$zpz" -dc cat.gz >out && same out ca
 cat mid.zstd.zst tiny.zstd.zst empty.zstd.zst >cat.zst
 cat mid tiny empty >cat.expect
 ok "zpz -d of 3 zstd frames" "${wrap[@]}" "$zpz" -dc cat.zst >out && same out cat.expect "zstd frames"
+# a zstd window above 8 MiB (zstd --long; from a pipe, so no content size
+# shrinks it): zpz accepts up to 128 MiB, as the zstd tool does
+zstd -q --long=25 -c <mid >long.zst
+ok "zpz -d of zstd --long=25" "${wrap[@]}" "$zpz" -dc long.zst >out && same out mid "zstd --long"
 cat mid.lz4.lz4 tiny.lz4.lz4 >cat.lz4
 cat mid tiny >cat.expect
 ok "zpz -d of 2 lz4 frames" "${wrap[@]}" "$zpz" -dc cat.lz4 >out && same out cat.expect "lz4 frames"

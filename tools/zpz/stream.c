@@ -40,6 +40,11 @@ int zpz_stream_decode(zpz_job *job, zpz_in *in, int format)
     zp_zstream *zs;
     zp_codec_config_init(&cfg, zpz_codec_of(format));
     cfg.max_output = SIZE_MAX; /* a stream: no limit, memory bounded anyway */
+    /* zstd: windows up to 128 MiB, as the zstd tool accepts (--long,
+     * --ultra); the context's pages beyond a frame's window stay untouched,
+     * so ordinary files cost no more */
+    if (format == ZPZ_FMT_ZSTD)
+        cfg.max_window = 128 * ZPZ_MiB;
     job->err_format = zpz_format_name(format);
     int rc = zp_codec_create(job->pool, &cfg, &codec);
     if (rc < 0)
