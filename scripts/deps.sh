@@ -9,7 +9,11 @@
 set -euo pipefail
 
 what=${1:-test}
+# libzeropool-codec's engines (each optional to the build; tests and CI build all)
+codec_pkgs=(zlib1g-dev libdeflate-dev libisal-dev libzstd-dev liblz4-dev)
 test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # these two: the async examples
+           "${codec_pkgs[@]}" gzip zstd lz4 python3  # the tools: the codec interop tests
+           pigz  # and test_zpz, which checks zpz against gzip, pigz, zstd and lz4
            groff-base man-db abigail-tools)  # the manual's tests, the ABI check
 # the allocators the benchmark compares against, DPDK (its rte_mempool is
 # the dpdk32/dpdk256 columns; without it they are skipped), plotting, and
@@ -21,7 +25,7 @@ optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in
     test) want=("${test_pkgs[@]}") ;;
-    fuzz) want=(cmake clang libclang-rt-14-dev) ;;
+    fuzz) want=(cmake clang libclang-rt-14-dev pkg-config "${codec_pkgs[@]}") ;;
     bench | all) want=("${test_pkgs[@]}" "${bench_pkgs[@]}")
                  optional_pkgs=(linux-perf) ;;
     *) echo "usage: $0 [test|bench|fuzz|all]" >&2; exit 2 ;;

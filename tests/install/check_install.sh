@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs a zeropool build tree into a temporary prefix and proves a consumer
 # builds and runs against it: (a) with pkg-config, (b) with find_package().
-# Also checks that libzeropool.so exports exactly the header's zp_* functions.
+# Also checks that libzeropool.so exports exactly the header's zp_* functions,
+# and that the installed zpz (when built) runs from the prefix.
 #
 # usage: check_install.sh BUILD_DIR CONSUMER_SRC_DIR
 # env:   CC (compiler, default cc), ZP_SANITIZE_FLAGS (flags the build used;
@@ -81,5 +82,16 @@ cmake --build "$tmp/consumer-build"
 # The shared consumer finds libzeropool.so through its build-tree RPATH.
 "$tmp/consumer-build/consumer"
 "$tmp/consumer-build/consumer_static"
+
+# zpz (tools/zpz), installed with the libraries when the codec library is
+# built: it runs from the prefix (its RPATH finds the installed libraries)
+# and round-trips
+if [[ -e $prefix/bin/zpz ]]; then
+    step="installed zpz"
+    echo "== $step"
+    for i in $(seq 1 2000); do echo "zeropool line $i"; done >"$tmp/zpz.in"
+    env -u LD_LIBRARY_PATH "$prefix/bin/zpz" -c "$tmp/zpz.in" |
+        env -u LD_LIBRARY_PATH "$prefix/bin/zpz" -dc | cmp - "$tmp/zpz.in"
+fi
 
 echo "check_install: PASS"
