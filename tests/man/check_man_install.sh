@@ -44,7 +44,7 @@ want zp_put "void zp_put(zp_pool *pool, void *buf);" yes
 if grep -qx libzeropool-codec.so <<<"$libs"; then c=yes; else c=no; fi
 want zp_compress "#include <zeropool/codec.h>" $c
 if [[ -x $tmp/prefix/bin/zpz ]]; then z=yes; else z=no; fi
-want zpz "zpz" $z
+want zpz "compresses and decompresses files" $z
 if grep -qx libzeropool-uring.so <<<"$libs"; then u=yes; else u=no; fi
 want zp_bufring_create "#include <zeropool/uring.h>" $u
 exit $fail
