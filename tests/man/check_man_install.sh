@@ -11,7 +11,10 @@
 set -euo pipefail
 
 build=${1:?usage: check_man_install.sh BUILD_DIR}
-command -v man >/dev/null || { echo "SKIP: man not found (Debian: man-db)"; exit 77; }
+if ! command -v man >/dev/null || ! man --version >/dev/null 2>&1; then
+    echo "SKIP: no working man (Debian: man-db)"
+    exit 77
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zp-man.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
