@@ -182,8 +182,11 @@ static void setup_decay(ctx *c)
  * until decay gives the idle MiB back and the request becomes ready. */
 static int act_decay_slow_path(ctx *c, zp_loop *loop)
 {
-    while (c->nsmall < 64) { /* the small slab's 64 buffers: 1.6 s at least */
-        if (zpt_fd_readable(zp_loop_fd(loop), 25) == 1)
+    /* the small slab's 64 buffers: 64 x 75 ms = 4.8 s at least (decay_ms
+     * is 50: a few periods are enough, but a loaded machine under TSan
+     * once took more than 1.6 s) */
+    while (c->nsmall < 64) {
+        if (zpt_fd_readable(zp_loop_fd(loop), 75) == 1)
             return 1;
         c->small[c->nsmall] = zp_get(c->q, 4096);
         assert_non_null(c->small[c->nsmall++]);

@@ -12,6 +12,8 @@ int zp__waitq_init(zp__waitq *q, void (*on_busy)(void *, bool), void *arg)
     q->head = q->tail = NULL;
     atomic_init(&q->n, 0);
     atomic_init(&q->head_hint, NULL);
+    atomic_init(&q->head_owner, NULL);
+    atomic_init(&q->head_cls, ZP__WAITER_NO_HANDOVER);
     q->on_busy = on_busy;
     q->on_busy_arg = arg;
     return zp__os_mutex_init_short(&q->lock);
@@ -29,9 +31,24 @@ void zp__waitq_fork_child(zp__waitq *q)
     (void)zp__os_mutex_init_short(&q->lock);
     q->head = q->tail = NULL;
     atomic_store_explicit(&q->head_hint, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->head_owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->head_cls, ZP__WAITER_NO_HANDOVER, memory_order_relaxed);
     atomic_store_explicit(&q->n, 0, memory_order_relaxed);
     if (q->on_busy)
         q->on_busy(q->on_busy_arg, false);
+}
+
+/* Queue lock held: the head changed. The hints are read without the
+ * lock; relaxed: a reader acting on a stale hint only skips a hand-over
+ * (the buffer then goes to the depot, whose give wakes the head) or takes
+ * the lock for nothing. */
+static void publish_head(zp__waitq *q)
+{
+    const zp__waiter *h = q->head;
+    atomic_store_explicit(&q->head_hint, h, memory_order_relaxed);
+    atomic_store_explicit(&q->head_owner, h ? h->owner : NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->head_cls, h ? h->cls : ZP__WAITER_NO_HANDOVER,
+                          memory_order_relaxed);
 }
 
 void zp__waitq_lock(zp__waitq *q)
@@ -79,7 +96,7 @@ void zp__waitq_push(zp__waitq *q, zp__waiter *w)
     else
         q->head = w;
     q->tail = w;
-    atomic_store_explicit(&q->head_hint, q->head, memory_order_relaxed);
+    publish_head(q);
     /* release: pairs with the acquire in zp__waitq_may_take */
     if (atomic_fetch_add_explicit(&q->n, 1, memory_order_release) == 0 && q->on_busy)
         q->on_busy(q->on_busy_arg, true);
@@ -97,7 +114,7 @@ static void unlink_waiter(zp__waitq *q, zp__waiter *w)
     w->queued = false;
     if (q->tail == w)
         q->tail = prev;
-    atomic_store_explicit(&q->head_hint, q->head, memory_order_relaxed);
+    publish_head(q);
     /* relaxed: the queue itself is read under the lock; n is a hint */
     if (atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed) == 1 && q->on_busy)
         q->on_busy(q->on_busy_arg, false);
@@ -116,8 +133,10 @@ size_t zp__waitq_hand_over(zp__waitq *q, const void *owner, uint32_t cls, void *
                            size_t n)
 {
     size_t handed = 0;
-    if (!zp__waitq_busy(q))
-        return 0;
+    if (!zp__waitq_busy(q) ||
+        atomic_load_explicit(&q->head_owner, memory_order_relaxed) != owner ||
+        atomic_load_explicit(&q->head_cls, memory_order_relaxed) != cls)
+        return 0; /* the head cannot take these (or nobody waits) */
     pthread_mutex_lock(&q->lock);
     zp__waiter *w;
     while (handed < n && (w = q->head) != NULL && w->owner == owner && w->cls == cls) {

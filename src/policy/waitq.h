@@ -52,6 +52,10 @@ typedef struct zp__waitq {
     zp__waiter *head, *tail;
     _Atomic uint32_t n;         /* waiters queued */
     _Atomic(const zp__waiter *) head_hint; /* head, readable without lock */
+    /* what the head waits for (its owner and cls), readable without the
+     * lock: a put whose buffers the head cannot take skips the lock */
+    _Atomic(const void *) head_owner;
+    _Atomic uint32_t head_cls;
     /* told (queue lock held) when the queue turns busy or idle */
     void (*on_busy)(void *arg, bool busy);
     void *on_busy_arg;
