@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Incremental consumption: liburing 2.3 (Debian 12) predates it; the kernel
@@ -48,6 +49,15 @@
 #define BR_PBUF_RING_INC 2
 #define BR_REG_FLAGS(reg) ((reg).pad) /* the 16 bits newer headers call flags */
 #endif
+
+/* IORING_REGISTER_PBUF_STATUS (kernel 6.8; liburing 2.6 wraps it as
+ * io_uring_buf_ring_head): the kernel's head of a buffer ring. */
+#define BR_REGISTER_PBUF_STATUS 26
+struct br_buf_status {
+    uint32_t buf_group;
+    uint32_t head;
+    uint32_t resv[8];
+};
 
 #define BR_MAX_ENTRIES 32768u
 #define BR_KREF (1u << 31) /* the kernel's reference in slot.refs */
@@ -103,6 +113,7 @@ struct zp_bufring {
     zp_bufring_rearm_fn rearm;
     void *arg;
     int last_error;     /* of the last failed refill (not ENOBUFS) */
+    bool no_status;     /* the kernel cannot tell its head */
     zp_bufring_stats st;
 };
 
@@ -142,13 +153,34 @@ static void list_unlink(wait_node *n)
     l->n--;
 }
 
+/* Buffers the kernel can still pick: our count (in_ring) is only what we
+ * added minus what completions we have seen took; buffers picked for
+ * completions not reaped yet are gone already. Only asked on the
+ * exhaustion path (receives parked): one system call there, none in the
+ * refills. Without the kernel's help (before 6.8), our count. */
+static bool kernel_has_buffers(zp_bufring *br)
+{
+    if (br->in_ring == 0)
+        return false;
+    if (br->no_status)
+        return true;
+    struct br_buf_status st;
+    memset(&st, 0, sizeof st);
+    st.buf_group = br->bgid;
+    if (syscall(__NR_io_uring_register, br->ring->ring_fd, BR_REGISTER_PBUF_STATUS, &st, 1) != 0) {
+        br->no_status = true;
+        return true;
+    }
+    return (uint16_t)(br->tail - (uint16_t)st.head) != 0;
+}
+
 /* The ring holds buffers: every parked receive is re-armed, once. The list
  * is detached first, so a callback that parks again (the ring ran dry at
  * once) lands on the fresh list and is not called twice here, and one that
  * unparks a wait not yet called removes it from the detached list. */
 static void fire_parked(zp_bufring *br)
 {
-    if (br->parked.n == 0 || br->in_ring == 0 || br->firing.n != 0)
+    if (br->parked.n == 0 || br->firing.n != 0 || !kernel_has_buffers(br))
         return;
     br->firing = br->parked;
     for (wait_node *n = br->firing.head; n != NULL; n = n->next)
@@ -535,6 +567,9 @@ ZP_URING_API int zp_bufring_take(zp_bufring *br, const struct io_uring_cqe *cqe,
         *out = b;
     if (br->in_ring <= br->low_water)
         (void)refill_and_fire(br);
+    else if (br->parked.n != 0)
+        fire_parked(br); /* this completion was one the kernel had picked
+                            before a receive found the ring empty */
     return 0;
 }
 
@@ -606,9 +641,9 @@ ZP_URING_API int zp_bufring_park(zp_bufring *br, zp_bufring_wait *w, uint64_t to
     if (n->list == &br->parked || n->list == &br->firing)
         return -EALREADY;
     int rc = 0;
-    if (br->in_ring == 0)
+    if (br->in_ring <= br->low_water)
         rc = top_up(br, br->entries);
-    if (br->in_ring > 0) {
+    if (kernel_has_buffers(br)) {
         br->st.rearm_now++;
         return 1;
     }
