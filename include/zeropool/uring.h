@@ -124,7 +124,9 @@ ZP_URING_API void zp_bufring_config_init(zp_bufring_config *cfg);
  * the pool), -ENOMEM, -EEXIST (bgid already registered on that ring),
  * -EOPNOTSUPP (the kernel has no ring-provided buffers, or no incremental
  * consumption for ZP_BUFRING_INCREMENTAL), -ENOBUFS (not one buffer fits
- * the whole budget), or another error of io_uring_register. Nothing is left
+ * the whole budget), or another error of io_uring_register. A ring the
+ * budget cannot fill at all right now is created empty, waiting on the
+ * loop. Nothing is left
  * registered or held on failure. Owner thread. The caller owns the ring.
  */
 ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **out);

@@ -433,16 +433,16 @@ ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **ou
         br->free_ids[i] = (uint16_t)(cfg->entries - 1 - i);
     br->nfree = cfg->entries;
 
-    /* one buffer first: proves buf_size is a class of this pool */
-    void *probe = zp_get(cfg->pool, cfg->buf_size);
-    if (probe == NULL) {
-        int e = errno;
-        free_ring(br);
-        return e == EOVERFLOW ? -EINVAL : -e;
-    }
-    size_t cap = zp_capacity(cfg->pool, probe);
-    zp_put(cfg->pool, probe);
-    if (cap != cfg->buf_size) {
+    /* buf_size must be one of the pool's classes (not a smaller size the
+     * class above serves, not an oversize buffer mapped per get) */
+    zp_stats ps;
+    memset(&ps, 0, sizeof ps);
+    ps.struct_size = sizeof ps;
+    bool is_class = false;
+    if (zp_stats_read(cfg->pool, &ps) == 0)
+        for (uint32_t i = 0; i < ps.nclasses && i < ZP_MAX_CLASSES; i++)
+            is_class |= ps.classes[i].size == cfg->buf_size;
+    if (!is_class) {
         free_ring(br);
         return -EINVAL;
     }
