@@ -7,7 +7,7 @@
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
 #   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts, and the
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
-#                        depth,objects,async (default all)
+#                        depth,objects,async,uring (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
@@ -21,7 +21,8 @@
 # installed is skipped with a note. zp_bench_twin (zeropool with and without
 # its counters in one program) measures stats_cost right after the glibc
 # run, then zp_bench_objects (object pools vs malloc + init + free) and
-# zp_bench_async (async acquisition latencies) measure their families once.
+# zp_bench_async (async acquisition latencies) and zp_bench_uring (io_uring
+# echo, pool-fed ring vs static ring) measure their families once.
 # bench/report.py merges everything into the terminal table, results.json
 # and the plots. See bench/README.md.
 set -uo pipefail
@@ -62,6 +63,7 @@ twin_bin=$build/bench/zp_bench_twin
 icount_twin=$build/bench/zp_icount_twin
 objects_bin=$build/bench/zp_bench_objects
 async_bin=$build/bench/zp_bench_async
+uring_bin=$build/bench/zp_bench_uring
 if [[ ! -x $bin ]]; then
     echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
          "(make bench does both)" >&2
@@ -180,6 +182,7 @@ if [[ $icount != only ]]; then
             # object pools and async acquisition: their own drivers, once
             family objects "$objects_bin"
             family async "$async_bin"
+            family uring "$uring_bin"
             continue
         fi
         if [[ -z ${sonames[$a]:-} ]]; then

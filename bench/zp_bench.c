@@ -18,7 +18,7 @@
  * scenario) and the batch family also measure the cache handle API next
  * to the thread cache. stats_cost needs this file built as zp_bench_twin
  * (-DZPB_TWIN, CMakeLists.txt). The object pool and async families have
- * their own drivers (sc_objects.c, sc_async.c); this one only accepts their
+ * their own drivers (sc_objects.c, sc_async.c, sc_uring.c); this one only accepts their
  * names in --scenarios.
  *
  * Never run by ctest: no timing figure is ever a test.
@@ -66,7 +66,8 @@ enum {
     SC_DEPTH = 1 << 11,
     SC_OBJECTS = 1 << 12, /* zp_bench_objects (sc_objects.c) */
     SC_ASYNC = 1 << 13,   /* zp_bench_async (sc_async.c) */
-    SC_ALL = (1 << 14) - 1,
+    SC_URING = 1 << 14,   /* zp_bench_uring (sc_uring.c) */
+    SC_ALL = (1 << 15) - 1,
 };
 
 static const struct {
@@ -80,7 +81,8 @@ static const struct {
                 {"budget_cost", SC_BUDGET_COST},
                 {"debug_cost", SC_DEBUG_COST},
                 {"depth", SC_DEPTH},     {"objects", SC_OBJECTS},
-                {"async", SC_ASYNC},     {"all", SC_ALL}};
+                {"async", SC_ASYNC},     {"uring", SC_URING},
+                {"all", SC_ALL}};
 
 /* quick, reps, rep_ms and label (the allocator of this process: glibc,
  * jemalloc, ...) are the harness's (harness.h) */
@@ -1453,7 +1455,7 @@ static void usage(void)
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
             "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
-            "                 objects,async|all]\n"
+            "                 objects,async,uring|all]\n"
             "                [--backends zeropool,malloc,naive] [--label NAME]\n"
             "                [--sizes 4096,65536,...] [--cold-n N]"
             " [--max-threads N]\n"
@@ -1669,6 +1671,9 @@ int main(int argc, char **argv)
                             "(bench/run.sh runs it)\n");
         if ((opt.scenarios & SC_ASYNC) && opt.scenarios != SC_ALL)
             fprintf(stderr, "zp_bench: async is measured by zp_bench_async "
+                            "(bench/run.sh runs it)\n");
+        if ((opt.scenarios & SC_URING) && opt.scenarios != SC_ALL)
+            fprintf(stderr, "zp_bench: uring is measured by zp_bench_uring "
                             "(bench/run.sh runs it)\n");
         if (opt.scenarios & SC_HOT) /* the hot rows through a handle */
             for (int i = 0; i < opt.nsizes; i++)
