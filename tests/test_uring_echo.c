@@ -47,9 +47,16 @@ static void test_echo(void **state)
     char budget[32], line[1024];
     snprintf(budget, sizeof budget, "%zu", g_budget);
     char *argv[] = {g_prog, "0", budget, NULL};
+    /* under valgrind (make valgrind) the server runs under memcheck too:
+     * it is the program that uses the library; any error fails its exit */
+    char *vg_argv[] = {"/usr/bin/env", "valgrind", "-q", "--error-exitcode=99",
+                       "--leak-check=full", "--errors-for-leak-kinds=definite",
+                       "--show-possibly-lost=no", g_prog, "0", budget, NULL};
     zpt_proc p;
     zpt_watchdog(120, "uring_echo test");
-    if (zpt_spawn(&p, argv) != 0)
+    if (zpt_under_valgrind())
+        printf("the server runs under valgrind memcheck as well\n");
+    if (zpt_spawn(&p, zpt_under_valgrind() ? vg_argv : argv) != 0)
         zpt_fail("cannot start %s: %s", g_prog, strerror(errno));
     if (!zpt_proc_line(&p, "port ", line, sizeof line, 20)) {
         int st = zpt_proc_wait(&p, 10);

@@ -32,6 +32,10 @@
  * owner-only except zp_bufring_release, which any thread may call. Buffers
  * the application took are ordinary pool buffers: zp_put on any thread.
  *
+ * Lifetime: destroy the ring before its loop and its pool (its async
+ * request lives on the loop; its buffers in the pool), and while the
+ * struct io_uring is still initialised.
+ *
  * Requirements: liburing; a kernel with ring-provided buffers (5.19+),
  * incremental consumption (ZP_BUFRING_INCREMENTAL) needs 6.12+.
  *
