@@ -468,6 +468,16 @@ static void measure(int conns, int pool_fed, result *res)
         zp_stats st = {.struct_size = sizeof st};
         zp_stats_read(s->pool, &st);
         res->peak_reserved = st.peak_reserved;
+        zp_bufring_stats bs = {.struct_size = sizeof bs};
+        zp_bufring_stats_read(s->br, &bs);
+        if (getenv("ZPB_URING_VERBOSE"))
+            fprintf(stderr, "    ring: taken %llu refills %llu batches %llu exhausted %llu "
+                    "async waits %llu grants %llu parks %llu rearm_now %llu callbacks %llu\n",
+                    (unsigned long long)bs.taken, (unsigned long long)bs.refills,
+                    (unsigned long long)bs.batches, (unsigned long long)bs.exhausted,
+                    (unsigned long long)bs.async_waits, (unsigned long long)bs.async_grants,
+                    (unsigned long long)bs.parks, (unsigned long long)bs.rearm_now,
+                    (unsigned long long)bs.rearms);
     } else {
         res->peak_reserved = URING_MEM;
     }

@@ -565,7 +565,11 @@ ZP_URING_API int zp_bufring_take(zp_bufring *br, const struct io_uring_cqe *cqe,
     br->st.taken++;
     if (out != NULL)
         *out = b;
-    if (br->in_ring <= br->low_water)
+    /* Low: refill, unless the async request waits: then the budget is
+     * known to be spent, a get would only fail (after the pool tried to
+     * trim), and the refill comes with the request's grant, when memory
+     * is really back. */
+    if (br->in_ring <= br->low_water && !br->req_pending)
         (void)refill_and_fire(br);
     else if (br->parked.n != 0)
         fire_parked(br); /* this completion was one the kernel had picked
@@ -641,7 +645,7 @@ ZP_URING_API int zp_bufring_park(zp_bufring *br, zp_bufring_wait *w, uint64_t to
     if (n->list == &br->parked || n->list == &br->firing)
         return -EALREADY;
     int rc = 0;
-    if (br->in_ring <= br->low_water)
+    if (br->in_ring <= br->low_water && !br->req_pending)
         rc = top_up(br, br->entries);
     if (kernel_has_buffers(br)) {
         br->st.rearm_now++;
