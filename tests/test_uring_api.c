@@ -142,6 +142,16 @@ static void test_errors(void **state)
     assert_int_equal(zp_bufring_destroy(br), 0);
     assert_int_equal(zp_bufring_destroy(NULL), 0);
     assert_int_equal(zpt_read(pool).bytes_outstanding, 0);
+
+    /* a budget that can never hold one buffer (nor the slab it is carved
+     * from): -ENOBUFS, nothing registered (the group is free again) */
+    zp_pool *tiny = ZPT_POOL(.max_class = 64 * ZPT_KiB, .max_bytes = 64 * ZPT_KiB);
+    zp_bufring_config t = config(tiny, loop, 64, &r);
+    assert_int_equal(zp_bufring_create(&t, &br), -ENOBUFS);
+    assert_null(br);
+    assert_int_equal(zp_bufring_create(&c, &br), 0);
+    assert_int_equal(zp_bufring_destroy(br), 0);
+    zp_pool_destroy(tiny);
     zp_loop_destroy(loop);
     zp_pool_destroy(pool);
 }
