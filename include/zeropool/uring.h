@@ -24,6 +24,12 @@
  * really comes back (a put of that class, a trim...) the loop's descriptor
  * becomes readable, zp_loop_dispatch refills the ring and the ring calls the
  * rearm callback once for each parked receive. Never a timer, never polling.
+ * "The ring has buffers" is the kernel's view (IORING_REGISTER_PBUF_STATUS,
+ * kernel 6.8+, asked only on this exhaustion path; before 6.8, the ring's
+ * own count): buffers the kernel picked for completions not reaped yet do
+ * not count. With many receives and few buffers, a re-armed receive may
+ * still find the ring dry again (another took the buffer first): that is a
+ * new exhaustion, parked again; each exhaustion gets exactly one re-arm.
  *
  * Error convention: as zeropool's: 0 or a negative errno; nothing global.
  *
