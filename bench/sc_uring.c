@@ -16,9 +16,11 @@
  * connection, the echo sent from the receive's buffer. The client (another
  * thread, epoll) keeps one URING_MSG-byte message in flight on each of C
  * connections (C = 64 and 1,024) and times each round trip. Per repetition:
- * messages per second and the p99 round trip; each (C, variant) runs in a
- * child process of its own, whose peak RSS (ru_maxrss, client included)
- * is reported with the pool's peak_reserved.
+ * messages per second and the p50 / p99 round trip. Each repetition runs
+ * in a child process of its own (server, client, fresh pool or static
+ * ring), the two rings alternating, so that drift on a shared machine hits
+ * both alike; the highest peak RSS of a ring's children (ru_maxrss, client
+ * included) is reported with the pool's peak_reserved.
  *
  * Both threads block in the kernel by design, so the CPU-share check of
  * the other families does not apply: every repetition is kept. Never run
@@ -407,7 +409,7 @@ typedef struct result {
     unsigned long long exhaustions, peak_reserved;
 } result;
 
-/* One (connections, variant) series, in this (child) process. */
+/* One repetition of (connections, ring), in this (child) process. */
 static void measure(int conns, int pool_fed, result *res)
 {
     server *s = calloc(1, sizeof *s);
@@ -446,7 +448,7 @@ static void measure(int conns, int pool_fed, result *res)
         client_send(cl, i);
     double rep_ms = harness.quick ? 150 : 500;
     client_run(cl, ep, rep_ms / 2); /* warm-up */
-    res->reps = harness.reps;
+    res->reps = 1; /* one repetition per child: run_pair alternates the rings */
     for (int r = 0; r < res->reps; r++) {
         cl->record = 1;
         cl->nlat = 0;
@@ -483,61 +485,95 @@ static void measure(int conns, int pool_fed, result *res)
     }
 }
 
-static void run_one(int conns, int pool_fed)
+/* One repetition of (connections, ring) in a child process of its own:
+ * 0 with *r and the child's peak RSS filled, or -1 (the child failed). */
+static int run_child(int conns, int pool_fed, result *r, long *maxrss_kib)
 {
     int fds[2];
     if (pipe(fds) != 0)
         die("pipe");
     fflush(stdout);
     pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
     if (pid == 0) {
         close(fds[0]);
-        result r;
-        memset(&r, 0, sizeof r);
-        measure(conns, pool_fed, &r);
-        if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+        result cr;
+        memset(&cr, 0, sizeof cr);
+        measure(conns, pool_fed, &cr);
+        if (write(fds[1], &cr, sizeof cr) != (ssize_t)sizeof cr)
             _exit(3);
         _exit(0);
     }
     close(fds[1]);
-    result r;
     ssize_t got = 0, n;
-    while (got < (ssize_t)sizeof r && (n = read(fds[0], (char *)&r + got, sizeof r - (size_t)got)) > 0)
+    while (got < (ssize_t)sizeof *r &&
+           (n = read(fds[0], (char *)r + got, sizeof *r - (size_t)got)) > 0)
         got += n;
     close(fds[0]);
     int status;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
-    const char *name = pool_fed ? "pool" : "static";
-    char config[64];
-    snprintf(config, sizeof config, "conns=%d", conns);
-    if (got != (ssize_t)sizeof r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        summary sm = {.refused = true};
-        snprintf(sm.note, sizeof sm.note, "the echo child failed (status %d)", status);
+    *maxrss_kib = ru.ru_maxrss;
+    return got == (ssize_t)sizeof *r && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Both rings at one connection count, their repetitions alternating (the
+ * order swapped every round) so drift on the machine hits both alike. */
+static void run_pair(int conns)
+{
+    series tp[2], p99[2], p50[2];
+    memset(tp, 0, sizeof tp);
+    memset(p99, 0, sizeof p99);
+    memset(p50, 0, sizeof p50);
+    long rss[2] = {0, 0};
+    unsigned long long exh[2] = {0, 0}, peak[2] = {0, 0};
+    int failed[2] = {0, 0};
+    for (int rep = 0; rep < harness.reps; rep++)
+        for (int k = 0; k < 2; k++) {
+            int v = (rep + k) % 2; /* 0: pool, 1: static */
+            result r;
+            long kib;
+            memset(&r, 0, sizeof r);
+            if (run_child(conns, v == 0, &r, &kib) != 0) {
+                failed[v]++;
+                continue;
+            }
+            series_add(&tp[v], r.tput[0], 1.0);
+            series_add(&p99[v], r.p99[0], 1.0);
+            series_add(&p50[v], r.p50[0], 1.0);
+            rss[v] = kib > rss[v] ? kib : rss[v];
+            exh[v] += r.exhaustions;
+            peak[v] = r.peak_reserved > peak[v] ? r.peak_reserved : peak[v];
+        }
+    for (int v = 0; v < 2; v++) {
+        const char *name = v == 0 ? "pool" : "static";
+        char config[64];
+        snprintf(config, sizeof config, "conns=%d", conns);
+        if (tp[v].n == 0) {
+            summary sm = {.refused = true};
+            snprintf(sm.note, sizeof sm.note, "every echo child failed (%d)", failed[v]);
+            emit_line("uring_echo", URING_BUF, conns, "zeropool", "zeropool", name, config,
+                      "msgs/s", &sm, NULL, 0, NULL);
+            continue;
+        }
+        int n = tp[v].n;
+        summary st = summarize_n(&tp[v], n), s99 = summarize_n(&p99[v], n),
+                s50 = summarize_n(&p50[v], n);
+        char extra[512];
+        snprintf(extra, sizeof extra,
+                 ",\"connections\":%d,\"message\":%d,\"memory\":%zu,"
+                 "\"p99_us\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
+                 "\"p50_us\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
+                 "\"maxrss_kib\":%ld,\"peak_reserved\":%llu,\"exhaustions\":%llu,"
+                 "\"failed_children\":%d",
+                 conns, URING_MSG, URING_MEM, s99.median, s99.min, s99.max, s50.median,
+                 s50.min, s50.max, rss[v], peak[v], exh[v], failed[v]);
         emit_line("uring_echo", URING_BUF, conns, "zeropool", "zeropool", name, config,
-                  "msgs/s", &sm, NULL, 0, NULL);
-        return;
+                  "msgs/s", &st, &tp[v], 0, extra);
+        fprintf(stderr, "    p99 %.1f us, p50 %.1f us, max RSS %ld KiB, ENOBUFS %llu\n",
+                s99.median, s50.median, rss[v], exh[v]);
     }
-    series tp = {0}, p99 = {0}, p50 = {0};
-    for (int i = 0; i < r.reps; i++) {
-        series_add(&tp, r.tput[i], 1.0);
-        series_add(&p99, r.p99[i], 1.0);
-        series_add(&p50, r.p50[i], 1.0);
-    }
-    summary st = summarize_n(&tp, r.reps), s99 = summarize_n(&p99, r.reps),
-            s50 = summarize_n(&p50, r.reps);
-    char extra[512];
-    snprintf(extra, sizeof extra,
-             ",\"connections\":%d,\"message\":%d,\"memory\":%zu,"
-             "\"p99_us\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
-             "\"p50_us\":{\"median\":%.2f,\"min\":%.2f,\"max\":%.2f},"
-             "\"maxrss_kib\":%ld,\"peak_reserved\":%llu,\"exhaustions\":%llu",
-             conns, URING_MSG, URING_MEM, s99.median, s99.min, s99.max, s50.median, s50.min,
-             s50.max, ru.ru_maxrss, r.peak_reserved, r.exhaustions);
-    emit_line("uring_echo", URING_BUF, conns, "zeropool", "zeropool", name, config, "msgs/s",
-              &st, &tp, 0, extra);
-    fprintf(stderr, "    p99 %.1f us, p50 %.1f us, max RSS %ld KiB, ENOBUFS %llu\n", s99.median,
-            s50.median, ru.ru_maxrss, r.exhaustions);
 }
 
 static void run(void)
@@ -557,10 +593,8 @@ static void run(void)
     }
     io_uring_queue_exit(&probe);
     static const int conns[] = {64, 1024};
-    for (int k = 0; k < 2; k++) {
-        run_one(conns[k], 1);
-        run_one(conns[k], 0);
-    }
+    for (int k = 0; k < 2; k++)
+        run_pair(conns[k]);
 }
 
 int main(int argc, char **argv)
