@@ -539,6 +539,9 @@ static void run_pair(int conns)
                 failed[v]++;
                 continue;
             }
+            if (getenv("ZPB_URING_VERBOSE"))
+                fprintf(stderr, "    rep %d %s: %.0f msgs/s, p50 %.0f us, p99 %.0f us\n", rep,
+                        v == 0 ? "pool" : "static", r.tput[0], r.p50[0], r.p99[0]);
             series_add(&tp[v], r.tput[0], 1.0);
             series_add(&p99[v], r.p99[0], 1.0);
             series_add(&p50[v], r.p50[0], 1.0);
