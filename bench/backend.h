@@ -14,6 +14,17 @@
  *   BE_NAIVE     one global mutex over power-of-two free lists, refilled
  *                from malloc and never trimmed: the floor a pool must beat.
  *
+ * Built with -DZPB_HAVE_DPDK (zp_bench_dpdk, when CMake finds libdpdk:
+ * see CMakeLists.txt and backend_dpdk.c), there are two more, DPDK's
+ * rte_mempool with a per-lcore cache of 32 and of 256 objects:
+ *
+ *   BE_DPDK32    rte_mempool_get / rte_mempool_put (and _get_bulk /
+ *   BE_DPDK256   _put_bulk for the bulk row) on one mempool per buffer size,
+ *                made once per process and bound before each figure
+ *                (zpb_mp): the pool pointer is in hand, as a DPDK program
+ *                holds it. Threads other than the EAL main thread register
+ *                with rte_thread_register (be_thread_enter) to get a cache.
+ *
  * Built with -DZPB_TWIN (zp_bench_twin, zp_icount_twin: see
  * CMakeLists.txt), there are two more, linked into the same program with
  * every global symbol renamed; BE_ZEROPOOL is then the static library:
@@ -62,11 +73,36 @@ static const char *const be_names[BE_COUNT] = {
     void P##zp_put(zp_pool *pool, void *buf);
 ZPB_TWIN_DECLARE(zpnc_)
 ZPB_TWIN_DECLARE(zpaa_)
+#elif defined(ZPB_HAVE_DPDK)
+enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPCACHE, BE_DPDK32, BE_DPDK256,
+       BE_COUNT };
+static const char *const be_names[BE_COUNT] = {
+    "zeropool", "malloc", "naive", "zeropool_handle", "dpdk32", "dpdk256"};
 #else
 enum { BE_ZEROPOOL, BE_MALLOC, BE_NAIVE, BE_ZPCACHE, BE_COUNT };
 static const char *const be_names[BE_COUNT] = {"zeropool", "malloc", "naive",
                                                "zeropool_handle"};
 #endif
+
+#include "backend_dpdk.h"
+
+#ifdef ZPB_HAVE_DPDK
+static inline unsigned be_dpdk_cache(int be)
+{
+    return be == BE_DPDK32 ? 32 : 256;
+}
+#endif
+
+/* Is be one of DPDK's mempools? */
+static inline int be_is_dpdk(int be)
+{
+#ifdef ZPB_HAVE_DPDK
+    return be == BE_DPDK32 || be == BE_DPDK256;
+#else
+    (void)be;
+    return 0;
+#endif
+}
 
 static inline int be_parse(const char *s)
 {
@@ -198,6 +234,13 @@ ZPB_INLINE void *be_get(int be, size_t size)
         return zp_cache_get(zpb_cache, size);
     case BE_MALLOC:
         return malloc(size);
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+    case BE_DPDK256: { /* the bound pool: size is the one it was bound for */
+        void *p;
+        return rte_mempool_get(zpb_mp, &p) == 0 ? p : NULL;
+    }
+#endif
 #ifdef ZPB_TWIN
     case BE_ZPNC:
         return zpnc_zp_get(zpb_nc_pool, size);
@@ -221,6 +264,12 @@ ZPB_INLINE void be_put(int be, void *p)
     case BE_MALLOC:
         free(p);
         break;
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+    case BE_DPDK256:
+        rte_mempool_put(zpb_mp, p);
+        break;
+#endif
 #ifdef ZPB_TWIN
     case BE_ZPNC:
         zpnc_zp_put(zpb_nc_pool, p);
@@ -233,6 +282,85 @@ ZPB_INLINE void be_put(int be, void *p)
         naive_put(p);
         break;
     }
+}
+
+/*
+ * n buffers at once: the backend's batch call where it has one
+ * (zp_get_batch / zp_put_batch, zp_cache_get_batch / zp_cache_put_batch,
+ * rte_mempool_get_bulk / rte_mempool_put_bulk), else n single calls (malloc,
+ * naive: they have no batch call). Returns 0, or -1 with nothing got.
+ */
+ZPB_INLINE int be_get_bulk(int be, size_t size, void **bufs, unsigned n)
+{
+    switch (be) {
+    case BE_ZEROPOOL:
+        return zp_get_batch(zpb_pool, size, bufs, n) == 0 ? 0 : -1;
+    case BE_ZPCACHE:
+        return zp_cache_get_batch(zpb_cache, size, bufs, n) == 0 ? 0 : -1;
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+    case BE_DPDK256:
+        return rte_mempool_get_bulk(zpb_mp, bufs, n) == 0 ? 0 : -1;
+#endif
+    default:
+        for (unsigned i = 0; i < n; i++) {
+            bufs[i] = be_get(be, size);
+            if (__builtin_expect(bufs[i] == NULL, 0)) {
+                while (i-- > 0)
+                    be_put(be, bufs[i]);
+                return -1;
+            }
+        }
+        return 0;
+    }
+}
+
+ZPB_INLINE void be_put_bulk(int be, void *const *bufs, unsigned n)
+{
+    switch (be) {
+    case BE_ZEROPOOL:
+        zp_put_batch(zpb_pool, bufs, n);
+        break;
+    case BE_ZPCACHE:
+        zp_cache_put_batch(zpb_cache, bufs, n);
+        break;
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+    case BE_DPDK256:
+        rte_mempool_put_bulk(zpb_mp, bufs, n);
+        break;
+#endif
+    default:
+        for (unsigned i = 0; i < n; i++)
+            be_put(be, bufs[i]);
+        break;
+    }
+}
+
+/* The calling thread is about to use backend be (a team thread, at the
+ * start of its role): a DPDK backend registers it as an lcore once. */
+static inline void be_thread_enter(int be)
+{
+#ifdef ZPB_HAVE_DPDK
+    if (be_is_dpdk(be))
+        zpb_dpdk_thread_enter();
+#else
+    (void)be;
+#endif
+}
+
+/* The calling thread is done with backend be for now: a DPDK backend
+ * returns what its cache holds to the pool, so that another thread's gets
+ * can find every buffer (the pools are sized for one cache's worth held
+ * elsewhere; see backend_dpdk.c). */
+static inline void be_quiesce(int be)
+{
+#ifdef ZPB_HAVE_DPDK
+    if (be_is_dpdk(be))
+        zpb_dpdk_flush();
+#else
+    (void)be;
+#endif
 }
 
 /* Is be one of the zeropool builds? */
@@ -322,10 +450,21 @@ static inline void be_bind(int be, zp_pool *pool, zp_cache *cache)
         zpb_cache = cache;
 }
 
-/* Fresh state for one measurement: a new pool (and handle), an empty naive
- * list. */
-static inline int be_setup(int be)
+/* Fresh state for one measurement of buffers of size: a new pool (and
+ * handle), an empty naive list; for DPDK, the mempool of that size bound
+ * (made on first use, kept for the process) with the calling thread's cache
+ * emptied. */
+static inline int be_setup(int be, size_t size)
 {
+    (void)size;
+#ifdef ZPB_HAVE_DPDK
+    if (be_is_dpdk(be)) {
+        if (zpb_dpdk_bind(be_dpdk_cache(be), size) != 0)
+            return -1;
+        zpb_dpdk_flush();
+        return 0;
+    }
+#endif
     if (be_is_zeropool(be)) {
         zp_pool *pool;
         zp_cache *cache;
@@ -349,6 +488,8 @@ static inline void be_teardown(int be)
         be_bind(be, NULL, NULL);
     } else if (be == BE_NAIVE) {
         naive_drain();
+    } else {
+        be_quiesce(be);
     }
 }
 

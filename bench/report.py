@@ -25,8 +25,10 @@ import sys
 
 SCHEMA = "zeropool-bench/1"
 
-# Column order: zeropool first, then the allocators, the floor last.
-COMPETITORS = ["zeropool", "glibc", "jemalloc", "mimalloc", "tcmalloc", "naive"]
+# Column order: zeropool first, then the allocators, DPDK's mempool (per-lcore
+# cache 32 and 256), the floor last.
+COMPETITORS = ["zeropool", "glibc", "jemalloc", "mimalloc", "tcmalloc",
+               "dpdk32", "dpdk256", "naive"]
 
 # Rows of the time table, in this order; unit per scenario.
 TIME_SCENARIOS = [
@@ -37,14 +39,23 @@ TIME_SCENARIOS = [
     ("cold", "first gets of a fresh process"),
     ("cold_prefill", "first gets after a prefill"),
     ("handoff", "get on A, put on B (ring subtracted)"),
+    ("handoff_raw", "get on A, put on B, ring included"),
     ("scale_hot", "hot, per thread"),
     ("scale_touch", "touch, per thread"),
+    ("bulk32", "32 gets + 32 puts, batch calls where there are"),
+    ("singles32", "32 single gets, then 32 single puts"),
+    ("burst16", "16 gets, then the 16 puts"),
+    ("burst48", "48 gets, then the 48 puts"),
+    ("burst128", "128 gets, then the 128 puts"),
 ]
 UNITS = {
     "hot": "ns/op", "touch": "ns/op", "mixed_hot": "ns/op",
     "mixed_touch": "ns/op", "cold": "ns/get", "cold_prefill": "ns/get",
-    "handoff": "ns/buffer", "scale_hot": "ns/op/thread",
-    "scale_touch": "ns/op/thread",
+    "handoff": "ns/buffer", "handoff_raw": "ns/buffer",
+    "scale_hot": "ns/op/thread",
+    "scale_touch": "ns/op/thread", "bulk32": "ns/buffer",
+    "singles32": "ns/buffer", "burst16": "ns/buffer", "burst48": "ns/buffer",
+    "burst128": "ns/buffer",
 }
 
 
@@ -178,15 +189,35 @@ def load(raw):
     return runs, records, icount, icount_note, icount_var
 
 
+def handoff_raw(r):
+    """The handoff figure with the ring included (its median is raw_median;
+    min and max were lowered by the ring's median, ring_ns): a row of its
+    own, because the ring alone, timed apart, can cost more than the ring
+    beside a fast get/put (its two threads then contend on every slot), which
+    makes the subtracted figure meaningless (even negative) for the fastest
+    pools."""
+    out = {k: v for k, v in r.items()}
+    out["scenario"] = "handoff_raw"
+    ring = r.get("ring_ns")
+    if r.get("refused") or ring is None or r.get("raw_median") is None:
+        return out
+    out["median"] = r["raw_median"]
+    out["min"] = r["min"] + ring
+    out["max"] = r["max"] + ring
+    return out
+
+
 def index(records):
     """(scenario, size, threads) -> {competitor: record}; the zeropool-only
-    families (records with a "variant") are left out."""
+    families (records with a "variant") are left out. Each handoff record
+    also gives a handoff_raw one (handoff_raw)."""
     out = {}
     for r in records:
         if "variant" in r:
             continue
-        key = (r["scenario"], int(r["size"]), int(r["threads"]))
-        out.setdefault(key, {})[r["competitor"]] = r
+        for x in ([r, handoff_raw(r)] if r["scenario"] == "handoff" else [r]):
+            key = (x["scenario"], int(x["size"]), int(x["threads"]))
+            out.setdefault(key, {})[x["competitor"]] = x
     return out
 
 
@@ -208,8 +239,8 @@ def ratio_of(row, time_like=True):
             continue
         if best is None or r["median"] < best:
             best, who = r["median"], comp
-    if best is None:
-        return None, None
+    if best is None or best <= 0 or zp["median"] <= 0:
+        return None, None  # a subtracted handoff figure at or below 0
     return best / zp["median"], who
 
 
@@ -1022,12 +1053,21 @@ def build_report(runs, records, icount, icount_note, quick, seconds,
     # ---- notes
     notes = []
     for name in ["glibc", "stats_cost", "objects", "async", "uring", "jemalloc",
-                 "mimalloc", "tcmalloc"]:
+                 "mimalloc", "tcmalloc", "dpdk"]:
         r = runs.get(name)
         if r is None:
             continue
         if r["status"] != "ok":
-            notes.append("%s: %s, %s" % (name, r["status"], r["note"]))
+            what = " (the dpdk32 and dpdk256 columns)" if name == "dpdk" else ""
+            notes.append("%s%s: %s, %s" % (name, what, r["status"], r["note"]))
+    if (runs.get("dpdk") or {}).get("status") == "ok":
+        notes.append("dpdk32, dpdk256: DPDK rte_mempool, per-lcore cache 32 / "
+                     "256, one pool per size (zp_bench_dpdk, its own run); no "
+                     "mixed, cold or counts rows (see bench/README.md).")
+    if any(k[0] == "bulk32" for k in idx):
+        notes.append("bulk32: zeropool zp_get_batch/zp_put_batch, DPDK "
+                     "rte_mempool_get_bulk/put_bulk; malloc and naive have no "
+                     "batch call and make 32 single calls.")
     for r in records:
         if r.get("skipped"):
             notes.append("%s %s (%s): %s" % (r["scenario"], r.get("variant", ""),
@@ -1065,6 +1105,8 @@ PLOT_STYLE = {
     "jemalloc": 'lc rgb "#2ca02c" lw 2 pt 9',
     "mimalloc": 'lc rgb "#9467bd" lw 2 pt 11',
     "tcmalloc": 'lc rgb "#ff7f0e" lw 2 pt 13',
+    "dpdk32": 'lc rgb "#8c564b" lw 2 pt 15',
+    "dpdk256": 'lc rgb "#e377c2" lw 2 pt 17',
     "naive": 'lc rgb "#7f7f7f" lw 2 pt 3 dt 2',
 }
 
@@ -1076,7 +1118,7 @@ def gp_quote(s):
 def plots(out_dir, records, icount, cols):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
-        return None, "gnuplot not installed (Debian: apt-get install gnuplot-nox)"
+        return [], "gnuplot not installed (Debian: apt-get install gnuplot-nox)"
     pdir = os.path.join(out_dir, "plots")
     ddir = os.path.join(pdir, "data")
     os.makedirs(ddir, exist_ok=True)

@@ -5,10 +5,10 @@
 #   --quick              short repetitions, fewer of them: under a minute
 #   --json FILE          also write the merged results to FILE
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
-#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts, and the
+#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
 #                        depth,objects,async,uring (default all)
-#   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc (default all found)
+#   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc,dpdk (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
 #   --no-plots           no PNG plots
@@ -17,8 +17,10 @@
 #
 # The driver (BUILD_DIR/bench/zp_bench) runs once per allocator: glibc (it
 # also measures zeropool and the naive mutex free list), then jemalloc,
-# mimalloc and tcmalloc through LD_PRELOAD. An allocator that is not
-# installed is skipped with a note. zp_bench_twin (zeropool with and without
+# mimalloc and tcmalloc through LD_PRELOAD, then DPDK's rte_mempool
+# (zp_bench_dpdk, columns dpdk32 and dpdk256; built only when libdpdk was
+# found). An allocator that is not installed, or a DPDK that is not built
+# or whose EAL cannot start, is skipped with a note. zp_bench_twin (zeropool with and without
 # its counters in one program) measures stats_cost right after the glibc
 # run, then zp_bench_objects (object pools vs malloc + init + free) and
 # zp_bench_async (async acquisition latencies) and zp_bench_uring (io_uring
@@ -37,7 +39,7 @@ usage() {
 [[ $# -ge 1 && $1 != -h && $1 != --help ]] || usage
 build=$1
 shift
-quick=0 json="" out="" scenarios="" allocs="glibc,jemalloc,mimalloc,tcmalloc"
+quick=0 json="" out="" scenarios="" allocs="glibc,jemalloc,mimalloc,tcmalloc,dpdk"
 icount=auto plots=1 reps="" sizes_opt=""
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -61,9 +63,11 @@ bin=$build/bench/zp_bench
 icount_bin=$build/bench/zp_icount
 twin_bin=$build/bench/zp_bench_twin
 icount_twin=$build/bench/zp_icount_twin
+icount_dpdk=$build/bench/zp_icount_dpdk
 objects_bin=$build/bench/zp_bench_objects
 async_bin=$build/bench/zp_bench_async
 uring_bin=$build/bench/zp_bench_uring
+dpdk_bin=$build/bench/zp_bench_dpdk
 if [[ ! -x $bin ]]; then
     echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
          "(make bench does both)" >&2
@@ -185,8 +189,37 @@ if [[ $icount != only ]]; then
             family uring "$uring_bin"
             continue
         fi
+        if [[ $a == dpdk ]]; then
+            # DPDK's mempool: its own program (libdpdk's compile flags stay
+            # out of zp_bench) and process (the EAL starts once in it)
+            if [[ ! -x $dpdk_bin ]]; then
+                why="zp_bench_dpdk not built: libdpdk not found by pkg-config at configure time (Debian: apt-get install libdpdk-dev)"
+                note "== dpdk: skipped, $why"
+                printf 'dpdk\tskipped\t\t%s\n' "$why" >>"$raw/runs.tsv"
+                continue
+            fi
+            note "== dpdk run: rte_mempool, per-lcore cache 32 and 256"
+            "$dpdk_bin" "${common[@]}" --label dpdk --backends dpdk32,dpdk256 \
+                >"$raw/dpdk.jsonl"
+            rc=$?
+            if [[ $rc == 0 ]]; then
+                printf 'dpdk\tok\t\t\n' >>"$raw/runs.tsv"
+            else
+                why="zp_bench_dpdk exited $rc"
+                if [[ $rc == 4 ]]; then  # the EAL did not start: why, on stdout
+                    why=$(sed -n 's/^{"skipped_run":"\(.*\)"}$/\1/p' "$raw/dpdk.jsonl")
+                    st=skipped
+                else
+                    st=failed
+                fi
+                note "== dpdk: $st, $why"
+                printf 'dpdk\t%s\t\t%s\n' "$st" "$why" >>"$raw/runs.tsv"
+                rm -f "$raw/dpdk.jsonl"
+            fi
+            continue
+        fi
         if [[ -z ${sonames[$a]:-} ]]; then
-            note "run.sh: unknown allocator '$a' (glibc, jemalloc, mimalloc, tcmalloc)"
+            note "run.sh: unknown allocator '$a' (glibc, jemalloc, mimalloc, tcmalloc, dpdk)"
             exit 2
         fi
         # ZP_BENCH_JEMALLOC=/path/libjemalloc.so overrides the search
@@ -216,7 +249,7 @@ if [[ $icount != only ]]; then
 else
     IFS=, read -ra alist <<<"$allocs"
     for a in "${alist[@]}"; do
-        [[ $a == glibc || -z ${sonames[$a]:-} ]] && continue
+        [[ $a == glibc || $a == dpdk || -z ${sonames[$a]:-} ]] && continue
         var=ZP_BENCH_${a^^}
         so=${!var:-$(find_so ${sonames[$a]})}
         [[ -n $so && -e $so ]] && preloads+=("$a=$so")
@@ -288,6 +321,31 @@ if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
                 fi
             done
         done
+
+        # DPDK's rte_mempool_get / _put: zp_icount_dpdk (built with libdpdk's
+        # flags), minus its own loop alone
+        if [[ ,$allocs, == *,dpdk,* ]]; then
+            if [[ -x $icount_dpdk ]]; then
+                base_dpdk=$(icount_one none 4096 "" default "$icount_dpdk") ||
+                    base_dpdk=nan
+                for comp in dpdk32 dpdk256; do
+                    for s in $sizes; do
+                        if v=$(icount_one "$comp" "$s" "" default "$icount_dpdk"); then
+                            alloc=$(awk -v t="$v" -v b="$base_dpdk" \
+                                'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", t - b }')
+                            printf '%s\t%s\t%s\t%s\t%s\n' "$comp" "$comp" "$s" \
+                                "$v" "$alloc" >>"$raw/icount.tsv"
+                            note "  icount $comp $s: $alloc instructions per" \
+                                 "get+put in the allocator ($v per loop iteration)"
+                        else
+                            note "  icount $comp $s: callgrind failed (EAL?)"
+                        fi
+                    done
+                done
+            else
+                note "  icount dpdk32/dpdk256: skipped, $icount_dpdk not built"
+            fi
+        fi
 
         # the zeropool-only families: one line per scenario, variant, size
         # (debug=2 fills and scans whole buffers: fewer iterations)

@@ -66,8 +66,10 @@ enum {
     SC_DEPTH = 1 << 11,
     SC_OBJECTS = 1 << 12, /* zp_bench_objects (sc_objects.c) */
     SC_ASYNC = 1 << 13,   /* zp_bench_async (sc_async.c) */
-    SC_URING = 1 << 14,   /* zp_bench_uring (sc_uring.c) */
-    SC_ALL = (1 << 15) - 1,
+    SC_BULK = 1 << 14,    /* every backend again: bulk32, singles32 */
+    SC_BURST = 1 << 15,   /* burst16, burst48, burst128 */
+    SC_URING = 1 << 16,   /* zp_bench_uring (sc_uring.c) */
+    SC_ALL = (1 << 17) - 1,
 };
 
 static const struct {
@@ -81,7 +83,8 @@ static const struct {
                 {"budget_cost", SC_BUDGET_COST},
                 {"debug_cost", SC_DEBUG_COST},
                 {"depth", SC_DEPTH},     {"objects", SC_OBJECTS},
-                {"async", SC_ASYNC},     {"uring", SC_URING},
+                {"async", SC_ASYNC},     {"bulk", SC_BULK},
+                {"burst", SC_BURST},     {"uring", SC_URING},
                 {"all", SC_ALL}};
 
 /* quick, reps, rep_ms and label (the allocator of this process: glibc,
@@ -178,6 +181,12 @@ static NOINLINE void run_loop(int be, int mode, size_t size, uint64_t n)
     CASE(BE_NAIVE, MODE_HOT)
     CASE(BE_NAIVE, MODE_TOUCH)
     CASE(BE_ZPCACHE, MODE_HOT) /* hot_handle only */
+#ifdef ZPB_HAVE_DPDK
+    CASE(BE_DPDK32, MODE_HOT)
+    CASE(BE_DPDK32, MODE_TOUCH)
+    CASE(BE_DPDK256, MODE_HOT)
+    CASE(BE_DPDK256, MODE_TOUCH)
+#endif
 #ifdef ZPB_TWIN
     CASE(BE_ZPNC, MODE_HOT)
     CASE(BE_ZPNC, MODE_TOUCH)
@@ -205,7 +214,7 @@ static void loop_fn(void *p, uint64_t n)
 static void sc_single(int be, int mode, size_t size)
 {
     loop_ctx c = {be, mode, size};
-    if (be_setup(be) != 0)
+    if (be_setup(be, size) != 0)
         exit(2);
     uint64_t n = calibrate(loop_fn, &c);
     series s = time_single(loop_fn, &c, n);
@@ -302,7 +311,7 @@ static NOINLINE void mix_fn(void *p, uint64_t n)
 static void sc_mixed(int be, int mode)
 {
     mix_ctx c = {.be = be, .mode = mode};
-    if (be_setup(be) != 0)
+    if (be_setup(be, 0) != 0)
         exit(2);
     for (int i = 0; i < MIX_LIVE; i++)
         c.live[i] = be_get(be, 4096);
@@ -318,6 +327,113 @@ static void sc_mixed(int be, int mode)
     be_teardown(be);
 }
 
+/* ------------------------------- bulk, 32 singles, bursts: every backend */
+
+/*
+ * Rounds of k buffers, one thread: k gets (one byte written in each), then
+ * the k puts in the order got. bulk: one batch call each way where the
+ * backend has one (be_get_bulk / be_put_bulk: zp_get_batch / zp_put_batch,
+ * rte_mempool_get_bulk / rte_mempool_put_bulk; malloc and naive have none
+ * and make k single calls); else k single calls each way. Value: ns per
+ * buffer (its get and its put).
+ */
+typedef struct {
+    int be;
+    size_t size;
+    unsigned k;
+    int bulk;
+} round_ctx;
+
+ZPB_INLINE void round_body(int be, int bulk, const round_ctx *c, uint64_t n)
+{
+    void *b[ZPB_BURST_MAX];
+    const unsigned k = c->k;
+    for (uint64_t r = 0; r < n; r++) {
+        if (bulk) {
+            if (__builtin_expect(be_get_bulk(be, c->size, b, k) != 0, 0))
+                abort();
+            for (unsigned i = 0; i < k; i++)
+                ((volatile char *)b[i])[0] = (char)r;
+        } else {
+            for (unsigned i = 0; i < k; i++) {
+                char *p = be_get(be, c->size);
+                if (__builtin_expect(p == NULL, 0))
+                    abort();
+                ((volatile char *)p)[0] = (char)r;
+                b[i] = p;
+            }
+        }
+        ZPB_ESCAPE(b);
+        if (bulk) {
+            be_put_bulk(be, b, k);
+        } else {
+            for (unsigned i = 0; i < k; i++)
+                be_put(be, b[i]);
+        }
+    }
+}
+
+static NOINLINE void round_fn(void *p, uint64_t n)
+{
+    const round_ctx *c = p;
+#define CASE(B)                                                                \
+    if (c->be == B) {                                                          \
+        if (c->bulk)                                                           \
+            round_body(B, 1, c, n);                                            \
+        else                                                                   \
+            round_body(B, 0, c, n);                                            \
+        return;                                                                \
+    }
+    CASE(BE_ZEROPOOL)
+    CASE(BE_MALLOC)
+    CASE(BE_NAIVE)
+#ifdef ZPB_HAVE_DPDK
+    CASE(BE_DPDK32)
+    CASE(BE_DPDK256)
+#endif
+#undef CASE
+    fprintf(stderr, "zp_bench: no round loop for %s\n", be_names[c->be]);
+    abort();
+}
+
+/* scenario: "bulk32", "singles32", "burst16", ... */
+static void sc_rounds(const char *scenario, int be, size_t size, unsigned k,
+                      int bulk)
+{
+    round_ctx c = {be, size, k, bulk};
+    if (be_setup(be, size) != 0)
+        exit(2);
+    uint64_t n = calibrate(round_fn, &c);
+    series s = time_single(round_fn, &c, n);
+    for (int i = 0; i < s.n; i++)
+        s.v[i] /= k; /* ns per round -> per buffer */
+    summary sm = summarize(&s);
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"burst\":%u,\"bulk_calls\":%s", k,
+             bulk ? "true" : "false");
+    emit(scenario, size, 1, be, "ns/buffer", &sm, &s, n * k, extra);
+    be_teardown(be);
+}
+
+static void sc_bulk(int be)
+{
+    const size_t sizes[2] = {4096, 65536};
+    for (int i = 0; i < 2; i++) {
+        sc_rounds("bulk32", be, sizes[i], ZPB_BULK, 1);
+        sc_rounds("singles32", be, sizes[i], ZPB_BULK, 0);
+    }
+}
+
+static void sc_burst(int be)
+{
+    static const unsigned ks[3] = {16, 48, ZPB_BURST_MAX};
+    for (int j = 0; j < 3; j++) {
+        char name[32];
+        snprintf(name, sizeof name, "burst%u", ks[j]);
+        sc_rounds(name, be, ZPB_BURST_SIZE, ks[j], 0);
+    }
+}
+
 /* ------------------------------------------------------------ 4: scaling */
 
 typedef struct {
@@ -329,6 +445,7 @@ static void scale_role(void *ctx, int idx, uint64_t n)
 {
     (void)idx;
     loop_ctx *c = ctx;
+    be_thread_enter(c->be);
     run_loop(c->be, c->mode, c->size, n);
 }
 
@@ -348,10 +465,11 @@ static bool scale_attempt(team *t, void *p)
 static void sc_scale(int be, int mode, size_t size, int nthreads)
 {
     loop_ctx c = {be, mode, size};
-    if (be_setup(be) != 0)
+    if (be_setup(be, size) != 0)
         exit(2);
     team t = {.nthreads = nthreads, .role = scale_role, .ctx = &c};
     t.n = calibrate(loop_fn, &c); /* single-thread calibration */
+    be_quiesce(c.be); /* DPDK: the main thread's cache back to the pool */
     scale_acc acc = {0};
     team_run(&t, scale_attempt, &acc);
     summary pt = summarize(&acc.per_thread);
@@ -443,7 +561,16 @@ ZPB_INLINE void handoff_body(int be, handoff_ctx *c, int idx, uint64_t n)
 static NOINLINE void handoff_role(void *ctx, int idx, uint64_t n)
 {
     handoff_ctx *c = ctx;
+    be_thread_enter(c->be);
     switch (c->be) {
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+        handoff_body(BE_DPDK32, c, idx, n);
+        break;
+    case BE_DPDK256:
+        handoff_body(BE_DPDK256, c, idx, n);
+        break;
+#endif
     case BE_ZEROPOOL:
         handoff_body(BE_ZEROPOOL, c, idx, n);
         break;
@@ -498,7 +625,7 @@ static void sc_handoff(int be, size_t size)
         emit("handoff", size, 2, be, "ns/buffer", &sm, &full, 0, NULL);
         return;
     }
-    if (be_setup(be) != 0)
+    if (be_setup(be, size) != 0)
         exit(2);
     handoff_ctx *c = aligned_alloc(64, sizeof *c);
     memset(c, 0, sizeof *c);
@@ -1124,7 +1251,7 @@ static char **saved_argv;
 static int child_cold(int be, size_t size, int n, int prefill)
 {
     char **bufs = calloc((size_t)n, sizeof *bufs);
-    if (!bufs || be_setup(be) != 0)
+    if (!bufs || be_setup(be, size) != 0)
         return 2;
     if (prefill) {
         for (int i = 0; i < n; i++) {
@@ -1262,7 +1389,7 @@ static int child_counts(int be, size_t size, int ncold, long nsteady)
     mcount_fn mc = (mcount_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "zpb_mcount_read");
     char **bufs = calloc((size_t)ncold, sizeof *bufs);
     counters a[3], b[3];
-    if (!bufs || be_setup(be) != 0)
+    if (!bufs || be_setup(be, size) != 0)
         return 2;
     marker_pid = getpid();
     marker_tid = (pid_t)syscall(SYS_gettid);
@@ -1455,8 +1582,12 @@ static void usage(void)
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
             "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
-            "                 objects,async,uring|all]\n"
-            "                [--backends zeropool,malloc,naive] [--label NAME]\n"
+            "                 objects,async,bulk,burst,uring|all]\n"
+            "                [--backends zeropool,malloc,naive"
+#ifdef ZPB_HAVE_DPDK
+            ",dpdk32,dpdk256"
+#endif
+            "] [--label NAME]\n"
             "                [--sizes 4096,65536,...] [--cold-n N]"
             " [--max-threads N]\n"
             "                [--mcount-lib PATH] [--verify-symbol NAME] [--st]\n"
@@ -1604,6 +1735,24 @@ int main(int argc, char **argv)
     fprintf(stderr, ", %d CPUs, %d reps of ~%.0f ms\n", ncpus, harness.reps,
             harness.rep_ms);
     harness_meta(!opt.st);
+#ifdef ZPB_HAVE_DPDK
+    /* DPDK: the EAL, once, on this (pinned) thread; if it cannot start, the
+     * run says why on stdout and bench/run.sh skips the DPDK columns */
+    bool want_dpdk = false;
+    for (int b = 0; b < opt.nbackends; b++)
+        want_dpdk |= be_is_dpdk(opt.backends[b]);
+    if (want_dpdk) {
+        char why[512];
+        if (zpb_dpdk_init(opt.sizes, opt.nsizes, why, sizeof why) != 0) {
+            fprintf(stderr, "zp_bench: DPDK skipped: %s\n", why);
+            for (char *q = why; *q; q++)
+                if (*q == '"' || *q == '\\')
+                    *q = '\'';
+            printf("{\"skipped_run\":\"%s\"}\n", why);
+            return 4;
+        }
+    }
+#endif
 
     if (!opt.st)
         become_multithreaded();
@@ -1617,13 +1766,20 @@ int main(int argc, char **argv)
         if (opt.scenarios & SC_TOUCH)
             for (int i = 0; i < opt.nsizes; i++)
                 sc_single(be, MODE_TOUCH, opt.sizes[i]);
-        if (opt.scenarios & SC_MIXED) {
+        /* DPDK: one fixed-size mempool per size, no mixed sizes */
+        if ((opt.scenarios & SC_MIXED) && !be_is_dpdk(be)) {
             sc_mixed(be, MODE_HOT);
             sc_mixed(be, MODE_TOUCH);
         }
+        if (opt.scenarios & SC_BULK)
+            sc_bulk(be);
+        if (opt.scenarios & SC_BURST)
+            sc_burst(be);
     }
     for (int b = 0; b < opt.nbackends; b++) {
         int be = opt.backends[b];
+        if (be_is_dpdk(be))
+            continue; /* a fresh process each: the EAL would start in each */
         if (opt.scenarios & SC_COLD) /* fresh child processes */
             for (int i = 0; i < opt.nsizes; i++) {
                 sc_cold(be, opt.sizes[i], 0);

@@ -6,7 +6,9 @@
  *              (zeropool_handle: the same pool through one cache handle,
  *              zp_cache_get / zp_cache_put; zp_icount_twin: also
  *              zeropool_nc, the library built without its counters, and
- *              zeropool_copy, a second copy of the library)
+ *              zeropool_copy, a second copy of the library; zp_icount_dpdk:
+ *              also dpdk32 and dpdk256, DPDK's rte_mempool_get / _put on
+ *              the EAL main lcore, as in zp_bench_dpdk)
  *     CONFIG:  zeropool's pool config, as zpb_config_parse reads it:
  *              default, max_bytes=1g, debug=2, depth=16, ... (default: default)
  *
@@ -63,6 +65,14 @@ NOINLINE void zpb_icount_loop(int be, size_t size, unsigned long n)
     case BE_MALLOC:
         LOOP(BE_MALLOC)
         break;
+#ifdef ZPB_HAVE_DPDK
+    case BE_DPDK32:
+        LOOP(BE_DPDK32)
+        break;
+    case BE_DPDK256:
+        LOOP(BE_DPDK256)
+        break;
+#endif
 #ifdef ZPB_TWIN
     case BE_ZPNC:
         LOOP(BE_ZPNC)
@@ -96,6 +106,8 @@ int main(int argc, char **argv)
     if (be < 0) {
 #ifdef ZPB_TWIN
         const char *twins = "|zeropool_nc|zeropool_copy";
+#elif defined(ZPB_HAVE_DPDK)
+        const char *twins = "|dpdk32|dpdk256";
 #else
         const char *twins = "";
 #endif
@@ -114,7 +126,16 @@ int main(int argc, char **argv)
         zpb_icount_loop(be, size, n);
         return 0;
     }
-    if (be_setup(be) != 0)
+#ifdef ZPB_HAVE_DPDK
+    if (be_is_dpdk(be)) { /* the EAL first: this thread is its main lcore */
+        char why[512];
+        if (zpb_dpdk_init(&size, 1, why, sizeof why) != 0) {
+            fprintf(stderr, "zp_icount: %s\n", why);
+            return 2;
+        }
+    }
+#endif
+    if (be_setup(be, size) != 0)
         return 2;
     /* warm-up: outside the collected function */
     for (unsigned long i = 0; i < warm; i++) {

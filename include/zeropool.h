@@ -134,15 +134,24 @@ typedef struct zp_config {
     size_t max_class;    /* largest class: power of two, <= 1 GiB. Larger
                             requests are oversize: mapped on get, unmapped on
                             put. Default 64 MiB. */
-    unsigned cache_depth; /* buffers kept per class in each thread's cache;
-                             0 disables thread caches (every get/put then
-                             takes the depot lock). Max 65536. Default 32,
-                             from the bench's depth sweep (64 KiB buffers,
-                             bursts of k gets then k puts, median ns per
-                             op, 2-core VM) at depth 16 / 32 / 64: k=16:
-                             5.7 / 5.6 / 5.6; k=48: 10.4 / 7.1 / 6.1;
-                             k=128: 11.7 / 8.5 / 7.2. 32 takes most of the
-                             gain at half the per-thread memory of 64. */
+    unsigned cache_depth; /* most buffers kept per class in each cache
+                             (thread cache or handle); 0 disables thread
+                             caches (every get/put then takes the depot
+                             lock). Max 65536. Default 256. A cache's bin
+                             holds up to 32 (or cache_depth, if smaller)
+                             and adapts: a bin that overflows right after
+                             it was refilled (a burst of gets then puts
+                             larger than it) grows by a magazine (16), up to
+                             cache_depth (and cache_bytes), instead of
+                             giving to the depot what the next burst would
+                             take back; a drain (zp_trim, zp_cache_flush,
+                             thread exit) shrinks it to its start. From the
+                             bench's depth sweep (64 KiB buffers, bursts of
+                             k gets then k puts, median ns per op, 2-core
+                             VM) at fixed depth 16 / 32 / 64: k=16: 5.7 /
+                             5.6 / 5.6; k=48: 10.4 / 7.1 / 6.1; k=128:
+                             11.7 / 8.5 / 7.2: a deep bin helps bursts, a
+                             small one saves memory where there are none. */
     size_t cache_bytes;  /* byte cap per class per thread cache: a class of
                             size S keeps at most max(1, cache_bytes / S)
                             buffers (and never more than cache_depth).

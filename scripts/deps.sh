@@ -9,16 +9,21 @@
 set -euo pipefail
 
 what=${1:-test}
-test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev)  # the last two: the async examples
-# the allocators the benchmark compares against, plotting, and zlib (the
-# objects_zlib row pools z_stream objects; without it the row is skipped)
-bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
-            zlib1g-dev)
+# libzeropool-codec's engines (each optional to the build; tests and CI build all)
+codec_pkgs=(zlib1g-dev libdeflate-dev libisal-dev libzstd-dev liblz4-dev)
+test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # these two: the async examples
+           "${codec_pkgs[@]}" gzip zstd lz4 python3)  # the tools: the codec interop tests
+# the allocators the benchmark compares against, DPDK (its rte_mempool is
+# the dpdk32/dpdk256 columns; without it they are skipped), plotting, and
+# zlib (the objects_zlib row pools z_stream objects; without it the row is
+# skipped)
+bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libdpdk-dev
+            gnuplot-nox zlib1g-dev)
 optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in
     test) want=("${test_pkgs[@]}") ;;
-    fuzz) want=(cmake clang libclang-rt-14-dev) ;;
+    fuzz) want=(cmake clang libclang-rt-14-dev pkg-config "${codec_pkgs[@]}") ;;
     bench | all) want=("${test_pkgs[@]}" "${bench_pkgs[@]}")
                  optional_pkgs=(linux-perf) ;;
     *) echo "usage: $0 [test|bench|fuzz|all]" >&2; exit 2 ;;

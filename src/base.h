@@ -40,6 +40,10 @@
 #define ZP__MAX_CLASS_SHIFT 30  /* 1 GiB */
 #define ZP__MAX_CLASSES (ZP__MAX_CLASS_SHIFT - ZP__MIN_CLASS_SHIFT + 1)
 #define ZP__MAX_CACHE_DEPTH 65536u
+/* Buffers a cache's bin holds per class before it adapts (cache_depth,
+ * if smaller, caps it): from the depth sweep, where 32 took most of the
+ * gain of a deeper bin for bursts up to 32 (bench/README.md, "depth"). */
+#define ZP__CACHE_START 32u
 #define ZP__MAX_POOLS 65536u    /* live pools with thread caches (documented
                                    in zeropool.h, zp_pool_create) */
 #define ZP__NO_SLOT UINT32_MAX

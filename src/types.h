@@ -77,7 +77,8 @@ typedef struct zp__depot {
     zp__mag *partial;
     zp__mag *empty;
     uint32_t batch;      /* buffers moved per exchange */
-    uint32_t cache_cap;  /* cache capacity for this class */
+    uint32_t cache_cap;  /* most a cache's bin of this class may hold */
+    uint32_t cache_start; /* what a bin holds before it adapts (<= cap) */
     uint64_t nmags;
     uint64_t nfree;      /* buffers idle in the depot */
     zp__slab *carving;   /* slab being carved, or NULL */
@@ -111,6 +112,9 @@ typedef struct zp__bin_misses {
      * miss up to the depot's batch, so a short-lived owner does not hoard a
      * magazine of every class it touches (owner only) */
     uint32_t refill;
+    /* the bin was refilled since its last flush (owner only): a flush now
+     * means a burst did not fit, and the bin grows instead (cache.c) */
+    bool refilled;
 } zp__bin_misses;
 
 /* The one cache: a LIFO bin per class. Its owner is a thread (reached

@@ -47,7 +47,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.struct_size, sizeof(zp_config));
     assert_int_equal(cfg.min_class, 4096);
     assert_int_equal(cfg.max_class, 64 * ZPT_MiB);
-    assert_int_equal(cfg.cache_depth, 32);
+    assert_int_equal(cfg.cache_depth, 256);
     assert_int_equal(cfg.cache_bytes, 64 * ZPT_MiB);
     assert_int_equal(cfg.flags, 0);
     assert_int_equal(cfg.debug, 0);

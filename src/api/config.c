@@ -13,7 +13,7 @@
 
 #define ZP__DEFAULT_MIN_CLASS ((size_t)4 << 10)
 #define ZP__DEFAULT_MAX_CLASS ((size_t)64 << 20)
-#define ZP__DEFAULT_CACHE_DEPTH 32u
+#define ZP__DEFAULT_CACHE_DEPTH 256u
 #define ZP__DEFAULT_CACHE_BYTES ((size_t)64 << 20)
 
 void zp_config_init(zp_config *cfg)

@@ -121,9 +121,13 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         size_t csize = obj ? stride : (size_t)1 << (p->min_shift + c);
         size_t slab_len = obj ? object_slab_len(stride)
                               : csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+        /* a bin holds up to ZP__CACHE_START buffers, and grows towards
+         * cap while bursts do not fit (core/cache.c); exchanges with the
+         * depot move half the starting size */
         uint32_t cap = cache_cap(cfg, csize);
-        uint32_t batch = cap / 2 ? cap / 2 : 1;
-        if ((rc = zp__depot_init(&p->depot[c], csize, slab_len, batch, cap)) != 0)
+        uint32_t start = cap < ZP__CACHE_START ? cap : ZP__CACHE_START;
+        uint32_t batch = start / 2 ? start / 2 : 1;
+        if ((rc = zp__depot_init(&p->depot[c], csize, slab_len, batch, start, cap)) != 0)
             break;
     }
     bool own_budget = false, decay = false;

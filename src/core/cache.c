@@ -121,6 +121,7 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t 
         uint32_t served = need - b->count < t ? need - b->count : t;
         *(carved ? &k->allocations : &k->depot_hits) += served;
         b->count += t;
+        c->misses[cls].refilled = true;
     }
     return 0;
 }
@@ -235,11 +236,24 @@ static zp__slab *accept_put(zp_pool *p, void *buf, const char *op)
     return s;
 }
 
-/* Makes room for `more` buffers in b by giving its oldest to the depot,
- * rounded up to whole magazines. */
-static void make_room(zp_pool *p, unsigned cls, zp__bin *b, uint32_t more)
+/* Makes room for `more` buffers in b (c's bin of class cls). A bin that
+ * overflows after it was refilled (a burst of gets then puts larger than
+ * the bin: it would give to the depot now and take back at the next
+ * burst) grows by a magazine, up to the class's cache_cap, instead; the
+ * rest goes to the depot, its oldest buffers first, rounded up to whole
+ * magazines. Drains shrink it back (zp__cache_drain). */
+static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32_t more)
 {
-    uint32_t batch = p->depot[cls].batch;
+    const zp__depot *d = &p->depot[cls];
+    uint32_t batch = d->batch;
+    zp__bin_misses *m = &c->misses[cls];
+    if (m->refilled && b->cap < d->cache_cap) {
+        uint32_t grown = b->cap + batch;
+        b->cap = grown < d->cache_cap && grown > b->cap ? grown : d->cache_cap;
+        if (b->count + more <= b->cap)
+            return;
+    }
+    m->refilled = false;
     uint32_t excess = b->count + more - b->cap;
     excess = (excess + batch - 1) / batch * batch;
     if (excess > b->count)
@@ -286,7 +300,7 @@ static void put_run(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, ui
         zp__idle_check(p);
     } else {
         if (b->count + k > b->cap) {
-            make_room(p, cls, b, k);
+            make_room(p, c, cls, b, k);
             zp__idle_check(p);
         }
         memcpy(b->items + b->count, run, k * sizeof(void *));
@@ -479,6 +493,8 @@ uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
             classes |= 1u << cls;
         }
         c->misses[cls].refill = 1; /* start slowly again */
+        c->misses[cls].refilled = false;
+        b->cap = p->depot[cls].cache_start; /* and small */
     }
     return classes;
 }
@@ -511,9 +527,9 @@ zp__cache *zp__cache_new(zp_pool *p, bool handle)
     c->nclasses = p->nclasses;
     c->misses = (zp__bin_misses *)&c->bins[p->nclasses];
     for (unsigned cls = 0; cls < p->nclasses; cls++) {
-        c->bins[cls].cap = p->depot[cls].cache_cap;
+        c->bins[cls].cap = p->depot[cls].cache_start;
         c->bins[cls].items = slot;
-        slot += c->bins[cls].cap;
+        slot += p->depot[cls].cache_cap; /* room to grow into */
     }
     return c;
 }

@@ -44,13 +44,14 @@ static void mag_list_free(zp__mag *m)
 }
 
 int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
-                   uint32_t cache_cap)
+                   uint32_t cache_start, uint32_t cache_cap)
 {
     memset(d, 0, sizeof(*d));
     d->stride = stride;
     d->slab_len = slab_len;
     d->batch = batch;
     d->cache_cap = cache_cap;
+    d->cache_start = cache_start;
     return zp__os_mutex_init_short(&d->lock);
 }
 

@@ -9,9 +9,10 @@
 #include "types.h"
 
 /* A depot for buffers of stride bytes carved from slabs of slab_len bytes,
- * exchanging batch at a time with caches of cache_cap. */
+ * exchanging batch at a time with caches whose bins hold cache_start
+ * buffers, growing up to cache_cap. */
 int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
-                   uint32_t cache_cap);
+                   uint32_t cache_start, uint32_t cache_cap);
 void zp__depot_fini(zp__depot *d);
 /* Takes the lock; a conflict (lock already held) is counted. */
 void zp__depot_lock(zp__depot *d);

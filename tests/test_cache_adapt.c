@@ -1,0 +1,144 @@
+/* Adaptive bins: a cache's bin that overflows right after a refill grows by a magazine up to cache_depth, so repeated bursts stop reaching the depot; a fixed cache_depth bounds it; a drain shrinks it back. */
+#include "zp_test.h"
+
+#define SIZE (64 * ZPT_KiB)
+#define MAXK 320
+
+static void *g_bufs[MAXK];
+
+/* One burst: k gets, then k puts (this thread's cache). */
+static void burst(zp_pool *pool, int k)
+{
+    int i;
+    for (i = 0; i < k; i++) {
+        g_bufs[i] = zp_get(pool, SIZE);
+        assert_non_null(g_bufs[i]);
+    }
+    for (i = 0; i < k; i++)
+        zp_put(pool, g_bufs[i]);
+}
+
+/* Single gets of the 64 KiB class that missed the cache so far (each
+ * refill from the depot counts the one get it served). */
+static uint64_t from_depot(zp_pool *pool)
+{
+    zp_stats s = zpt_read(pool);
+    zpt_assert_stats(&s);
+    unsigned c = zpt_class(&s, SIZE);
+    return s.classes[c].depot_hits + s.classes[c].allocations;
+}
+
+/* Default pool (cache_depth 256): bursts of 48 and of 256 reach the depot
+ * only while the bin grows; afterwards every get is a cache hit. */
+static void test_bursts_stop_reaching_depot(void **state)
+{
+    static const int ks[] = {48, 128, 256};
+    unsigned i;
+    (void)state;
+    for (i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        zp_pool *pool = ZPT_POOL();
+        uint64_t before;
+        zp_stats s;
+        int r;
+        for (r = 0; r < 20; r++) /* grows a magazine per overflowing burst */
+            burst(pool, ks[i]);
+        before = from_depot(pool);
+        for (r = 0; r < 10; r++)
+            burst(pool, ks[i]);
+        s = zpt_read(pool);
+        print_message("k=%d: %llu gets from the depot over 10 bursts once grown\n", ks[i],
+                      (unsigned long long)(from_depot(pool) - before));
+        assert_int_equal(from_depot(pool), before);
+        assert_int_equal(s.bytes_outstanding, 0);
+        zp_pool_destroy(pool);
+    }
+}
+
+/* A bin never holds more than cache_depth: bursts of 300 with the default
+ * 256, and bursts of 48 with cache_depth 32 or 16, miss the cache in every
+ * burst (a bin holding them all would serve every get). */
+static void test_bounded_by_cache_depth(void **state)
+{
+    static const struct {
+        unsigned depth;
+        int k;
+    } cases[] = {{0, 300}, {32, 48}, {16, 48}};
+    unsigned i;
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        zp_pool *pool = cases[i].depth ? ZPT_POOL(.cache_depth = cases[i].depth) : ZPT_POOL();
+        unsigned depth = cases[i].depth ? cases[i].depth : 256;
+        assert_true(cases[i].k > (int)depth);
+        uint64_t before;
+        int r;
+        for (r = 0; r < 20; r++)
+            burst(pool, cases[i].k);
+        for (r = 0; r < 10; r++) {
+            before = from_depot(pool);
+            burst(pool, cases[i].k);
+            if (from_depot(pool) == before)
+                fail_msg("depth %u, k %d: a burst made no miss", depth, cases[i].k);
+        }
+        zp_pool_destroy(pool);
+    }
+}
+
+/* zp_trim drains the calling thread's cache: its bins start small again
+ * (a burst of 48 reaches the depot once more), then grow again. */
+static void test_drain_shrinks(void **state)
+{
+    zp_pool *pool = ZPT_POOL();
+    uint64_t before;
+    int r;
+    (void)state;
+    for (r = 0; r < 5; r++)
+        burst(pool, 48);
+    before = from_depot(pool);
+    burst(pool, 48);
+    assert_int_equal(from_depot(pool), before);
+    (void)zp_trim(pool, SIZE_MAX); /* drains this thread's cache, keeps memory */
+    before = from_depot(pool);
+    burst(pool, 48);
+    assert_true(from_depot(pool) > before);
+    for (r = 0; r < 5; r++)
+        burst(pool, 48);
+    before = from_depot(pool);
+    burst(pool, 48);
+    assert_int_equal(from_depot(pool), before);
+    zp_pool_destroy(pool);
+}
+
+/* Handles adapt the same way (one engine). */
+static void test_handle_adapts(void **state)
+{
+    zp_pool *pool = ZPT_POOL();
+    zp_cache *h;
+    uint64_t before;
+    int r, i;
+    (void)state;
+    assert_int_equal(zp_cache_create(pool, &h), 0);
+    for (r = 0; r < 30; r++) {
+        if (r == 20)
+            before = from_depot(pool);
+        for (i = 0; i < 128; i++) {
+            g_bufs[i] = zp_cache_get(h, SIZE);
+            assert_non_null(g_bufs[i]);
+        }
+        for (i = 0; i < 128; i++)
+            zp_cache_put(h, g_bufs[i]);
+    }
+    assert_int_equal(from_depot(pool), before);
+    zp_cache_destroy(h);
+    zp_pool_destroy(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bursts_stop_reaching_depot),
+        cmocka_unit_test(test_bounded_by_cache_depth),
+        cmocka_unit_test(test_drain_shrinks),
+        cmocka_unit_test(test_handle_adapts),
+    };
+    return ZPT_RUN(tests);
+}
