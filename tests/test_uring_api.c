@@ -50,13 +50,11 @@ static zp_bufring_config config(zp_pool *pool, zp_loop *loop, unsigned entries, 
 
 /* A completion as the kernel writes it for buffer bid (no kernel involved:
  * for the bookkeeping alone). */
-static struct io_uring_cqe fake_cqe(unsigned bid, int res)
+static void fake_cqe(struct io_uring_cqe *c, unsigned bid, int res)
 {
-    struct io_uring_cqe c;
-    memset(&c, 0, sizeof c);
-    c.res = res;
-    c.flags = IORING_CQE_F_BUFFER | (bid << IORING_CQE_BUFFER_SHIFT);
-    return c;
+    memset(c, 0, sizeof *c);
+    c->res = res;
+    c->flags = IORING_CQE_F_BUFFER | (bid << IORING_CQE_BUFFER_SHIFT);
 }
 
 /* One single-shot recv on fd selecting a buffer of BGID; its completion. */
@@ -122,11 +120,12 @@ static void test_errors(void **state)
     assert_ptr_equal(zp_bufring_pool(br), pool);
 
     /* completions that are not this ring's */
-    struct io_uring_cqe none = fake_cqe(0, 10);
+    struct io_uring_cqe none, far;
+    fake_cqe(&none, 0, 10);
     none.flags = 0;
     zp_bufring_buf b;
     assert_int_equal(zp_bufring_take(br, &none, &b), -ENOENT);
-    struct io_uring_cqe far = fake_cqe(64, 10);
+    fake_cqe(&far, 64, 10);
     assert_int_equal(zp_bufring_take(br, &far, &b), -EINVAL);
     assert_int_equal(zp_bufring_take(NULL, &far, &b), -EINVAL);
     assert_int_equal(zp_bufring_take(br, NULL, &b), -EINVAL);
@@ -191,7 +190,8 @@ static void test_fill_and_ids(void **state)
     void *taken[96];
     for (unsigned k = 0; k < 96; k++) {
         unsigned bid = (k * 37) % 128;
-        struct io_uring_cqe cqe = fake_cqe(bid, 100 + (int)k);
+        struct io_uring_cqe cqe;
+        fake_cqe(&cqe, bid, 100 + (int)k);
         zp_bufring_buf b;
         assert_int_equal(zp_bufring_take(br, &cqe, &b), 0);
         assert_ptr_equal(b.buf, by_id[bid]);
