@@ -24,12 +24,12 @@
  * really comes back (a put of that class, a trim...) the loop's descriptor
  * becomes readable, zp_loop_dispatch refills the ring and the ring calls the
  * rearm callback once for each parked receive. Never a timer, never polling.
- * "The ring has buffers" is the kernel's view (IORING_REGISTER_PBUF_STATUS,
- * kernel 6.8+, asked only on this exhaustion path; before 6.8, the ring's
- * own count): buffers the kernel picked for completions not reaped yet do
- * not count. With many receives and few buffers, a re-armed receive may
- * still find the ring dry again (another took the buffer first): that is a
- * new exhaustion, parked again; each exhaustion gets exactly one re-arm.
+ * "The ring has buffers" is the ring's own count (added minus taken by
+ * the completions reaped so far): with many receives and few buffers, a
+ * re-armed receive may find the ring dry again at once (another took the
+ * buffer first, or the kernel picked it for a completion not reaped yet):
+ * that is a new exhaustion, parked again; each exhaustion gets exactly one
+ * re-arm.
  *
  * Error convention: as zeropool's: 0 or a negative errno; nothing global.
  *
@@ -190,7 +190,8 @@ ZP_URING_API void *zp_bufring_buffer(const zp_bufring *br, unsigned bid);
 
 /* Gives a taken buffer back to the pool through the ring's cache handle,
  * where the next refill finds it (the cheapest way back; zp_put works
- * too). buf NULL: no-op. Owner thread. */
+ * too). While the ring waits for memory, it is handed to the first waiter
+ * of the pool's budget, as any put is. buf NULL: no-op. Owner thread. */
 ZP_URING_API void zp_bufring_put(zp_bufring *br, void *buf);
 
 /*
