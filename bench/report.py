@@ -6,8 +6,8 @@ usage: report.py --raw DIR --out DIR [--json FILE] [--no-plots] [--quick]
 
 DIR holds what bench/run.sh collected: one <run>.jsonl per allocator run
 (the driver's output; stats_cost.jsonl from zp_bench_twin; objects.jsonl
-and async.jsonl from zp_bench_objects and zp_bench_async, uring.jsonl from
-zp_bench_uring), runs.tsv (which
+async.jsonl and codec.jsonl from zp_bench_objects, zp_bench_async and
+zp_bench_codec, uring.jsonl from zp_bench_uring), runs.tsv (which
 runs happened or were skipped, why), icount.tsv and icount_variants.tsv
 (callgrind instruction counts). Writes OUT/results.json,
 OUT/table.txt and OUT/plots/*.png, and prints the table. Python 3 standard
@@ -784,6 +784,129 @@ def build_uring(records):
     return out, drows
 
 
+# ---------------------------------------------- compression: codec and zpz
+
+def build_codec(records):
+    """Tables for zp_bench_codec: the codec library's MB/s against the
+    engines' libraries (fresh and reused contexts, zlib), and zpz against
+    pigz, gzip and zstd (whole process). Returns (text lines, derived)."""
+    out, derived = [], {}
+
+    def mbs(r):
+        if r is None:
+            return "-"
+        if r.get("skipped"):
+            return "skipped"
+        if not ok_median(r):
+            return "refused"
+        return "%.0f (%.0f-%.0f)" % (r["median"], r["min"], r["max"])
+
+    codec = [r for r in records if r.get("scenario") == "codec"]
+    if codec:
+        keys = []
+        for r in codec:
+            k = (r.get("codec"), r.get("level"), r.get("direction"), int(r["size"]))
+            if k not in keys:
+                keys.append(k)
+        rows, drows = [], []
+        for k in keys:
+            by = {r["variant"]: r for r in codec
+                  if (r.get("codec"), r.get("level"), r.get("direction"),
+                      int(r["size"])) == k}
+            zp, fr, ru, zl = (by.get(v) for v in ("zeropool", "fresh", "reused", "zlib"))
+            eng = (ru or fr or {}).get("engine", "-")
+            ratio = zp["median"] / ru["median"] if ok_median(zp) and ok_median(ru) \
+                and ru["median"] else None
+            zratio = zp["median"] / zl["median"] if ok_median(zp) and ok_median(zl) \
+                and zl["median"] else None
+            rows.append(["%s -%s %s" % (k[0], k[1], k[2]), size_name(k[3]), mbs(zp),
+                         mbs(fr), mbs(ru), eng,
+                         "-" if ratio is None else "%.2f" % ratio, mbs(zl),
+                         "-" if zratio is None else "%.2f" % zratio])
+            drows.append({"codec": k[0], "level": k[1], "direction": k[2],
+                          "chunk": k[3], "engine": eng,
+                          "zeropool_mbs": zp["median"] if ok_median(zp) else None,
+                          "fresh_mbs": fr["median"] if ok_median(fr) else None,
+                          "reused_mbs": ru["median"] if ok_median(ru) else None,
+                          "zlib_mbs": zl["median"] if ok_median(zl) else None,
+                          "zeropool_vs_reused": ratio, "zeropool_vs_zlib": zratio})
+        derived["codec"] = drows
+        out.append("Codec library: MB/s of uncompressed data, one thread, median "
+                   "(min-max) over repetitions; 16 MiB")
+        out.append("of the corpus in chunks. zeropool: zp_compress / zp_decompress; "
+                   "fresh: the engine's library with a")
+        out.append("new context and malloc'd output per chunk; reused: its best call "
+                   "with one context and one buffer;")
+        out.append("zp/reused: the goal is >= 0.97. zlib: a reused z_stream "
+                   "(deflateReset / inflateReset).")
+        out.append(render_table(
+            ["codec level direction", "chunk", "zeropool", "fresh", "reused",
+             "engine", "zp/reused", "zlib", "zp/zlib"], rows,
+            ["<", ">", ">", ">", ">", "<", ">", ">", ">"]))
+        out.append("")
+
+    proc = [r for r in records if r.get("scenario") == "zpz"]
+    if proc:
+        keys = []
+        for r in proc:
+            k = (r.get("format"), r.get("level"), r.get("direction"))
+            if k not in keys:
+                keys.append(k)
+        tools = ["zpz", "pigz", "gzip", "zstd"]
+        rows, drows = [], []
+        for k in keys:
+            by = {r["competitor"]: r for r in proc
+                  if (r.get("format"), r.get("level"), r.get("direction")) == k}
+            cells = []
+            for t in tools:
+                r = by.get(t)
+                if r is None:
+                    cells.append("")
+                elif r.get("skipped"):
+                    cells.append("skipped")
+                elif not ok_median(r):
+                    cells.append("failed")
+                else:
+                    cells.append("%.3f (%.3f-%.3f)" % (r["median"], r["min"], r["max"]))
+            z = by.get("zpz")
+            others = [by[t] for t in tools[1:] if ok_median(by.get(t))]
+            best = min(others, key=lambda r: r["median"]) if others else None
+            sp = best["median"] / z["median"] if ok_median(z) and best else None
+            rss = "%.1f" % (z["max_rss_kib"] / 1024.0) if z and z.get("max_rss_kib") else "-"
+            ratio = "-"
+            if z and z.get("output_bytes", -1) > 0 and z.get("direction") == "compress":
+                ratio = "%.3f" % (z["output_bytes"] / float(z["input_bytes"]))
+            cpu = "-"
+            if z and best and (z.get("cpu_s") or -1) > 0 and (best.get("cpu_s") or -1) > 0:
+                cpu = "%.2f / %.2f" % (z["cpu_s"], best["cpu_s"])
+            rows.append(["%s -%s %s" % k] + cells +
+                        ["-" if sp is None else "%.2fx %s" % (sp, best["competitor"]),
+                         cpu, rss, ratio])
+            drows.append({"format": k[0], "level": k[1], "direction": k[2],
+                          "seconds": {t: by[t]["median"] for t in tools
+                                      if ok_median(by.get(t))},
+                          "speedup_vs_best": sp,
+                          "best_other": best["competitor"] if best else None,
+                          "cpu_s": {t: by[t].get("cpu_s") for t in tools
+                                    if ok_median(by.get(t))},
+                          "zpz_max_rss_kib": z.get("max_rss_kib") if z else None,
+                          "zpz_output_bytes": z.get("output_bytes") if z else None})
+        derived["zpz"] = drows
+        out.append("zpz against pigz, gzip and zstd: whole process, 2 threads "
+                   "(-p 2 / -T2; gzip has one), the 64 MiB")
+        out.append("corpus on stdin, output to /dev/null; seconds, median (min-max) "
+                   "of 3 runs. speed-up: the fastest other")
+        out.append("tool's median / zpz's. CPU s: median user + sys seconds, zpz / "
+                   "that tool (steadier on a busy")
+        out.append("machine). RSS: zpz's peak, MiB. ratio: zpz's compressed / "
+                   "uncompressed size.")
+        out.append(render_table(["format level direction"] + tools +
+                                ["zpz speed-up", "CPU s", "zpz RSS", "ratio"], rows,
+                                ["<"] + [">"] * (len(tools) + 4)))
+        out.append("")
+    return out, derived
+
+
 def build_handle(records, icount):
     """The cache handle next to the thread cache: the hot loop (scenario
     hot_handle: ns, and the icount rows of zeropool_handle vs zeropool) and
@@ -1049,10 +1172,13 @@ def build_report(runs, records, icount, icount_note, quick, seconds,
     out.extend(ur_text)
     if ur_rows:
         derived["uring_echo"] = ur_rows
+    cz_text, cz_derived = build_codec(records)
+    out.extend(cz_text)
+    derived.update(cz_derived)
 
     # ---- notes
     notes = []
-    for name in ["glibc", "stats_cost", "objects", "async", "uring", "jemalloc",
+    for name in ["glibc", "stats_cost", "objects", "async", "codec", "uring", "jemalloc",
                  "mimalloc", "tcmalloc", "dpdk"]:
         r = runs.get(name)
         if r is None:

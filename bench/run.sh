@@ -7,7 +7,7 @@
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
 #   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
-#                        depth,objects,async,uring (default all)
+#                        depth,objects,async,codec,uring (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc,dpdk (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
@@ -22,9 +22,10 @@
 # found). An allocator that is not installed, or a DPDK that is not built
 # or whose EAL cannot start, is skipped with a note. zp_bench_twin (zeropool with and without
 # its counters in one program) measures stats_cost right after the glibc
-# run, then zp_bench_objects (object pools vs malloc + init + free) and
-# zp_bench_async (async acquisition latencies) and zp_bench_uring (io_uring
-# echo, pool-fed ring vs static ring) measure their families once.
+# run, then zp_bench_objects (object pools vs malloc + init + free),
+# zp_bench_async (async acquisition latencies), zp_bench_codec (the codec
+# library's MB/s, zpz against pigz, gzip and zstd) and zp_bench_uring
+# (io_uring echo, pool-fed ring vs static ring) measure their families once.
 # bench/report.py merges everything into the terminal table, results.json
 # and the plots. See bench/README.md.
 set -uo pipefail
@@ -68,6 +69,7 @@ objects_bin=$build/bench/zp_bench_objects
 async_bin=$build/bench/zp_bench_async
 uring_bin=$build/bench/zp_bench_uring
 dpdk_bin=$build/bench/zp_bench_dpdk
+codec_bin=$build/bench/zp_bench_codec
 if [[ ! -x $bin ]]; then
     echo "run.sh: $bin not found; configure with -DZP_BUILD_BENCH=ON and build" \
          "(make bench does both)" >&2
@@ -186,6 +188,8 @@ if [[ $icount != only ]]; then
             # object pools and async acquisition: their own drivers, once
             family objects "$objects_bin"
             family async "$async_bin"
+            # compression: the codec library and zpz (built with the codec library)
+            family codec "$codec_bin"
             family uring "$uring_bin"
             continue
         fi

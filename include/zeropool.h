@@ -446,6 +446,20 @@ ZP_API void zp_set_misuse_handler(zp_misuse_fn fn, void *arg);
  */
 ZP_API const char *zp_strerror(int err);
 
+/*
+ * For libraries built on zeropool (libzeropool-codec, libzeropool-uring, or
+ * a user's): records a printf-style detail for err (negative or positive
+ * errno; 0 or a NULL fmt records nothing) as the calling thread's last
+ * failure, so that zp_strerror(err) returns it until the next failing
+ * zeropool call on this thread. Returns err as a negative errno (0 for 0).
+ * Thread-safe (the detail is per thread).
+ */
+ZP_API int zp_error_set(int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ==================================================================
  * EXPERIMENTAL API
  *

@@ -12,7 +12,8 @@ what=${1:-test}
 # libzeropool-codec's engines (each optional to the build; tests and CI build all)
 codec_pkgs=(zlib1g-dev libdeflate-dev libisal-dev libzstd-dev liblz4-dev)
 test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # these two: the async examples
-           "${codec_pkgs[@]}" gzip zstd lz4 python3)  # the tools: the codec interop tests
+           "${codec_pkgs[@]}" gzip zstd lz4 python3  # the tools: the codec interop tests
+           pigz)  # and test_zpz, which checks zpz against gzip, pigz, zstd and lz4
 # the allocators the benchmark compares against, DPDK (its rte_mempool is
 # the dpdk32/dpdk256 columns; without it they are skipped), plotting, and
 # zlib (the objects_zlib row pools z_stream objects; without it the row is

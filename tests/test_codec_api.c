@@ -171,7 +171,8 @@ static void test_detect_crc_empty(void **state)
         /* a failure explains itself */
         assert_int_equal(zp_decompress(c, "not compressed at all", 21, &o, &n), -EBADMSG);
         assert_null(o);
-        assert_string_not_equal(zp_codec_strerror(-EBADMSG), zp_strerror(-EBADMSG));
+        assert_string_not_equal(zp_codec_strerror(-EBADMSG), "corrupt or truncated data");
+        assert_string_equal(zp_strerror(-EBADMSG), zp_codec_strerror(-EBADMSG));
         zpt_bytes_free(&comp);
         zpt_bytes_free(&plain);
         zp_codec_destroy(c);

@@ -360,10 +360,30 @@ static void test_detail_is_per_thread(void **state)
     assert_null(strstr(other, "3000"));
 }
 
+/* zp_error_set: a module's detail for a code is what zp_strerror gives for
+ * that code on this thread, until the next failure; other codes and 0 keep
+ * their fixed texts. */
+static void test_error_set(void **state)
+{
+    (void)state;
+    assert_int_equal(zp_error_set(EBADMSG, "mod: block %d is bad", 7), -EBADMSG);
+    assert_string_equal(zp_strerror(-EBADMSG), "mod: block 7 is bad");
+    assert_string_equal(zp_strerror(EBADMSG), "mod: block 7 is bad");
+    assert_string_equal(zp_strerror(-EFBIG), "result too large");
+    assert_int_equal(zp_error_set(0, "nothing"), 0);
+    assert_string_equal(zp_strerror(0), "success");
+    assert_int_equal(zp_error_set(-ENOMEM, NULL), -ENOMEM);
+    assert_string_equal(zp_strerror(-EBADMSG), "mod: block 7 is bad");
+    /* a later failure of the library replaces it */
+    assert_int_equal(zp_pool_create(NULL, NULL), -EINVAL);
+    assert_string_equal(zp_strerror(-EBADMSG), "corrupt or truncated data");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_error_set),
         cmocka_unit_test(test_null_config),
         cmocka_unit_test(test_invalid_classes),
         cmocka_unit_test(test_invalid_other),

@@ -57,7 +57,9 @@
  *   -ENOMEM   memory could not be had.
  * zp_codec_strerror(err) gives the detail of the calling thread's last
  * failing codec call (the engine's own message, where the input broke),
- * and zp_strerror's text for any other code.
+ * and zp_strerror's text for any other code; zp_strerror(err) gives the
+ * same detail until the next failing zeropool call on the thread (the
+ * codec records it with zp_error_set).
  *
  * Thread safety: a zp_codec may be used from any number of threads at once
  * (each call takes a context from the codec's object pools, through the

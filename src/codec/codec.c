@@ -23,6 +23,8 @@ int zpc_error(int err, const char *fmt, ...)
     vsnprintf(last_detail, sizeof last_detail, fmt, ap);
     va_end(ap);
     last_err = err;
+    /* zp_strerror(err) gives it too */
+    (void)zp_error_set(err, "%s", last_detail);
     return err;
 }
 

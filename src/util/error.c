@@ -15,13 +15,31 @@ static __thread int last_err;
 static __thread char last_detail[256];
 static __thread char unknown_text[48];
 
+static void record(int err, const char *fmt, va_list ap)
+{
+    vsnprintf(last_detail, sizeof last_detail, fmt, ap);
+    last_err = err;
+}
+
 int zp__error(int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_detail, sizeof last_detail, fmt, ap);
+    record(zp__public_err(err), fmt, ap);
     va_end(ap);
-    last_err = zp__public_err(err);
+    return err;
+}
+
+int zp_error_set(int err, const char *fmt, ...)
+{
+    if (err > 0)
+        err = -err;
+    if (err == 0 || fmt == NULL)
+        return err;
+    va_list ap;
+    va_start(ap, fmt);
+    record(err, fmt, ap);
+    va_end(ap);
     return err;
 }
 
@@ -40,6 +58,10 @@ const char *zp_strerror(int err)
     case -ETIMEDOUT: return "timed out";
     case -EBUSY: return "resource busy";
     case -ENOTSUP: return "not supported";
+    case -EBADMSG: return "corrupt or truncated data";
+    case -EFBIG: return "result too large";
+    case -ENOENT: return "no such entry";
+    case -EINPROGRESS: return "in progress";
     default:
         snprintf(unknown_text, sizeof unknown_text, "unknown error %d", err);
         return unknown_text;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs a zeropool build tree into a temporary prefix and proves a consumer
 # builds and runs against it: (a) with pkg-config, (b) with find_package().
-# Also checks that libzeropool.so exports exactly the header's zp_* functions.
+# Also checks that libzeropool.so exports exactly the header's zp_* functions,
+# and that the installed zpz (when built) runs from the prefix.
 #
 # usage: check_install.sh BUILD_DIR CONSUMER_SRC_DIR
 # env:   CC (compiler, default cc), ZP_SANITIZE_FLAGS (flags the build used;
@@ -108,6 +109,17 @@ if [[ -e $libdir/libzeropool-uring.so ]]; then
     [[ -x $tmp/consumer-build/uring_consumer ]] ||
         { echo "check_install: find_package gave no zeropool::uring" >&2; exit 1; }
     "$tmp/consumer-build/uring_consumer"
+fi
+
+# zpz (tools/zpz), installed with the libraries when the codec library is
+# built: it runs from the prefix (its RPATH finds the installed libraries)
+# and round-trips
+if [[ -e $prefix/bin/zpz ]]; then
+    step="installed zpz"
+    echo "== $step"
+    for i in $(seq 1 2000); do echo "zeropool line $i"; done >"$tmp/zpz.in"
+    env -u LD_LIBRARY_PATH "$prefix/bin/zpz" -c "$tmp/zpz.in" |
+        env -u LD_LIBRARY_PATH "$prefix/bin/zpz" -dc | cmp - "$tmp/zpz.in"
 fi
 
 echo "check_install: PASS"
