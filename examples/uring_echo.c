@@ -83,7 +83,8 @@ static unsigned long nheld;
 
 static void fail(const char *what, int err)
 {
-    fprintf(stderr, "uring_echo: %s: %s\n", what, strerror(err < 0 ? -err : err));
+    /* zp_strerror: the detail of a failed zeropool call, else the errno's */
+    fprintf(stderr, "uring_echo: %s: %s\n", what, zp_strerror(err));
     exit(1);
 }
 

@@ -105,6 +105,11 @@ static void test_errors(void **state)
     BAD(batch, 4096);
     BAD(flags, 0x80);
 #undef BAD
+    /* the reason is there for zp_strerror */
+    zp_bufring_config odd = c;
+    odd.buf_size = 3000;
+    assert_int_equal(zp_bufring_create(&odd, &br), -EINVAL);
+    assert_true(zpt_contains_nocase(zp_strerror(-EINVAL), "buf_size 3000"));
     /* no failure left anything behind */
     zp_stats s = zpt_read(pool);
     assert_int_equal(s.bytes_outstanding, 0);
@@ -114,6 +119,7 @@ static void test_errors(void **state)
     zp_bufring *second = NULL;
     assert_int_equal(zp_bufring_create(&c, &second), -EEXIST);
     assert_null(second);
+    assert_true(zpt_contains_nocase(zp_strerror(-EEXIST), "already registered"));
     assert_int_equal(zpt_read(pool).bytes_outstanding, 64 * BUF);
     assert_int_equal(zp_bufring_bgid(br), BGID);
     assert_int_equal(zp_bufring_buf_size(br), BUF);

@@ -32,6 +32,8 @@
  * re-arm.
  *
  * Error convention: as zeropool's: 0 or a negative errno; nothing global.
+ * After a failed zp_bufring_create, zp_strerror(err) on the same thread
+ * gives the precise reason (which field, which kernel feature).
  *
  * Threading: a ring belongs to its owner thread, the one that reaps the
  * io_uring's completions and dispatches the zp_loop. Every function is

@@ -368,15 +368,33 @@ ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **ou
 {
     if (out != NULL)
         *out = NULL;
-    if (cfg == NULL || out == NULL || cfg->struct_size != sizeof *cfg || cfg->ring == NULL ||
-        cfg->pool == NULL || cfg->loop == NULL || cfg->rearm == NULL || cfg->bgid > 0xffff ||
-        !pow2(cfg->entries) || cfg->entries > BR_MAX_ENTRIES || !pow2(cfg->buf_size) ||
-        cfg->buf_size > ((size_t)1 << 31) || cfg->batch == 0 || cfg->batch > BR_MAX_BATCH ||
-        (cfg->flags & ~ZP_BUFRING_INCREMENTAL) != 0)
-        return -EINVAL;
+    if (cfg == NULL || out == NULL)
+        return zp_error_set(EINVAL, "zp_bufring_create: %s is NULL", cfg == NULL ? "cfg" : "out");
+    if (cfg->struct_size != sizeof *cfg)
+        return zp_error_set(EINVAL, "zp_bufring_create: struct_size %zu, expected %zu "
+                            "(use zp_bufring_config_init)", cfg->struct_size, sizeof *cfg);
+    if (cfg->ring == NULL || cfg->pool == NULL || cfg->loop == NULL || cfg->rearm == NULL)
+        return zp_error_set(EINVAL, "zp_bufring_create: %s is NULL",
+                            cfg->ring == NULL ? "ring" : cfg->pool == NULL ? "pool"
+                            : cfg->loop == NULL ? "loop" : "rearm");
+    if (cfg->bgid > 0xffff)
+        return zp_error_set(EINVAL, "zp_bufring_create: bgid %u is above 65535", cfg->bgid);
+    if (!pow2(cfg->entries) || cfg->entries > BR_MAX_ENTRIES)
+        return zp_error_set(EINVAL, "zp_bufring_create: entries %u is not a power of two "
+                            "in 1 .. %u", cfg->entries, BR_MAX_ENTRIES);
+    if (!pow2(cfg->buf_size) || cfg->buf_size > ((size_t)1 << 31))
+        return zp_error_set(EINVAL, "zp_bufring_create: buf_size %zu is not a power of two "
+                            "up to 2 GiB", cfg->buf_size);
+    if (cfg->batch == 0 || cfg->batch > BR_MAX_BATCH)
+        return zp_error_set(EINVAL, "zp_bufring_create: batch %u is not in 1 .. %u",
+                            cfg->batch, BR_MAX_BATCH);
+    if ((cfg->flags & ~ZP_BUFRING_INCREMENTAL) != 0)
+        return zp_error_set(EINVAL, "zp_bufring_create: unknown flags 0x%x",
+                            cfg->flags & ~ZP_BUFRING_INCREMENTAL);
     unsigned low = cfg->low_water == UINT32_MAX ? cfg->entries / 4 : cfg->low_water;
     if (low >= cfg->entries)
-        return -EINVAL;
+        return zp_error_set(EINVAL, "zp_bufring_create: low_water %u is not below entries %u",
+                            low, cfg->entries);
 
     zp_bufring *br = calloc(1, sizeof *br);
     if (br == NULL)
@@ -426,7 +444,8 @@ ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **ou
             is_class |= ps.classes[i].size == cfg->buf_size;
     if (!is_class) {
         free_ring(br);
-        return -EINVAL;
+        return zp_error_set(EINVAL, "zp_bufring_create: buf_size %zu is not one of the "
+                            "pool's size classes", cfg->buf_size);
     }
 
     int rc = zp_cache_create(cfg->pool, &br->cache);
@@ -448,7 +467,14 @@ ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **ou
         free_ring(br);
         /* EINVAL after our own checks: the kernel does not know the
          * opcode or the flag */
-        return rc == -EINVAL ? -EOPNOTSUPP : rc;
+        if (rc == -EINVAL)
+            return zp_error_set(EOPNOTSUPP, "zp_bufring_create: the kernel refused the "
+                                "buffer ring%s", (cfg->flags & ZP_BUFRING_INCREMENTAL)
+                                ? " with incremental consumption (kernel 6.12+)" : " (5.19+)");
+        if (rc == -EEXIST)
+            return zp_error_set(EEXIST, "zp_bufring_create: buffer group %u is already "
+                                "registered on this ring", cfg->bgid);
+        return zp_error_set(rc, "zp_bufring_create: io_uring_register_buf_ring failed");
     }
 
     rc = refill_and_fire(br);
@@ -457,7 +483,10 @@ ZP_URING_API int zp_bufring_create(const zp_bufring_config *cfg, zp_bufring **ou
     if (rc != 0) {
         br->last_error = 0;
         (void)zp_bufring_destroy(br);
-        return rc;
+        return rc == -ENOBUFS
+                   ? zp_error_set(ENOBUFS, "zp_bufring_create: not one buffer of %zu bytes "
+                                  "fits the pool's budget", cfg->buf_size)
+                   : zp_error_set(rc, "zp_bufring_create: filling the ring failed");
     }
     *out = br;
     return 0;
