@@ -7,7 +7,7 @@ usage: report.py --raw DIR --out DIR [--json FILE] [--no-plots] [--quick]
 DIR holds what bench/run.sh collected: one <run>.jsonl per allocator run
 (the driver's output; stats_cost.jsonl from zp_bench_twin; objects.jsonl
 async.jsonl and codec.jsonl from zp_bench_objects, zp_bench_async and
-zp_bench_codec), runs.tsv (which
+zp_bench_codec, uring.jsonl from zp_bench_uring), runs.tsv (which
 runs happened or were skipped, why), icount.tsv and icount_variants.tsv
 (callgrind instruction counts). Writes OUT/results.json,
 OUT/table.txt and OUT/plots/*.png, and prints the table. Python 3 standard
@@ -724,6 +724,66 @@ def build_objects_async(records):
     return out, derived
 
 
+def build_uring(records):
+    """The io_uring echo rows of zp_bench_uring: pool-fed ring vs a static
+    ring of the same memory, per connection count. Returns (text lines,
+    derived rows for the JSON)."""
+    recs = [r for r in records if r.get("scenario") == "uring_echo"]
+    if not recs:
+        return [], []
+    rows, drows = [], []
+    by = {}
+    for r in recs:
+        by[(r.get("connections") or r.get("threads"), r.get("variant"))] = r
+    for conns in sorted({k[0] for k in by if k[0]}):
+        pool, stat = by.get((conns, "pool")), by.get((conns, "static"))
+        for name, r in (("pool", pool), ("static", stat)):
+            if r is None:
+                continue
+            ok = ok_median(r)
+            p99 = r.get("p99_us") or {}
+            p50 = r.get("p50_us") or {}
+            rows.append([
+                str(conns), name,
+                "refused" if not ok else "%s (%s-%s)" % (
+                    fmt_num(r["median"]), fmt_num(r["min"]), fmt_num(r["max"])),
+                "-" if not ok else spread(p50),
+                "-" if not ok else spread(p99),
+                "%.1f" % (r.get("maxrss_kib", 0) / 1024.0),
+                "%.2f" % (r.get("peak_reserved", 0) / 1048576.0),
+                str(r.get("exhaustions", "-"))])
+            drows.append({
+                "connections": conns, "variant": name,
+                "msgs_per_s": r["median"] if ok else None,
+                "msgs_per_s_min": r["min"] if ok else None,
+                "msgs_per_s_max": r["max"] if ok else None,
+                "p50_us": p50 if ok else None, "p99_us": p99 if ok else None,
+                "maxrss_kib": r.get("maxrss_kib"),
+                "peak_reserved": r.get("peak_reserved"),
+                "memory": r.get("memory"),
+                "exhaustions": r.get("exhaustions"),
+                "note": r.get("note")})
+        if ok_median(pool) and ok_median(stat):
+            for d in drows:
+                if d["connections"] == conns and d["variant"] == "pool":
+                    d["pool_over_static"] = pool["median"] / stat["median"]
+    mem = recs[0].get("memory", 0)
+    out = ["io_uring echo, loopback: one %d-byte message in flight per "
+           "connection, echoed from the receive's" % recs[0].get("message", 0),
+           "buffer. pool: libzeropool-uring ring of 4 KiB buffers from a pool "
+           "with a %s MiB budget; static: %d" % (
+               "%.0f" % (mem / 1048576.0), mem // 4096),
+           "malloc'd 4 KiB buffers registered once. msgs/s and round-trip "
+           "us: median (min-max) over repetitions;",
+           "RSS: the child's peak (client included); ENOBUFS: receives that "
+           "ended with the ring dry.",
+           render_table(["conns", "ring", "msgs/s", "p50 us", "p99 us",
+                         "max RSS MiB", "pool peak MiB", "ENOBUFS"], rows,
+                        ["<", "<", ">", ">", ">", ">", ">", ">"]),
+           ""]
+    return out, drows
+
+
 # ---------------------------------------------- compression: codec and zpz
 
 def build_codec(records):
@@ -1108,13 +1168,17 @@ def build_report(runs, records, icount, icount_note, quick, seconds,
     oa_text, oa_derived = build_objects_async(records)
     out.extend(oa_text)
     derived.update(oa_derived)
+    ur_text, ur_rows = build_uring(records)
+    out.extend(ur_text)
+    if ur_rows:
+        derived["uring_echo"] = ur_rows
     cz_text, cz_derived = build_codec(records)
     out.extend(cz_text)
     derived.update(cz_derived)
 
     # ---- notes
     notes = []
-    for name in ["glibc", "stats_cost", "objects", "async", "codec", "jemalloc",
+    for name in ["glibc", "stats_cost", "objects", "async", "codec", "uring", "jemalloc",
                  "mimalloc", "tcmalloc", "dpdk"]:
         r = runs.get(name)
         if r is None:

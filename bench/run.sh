@@ -7,7 +7,7 @@
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
 #   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
-#                        depth,objects,async,codec (default all)
+#                        depth,objects,async,codec,uring (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc,dpdk (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)
@@ -23,8 +23,9 @@
 # or whose EAL cannot start, is skipped with a note. zp_bench_twin (zeropool with and without
 # its counters in one program) measures stats_cost right after the glibc
 # run, then zp_bench_objects (object pools vs malloc + init + free),
-# zp_bench_async (async acquisition latencies) and zp_bench_codec (the codec
-# library's MB/s, zpz against pigz, gzip and zstd) measure their families once.
+# zp_bench_async (async acquisition latencies), zp_bench_codec (the codec
+# library's MB/s, zpz against pigz, gzip and zstd) and zp_bench_uring
+# (io_uring echo, pool-fed ring vs static ring) measure their families once.
 # bench/report.py merges everything into the terminal table, results.json
 # and the plots. See bench/README.md.
 set -uo pipefail
@@ -66,6 +67,7 @@ icount_twin=$build/bench/zp_icount_twin
 icount_dpdk=$build/bench/zp_icount_dpdk
 objects_bin=$build/bench/zp_bench_objects
 async_bin=$build/bench/zp_bench_async
+uring_bin=$build/bench/zp_bench_uring
 dpdk_bin=$build/bench/zp_bench_dpdk
 codec_bin=$build/bench/zp_bench_codec
 if [[ ! -x $bin ]]; then
@@ -188,6 +190,7 @@ if [[ $icount != only ]]; then
             family async "$async_bin"
             # compression: the codec library and zpz (built with the codec library)
             family codec "$codec_bin"
+            family uring "$uring_bin"
             continue
         fi
         if [[ $a == dpdk ]]; then

@@ -19,7 +19,7 @@
  * to the thread cache. stats_cost needs this file built as zp_bench_twin
  * (-DZPB_TWIN, CMakeLists.txt). The object pool and async families have
  * their own drivers (sc_objects.c, sc_async.c), and so have the codec rows
- * (sc_codec.c); this one only accepts their
+ * (sc_codec.c) and the io_uring rows (sc_uring.c); this one only accepts their
  * names in --scenarios.
  *
  * Never run by ctest: no timing figure is ever a test.
@@ -70,7 +70,8 @@ enum {
     SC_BULK = 1 << 14,    /* every backend again: bulk32, singles32 */
     SC_BURST = 1 << 15,   /* burst16, burst48, burst128 */
     SC_CODEC = 1 << 16,   /* zp_bench_codec (sc_codec.c) */
-    SC_ALL = (1 << 17) - 1,
+    SC_URING = 1 << 17,   /* zp_bench_uring (sc_uring.c) */
+    SC_ALL = (1 << 18) - 1,
 };
 
 static const struct {
@@ -86,6 +87,7 @@ static const struct {
                 {"depth", SC_DEPTH},     {"objects", SC_OBJECTS},
                 {"async", SC_ASYNC},     {"bulk", SC_BULK},
                 {"burst", SC_BURST},     {"codec", SC_CODEC},
+                {"uring", SC_URING},
                 {"all", SC_ALL}};
 
 /* quick, reps, rep_ms and label (the allocator of this process: glibc,
@@ -1583,7 +1585,7 @@ static void usage(void)
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
             "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
-            "                 objects,async,bulk,burst,codec|all]\n"
+            "                 objects,async,bulk,burst,codec,uring|all]\n"
             "                [--backends zeropool,malloc,naive"
 #ifdef ZPB_HAVE_DPDK
             ",dpdk32,dpdk256"
@@ -1831,6 +1833,9 @@ int main(int argc, char **argv)
                             "(bench/run.sh runs it)\n");
         if ((opt.scenarios & SC_CODEC) && opt.scenarios != SC_ALL)
             fprintf(stderr, "zp_bench: codec is measured by zp_bench_codec "
+                            "(bench/run.sh runs it)\n");
+        if ((opt.scenarios & SC_URING) && opt.scenarios != SC_ALL)
+            fprintf(stderr, "zp_bench: uring is measured by zp_bench_uring "
                             "(bench/run.sh runs it)\n");
         if (opt.scenarios & SC_HOT) /* the hot rows through a handle */
             for (int i = 0; i < opt.nsizes; i++)

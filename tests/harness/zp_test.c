@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -601,4 +602,90 @@ char *zpt_capture_end(zpt_capture *c)
     }
     fclose(c->file);
     return text;
+}
+
+/* ------------------------------------------------ spawned programs */
+
+int zpt_spawn(zpt_proc *p, char *const argv[])
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out = fdopen(fds[0], "r");
+    return p->out == NULL ? -1 : 0;
+}
+
+int zpt_proc_line(zpt_proc *p, const char *prefix, char *line, size_t len, int timeout_s)
+{
+    uint64_t deadline = zpt_now_ns() + (uint64_t)timeout_s * 1000000000u;
+    size_t plen = strlen(prefix);
+    for (;;) {
+        /* the stream may have a line buffered already: poll only when not */
+        int ms = (int)((deadline - zpt_now_ns()) / 1000000u);
+        if (zpt_now_ns() >= deadline)
+            return 0;
+        struct pollfd pfd = {.fd = fileno(p->out), .events = POLLIN};
+        if (poll(&pfd, 1, ms) <= 0)
+            continue;
+        if (fgets(line, (int)len, p->out) == NULL)
+            return 0;
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, prefix, plen) == 0)
+            return 1;
+        printf("  | %s\n", line); /* other output: shown, not matched */
+    }
+}
+
+int zpt_proc_wait(zpt_proc *p, int timeout_s)
+{
+    int status = 0;
+    uint64_t deadline = zpt_now_ns() + (uint64_t)timeout_s * 1000000000u;
+    pid_t r;
+    while ((r = waitpid(p->pid, &status, WNOHANG)) == 0 && zpt_now_ns() < deadline)
+        zpt_sleep_ms(10);
+    if (r == 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &status, 0);
+        status = -1;
+    }
+    if (p->out != NULL)
+        fclose(p->out);
+    p->out = NULL;
+    return status;
+}
+
+int zpt_line_value(const char *line, const char *key, unsigned long long *v)
+{
+    size_t klen = strlen(key);
+    const char *at = line;
+    while ((at = strstr(at, key)) != NULL) {
+        int starts = at == line || at[-1] == ' ';
+        if (starts && at[klen] == ' ') {
+            char *end;
+            unsigned long long x = strtoull(at + klen + 1, &end, 10);
+            if (end != at + klen + 1) {
+                *v = x;
+                return 1;
+            }
+        }
+        at += klen;
+    }
+    return 0;
 }

@@ -276,6 +276,32 @@ int zpt_child_exited(const zpt_child *c, int code);
  * No-op elsewhere. */
 void zpt_child_no_leak_check(void);
 
+/* A program started with zpt_spawn: its pid and a stream on its stdout. */
+typedef struct zpt_proc {
+    pid_t pid;
+    FILE *out; /* its stdout (stderr stays the test's) */
+} zpt_proc;
+
+/* Starts argv[0] (a path) with argv, its stdout piped to p->out. 0, or -1
+ * with errno if pipe, fork or exec failed (exec failing: the child exits
+ * 127). */
+int zpt_spawn(zpt_proc *p, char *const argv[]);
+
+/* Reads p's stdout until a line starting with prefix (at most timeout_s
+ * seconds): copies that line (without its newline) into line and returns
+ * 1, or 0 on EOF or timeout. */
+int zpt_proc_line(zpt_proc *p, const char *prefix, char *line, size_t len,
+                  int timeout_s);
+
+/* Waits for p to exit, at most timeout_s seconds (then kills it with
+ * SIGKILL and returns -1); closes p->out. Returns the status as waitpid
+ * reports it. */
+int zpt_proc_wait(zpt_proc *p, int timeout_s);
+
+/* In a "key value key value ..." line, the number after the word key:
+ * 1 with *v set, or 0 if the key is absent. */
+int zpt_line_value(const char *line, const char *key, unsigned long long *v);
+
 typedef struct zpt_capture {
     FILE *file;
     int saved;
@@ -820,6 +846,23 @@ void zpt_check_rss_at(const char *file, int line, size_t before, size_t peak,
     zpt_rss_burst_at(__FILE__, __LINE__, (pool), (bufs), (n), (before), (peak))
 void zpt_rss_burst_at(const char *file, int line, zp_pool *pool, void **bufs, int n,
                       size_t *before, size_t *peak);
+
+/* ------------------------------------------------------------- io_uring */
+
+/* Built only where liburing is (the zp_test_uring library, for the
+ * libzeropool-uring tests; ZPT_WITH_URING is defined for them). */
+#ifdef ZPT_WITH_URING
+#include <liburing.h>
+
+/* io_uring_queue_init(entries, ring, 0): 0, or the reason io_uring cannot
+ * be used here written into why (EPERM / ENOSYS / EACCES: refused by the
+ * kernel or a sandbox) and -errno. */
+int zpt_uring_init(struct io_uring *ring, unsigned entries, char *why, size_t len);
+
+/* Submits and waits for one completion, at most timeout_ms: copies it into
+ * *out and marks it seen. 0, or -ETIME / the error of the wait. */
+int zpt_uring_wait(struct io_uring *ring, struct io_uring_cqe *out, int timeout_ms);
+#endif
 
 /* ------------------------------- allocator counting and failure injection */
 

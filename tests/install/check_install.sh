@@ -83,6 +83,34 @@ cmake --build "$tmp/consumer-build"
 "$tmp/consumer-build/consumer"
 "$tmp/consumer-build/consumer_static"
 
+# libzeropool-uring, when this build made it (liburing found)
+if [[ -e $libdir/libzeropool-uring.so ]]; then
+    step="libzeropool-uring: exports, pkg-config, find_package"
+    echo "== $step"
+    for f in "$prefix/include/zeropool/uring.h" "$libdir/libzeropool-uring.a" \
+             "$libdir/pkgconfig/zeropool-uring.pc" \
+             "$libdir/cmake/zeropool/zeropoolUringTargets.cmake"; do
+        [[ -e $f ]] || { echo "check_install: missing $f" >&2; exit 1; }
+    done
+    exported=$(nm -D --defined-only "$libdir/libzeropool-uring.so" |
+               awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort -u)
+    declared=$(grep -E '^ZP_URING_API' "$prefix/include/zeropool/uring.h" |
+               grep -oE '\bzp_[a-z0-9_]+\(' | tr -d '(' | sort -u)
+    if [[ $exported != "$declared" ]]; then
+        echo "check_install: libzeropool-uring.so exports differ from uring.h:" >&2
+        diff <(echo "$declared") <(echo "$exported") >&2 || true
+        exit 1
+    fi
+    pkgflags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs zeropool-uring)
+    echo "pkg-config --cflags --libs zeropool-uring: $pkgflags"
+    # shellcheck disable=SC2086
+    "$cc" "${san[@]}" "$src_dir/uring_consumer.c" -o "$tmp/uring_consumer_pc" $pkgflags
+    LD_LIBRARY_PATH="$libdir" "$tmp/uring_consumer_pc"
+    [[ -x $tmp/consumer-build/uring_consumer ]] ||
+        { echo "check_install: find_package gave no zeropool::uring" >&2; exit 1; }
+    "$tmp/consumer-build/uring_consumer"
+fi
+
 # zpz (tools/zpz), installed with the libraries when the codec library is
 # built: it runs from the prefix (its RPATH finds the installed libraries)
 # and round-trips
