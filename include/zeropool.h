@@ -598,7 +598,11 @@ ZP_API int zp_loop_fd(const zp_loop *loop);
  * were granted, and clears the readiness; never blocks. Returns how many
  * callbacks ran (0 when none was ready), or -EINVAL for NULL. Wake-ups
  * coalesce: one readiness may cover many requests, and one dispatch runs
- * all that are ready. Loop thread. */
+ * all that are ready. Two bounds keep one call short while other threads
+ * churn: a request made by a callback during this dispatch is served by a
+ * later one, and once tries that found the memory taken again outnumber
+ * the requests ready at the start (plus a few), the rest waits for the
+ * next call; whatever waits keeps the descriptor readable. Loop thread. */
 ZP_API int zp_loop_dispatch(zp_loop *loop);
 
 /*

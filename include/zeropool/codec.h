@@ -141,7 +141,8 @@ ZP_API int zp_codec_create(zp_pool *pool, const zp_codec_config *cfg, zp_codec *
  */
 ZP_API void zp_codec_destroy(zp_codec *codec);
 
-/* The pool the codec's output buffers come from. */
+/* The pool the codec's output buffers come from; NULL for a NULL codec.
+ * Thread-safe. */
 ZP_API zp_pool *zp_codec_pool(const zp_codec *codec);
 
 /* ---------------------------------------------------------------- one-shot */
@@ -240,7 +241,8 @@ ZP_API int zp_zstream_write(zp_zstream *zs, const void *src, size_t len, size_t 
  * result, not an error). Each call hands out at most one buffer in *out
  * (or NULL) and returns 1 if more output follows (call again) or 0 when
  * the stream is complete; negative errors as zp_zstream_write. After 0 the
- * stream may only be closed.
+ * stream may only be closed: zp_zstream_write then returns -EINVAL, and
+ * zp_zstream_finish returns 0 again with nothing handed out.
  */
 ZP_API int zp_zstream_finish(zp_zstream *zs, void **out, size_t *out_len);
 
@@ -252,7 +254,7 @@ ZP_API int zp_zstream_finish(zp_zstream *zs, void **out, size_t *out_len);
 ZP_API void zp_zstream_close(zp_zstream *zs);
 
 /* Bytes consumed / produced by the stream so far (compressed and
- * uncompressed sides). Owner only. */
+ * uncompressed sides); 0 for a NULL stream. Owner only. */
 ZP_API uint64_t zp_zstream_total_in(const zp_zstream *zs);
 ZP_API uint64_t zp_zstream_total_out(const zp_zstream *zs);
 

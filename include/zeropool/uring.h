@@ -193,7 +193,10 @@ ZP_URING_API void *zp_bufring_buffer(const zp_bufring *br, unsigned bid);
 /* Gives a taken buffer back to the pool through the ring's cache handle,
  * where the next refill finds it (the cheapest way back; zp_put works
  * too). While the ring waits for memory, it is handed to the first waiter
- * of the pool's budget, as any put is. buf NULL: no-op. Owner thread. */
+ * of the pool's budget, as any put is. buf NULL, or br NULL: no-op (buf
+ * stays the caller's). A pointer that is not a buffer of the ring's pool
+ * goes to the misuse handler, as with zp_cache_put, and stays the
+ * caller's. Owner thread. */
 ZP_URING_API void zp_bufring_put(zp_bufring *br, void *buf);
 
 /*
@@ -257,7 +260,8 @@ typedef struct zp_bufring_stats {
  * Owner thread. */
 ZP_URING_API int zp_bufring_stats_read(const zp_bufring *br, zp_bufring_stats *out);
 
-/* The buffer group id, buffer size and pool the ring was created with. */
+/* The buffer group id, buffer size and pool the ring was created with (0,
+ * 0 and NULL for a NULL ring). Any thread. */
 ZP_URING_API unsigned zp_bufring_bgid(const zp_bufring *br);
 ZP_URING_API size_t zp_bufring_buf_size(const zp_bufring *br);
 ZP_URING_API zp_pool *zp_bufring_pool(const zp_bufring *br);
