@@ -79,6 +79,10 @@ typedef struct zp__depot {
     uint32_t batch;      /* buffers moved per exchange */
     uint32_t cache_cap;  /* most a cache's bin of this class may hold */
     uint32_t cache_start; /* what a bin holds before it adapts (<= cap) */
+    /* a cache's first single refill of this class (then doubling): 1, or
+     * for classes of 32 KiB and up enough buffers to span 128 KiB, so two
+     * threads' first buffers are not neighbours (lifecycle.c says why) */
+    uint32_t first_refill;
     uint64_t nmags;
     uint64_t nfree;      /* buffers idle in the depot */
     zp__slab *carving;   /* slab being carved, or NULL */
@@ -108,9 +112,9 @@ typedef struct zp__bin {
 typedef struct zp__bin_misses {
     _Atomic uint64_t depot_hits;
     _Atomic uint64_t allocations;
-    /* buffers the next single refill takes: starts at 1 and doubles per
-     * miss up to the depot's batch, so a short-lived owner does not hoard a
-     * magazine of every class it touches (owner only) */
+    /* buffers the next single refill takes (0: the depot's first_refill):
+     * doubles per miss up to the depot's batch, so a short-lived owner does
+     * not hoard a magazine of every class it touches (owner only) */
     uint32_t refill;
     /* the bin was refilled since its last flush (owner only): a flush now
      * means a burst did not fit, and the bin grows instead (cache.c) */

@@ -41,7 +41,10 @@ static void model_init(model *m)
     memset(m, 0, sizeof *m);
     for (i = 0; i < NCLASSES; i++) {
         m->c[i].size = (uint64_t)4096 << i;
-        m->c[i].refill = 1;
+        /* the first refill spans 128 KiB for classes of 32 and 64 KiB */
+        m->c[i].refill = m->c[i].size >= 32768 && m->c[i].size < 131072
+                             ? 131072 / m->c[i].size
+                             : 1;
         m->c[i].slab_bufs = m->c[i].size >= SLAB ? 1 : SLAB / m->c[i].size;
     }
 }

@@ -129,6 +129,19 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         uint32_t batch = start / 2 ? start / 2 : 1;
         if ((rc = zp__depot_init(&p->depot[c], csize, slab_len, batch, start, cap)) != 0)
             break;
+        /* Two threads writing the pages of buffers less than ~128 KiB
+         * apart slow each other down, up to 2x per page write (measured
+         * outside the project: shared/notes/two-thread-touch.md; the cause
+         * is below the allocator). With a first refill of one buffer, two
+         * threads starting on a class of 64 KiB hold neighbours of one slab
+         * (their addresses, printed: 64 KiB apart); a first refill spanning
+         * 128 KiB keeps them 128 KiB apart. Smaller classes keep 1: their
+         * buffers are one page or a few, and a short-lived thread should
+         * not take a magazine of them. */
+        uint32_t first = 1;
+        if (csize >= ((size_t)32 << 10) && csize < ((size_t)128 << 10))
+            first = (uint32_t)(((size_t)128 << 10) / csize);
+        p->depot[c].first_refill = first < batch ? first : batch;
     }
     bool own_budget = false, decay = false;
     if (rc == 0 && cfg->max_bytes) {

@@ -5,8 +5,9 @@
  * Rules, each stated once here:
  *   - refill: a bin is refilled from the depot until it holds what the call
  *     needs, each exchange taking at least `floor` buffers (a single get:
- *     the slow-start refill 1, 2, 4 ... up to a magazine; a batch: a
- *     magazine) and never more than fit;
+ *     the slow-start refill, from the class's first_refill (1 below 32 KiB)
+ *     doubling per miss up to a magazine; a batch: a magazine) and never
+ *     more than fit;
  *   - flush: a bin that would overflow gives its oldest buffers to the
  *     depot, rounded up to whole magazines;
  *   - what does not fit a cache at all (no cache, zero capacity, a batch
@@ -140,7 +141,8 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w,
             k.hits = 1;
         } else {
             zp__bin_misses *m = &c->misses[cls];
-            uint32_t batch = p->depot[cls].batch, want = m->refill ? m->refill : 1;
+            uint32_t batch = p->depot[cls].batch;
+            uint32_t want = m->refill ? m->refill : p->depot[cls].first_refill;
             if ((rc = fill(p, c, cls, 1, want, w, &k)) != 0)
                 return rc;
             if (want < batch)
@@ -492,7 +494,7 @@ uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
             b->count = 0;
             classes |= 1u << cls;
         }
-        c->misses[cls].refill = 1; /* start slowly again */
+        c->misses[cls].refill = 0; /* start slowly again */
         c->misses[cls].refilled = false;
         b->cap = p->depot[cls].cache_start; /* and small */
     }
