@@ -194,7 +194,13 @@ void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *call
     unsigned cls = over ? 0 : zp__class_of(p, size);
     void *buf = NULL;
     int rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
-    if (rc == ZP__EBUDGET && zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
+    /* A waiter's retry (w) does not reclaim: its first try, before it
+     * queued, did; and while anyone waits, every return of memory unmaps
+     * what it can for them (returned_for_waiters, zp__cache_returned). A
+     * reclaim per retry was a trim of the whole pool each time a return
+     * woke the head: the async loop's longest calls. */
+    if (rc == ZP__EBUDGET && w == NULL &&
+        zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
         reclaim(p, c);
         rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
     }

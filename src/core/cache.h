@@ -57,7 +57,7 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
 
 /* The checked get: one buffer of size for c (hit, refill, oversize, budget
  * reclaim and retry), stamped for debug and flags. w: the budget waiter the
- * caller retries for, or NULL. NULL with *err set (-ENOMEM, ZP__EBUDGET,
+ * caller retries for (no reclaim then: see cache.c), or NULL. NULL with *err set (-ENOMEM, ZP__EBUDGET,
  * -EOVERFLOW; detail recorded) on failure. */
 void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
                          const zp__waiter *w, int *err);
