@@ -202,10 +202,7 @@ void *zp_get_async(zp_pool *p, size_t size, zp_loop *l, zp_request *req, zp_read
             zp__waitq_remove(q, &r->w);
             zp__waitq_unlock(q);
             request_end(r); /* a notify may have marked it ready meanwhile */
-            if (buf != NULL)
-                zp__cache_return_granted(p, c, &r->w);
-            else
-                buf = zp__cache_take_granted(p, &r->w, caller);
+            buf = zp__cache_keep_one(p, c, &r->w, buf, caller);
             return buf != NULL ? buf : fail(b, err);
         }
     }
@@ -318,8 +315,8 @@ static bool serve(zp__request *r)
     zp__cache *c = zp__thread_cache(p);
     buf = zp__cache_get_slow(p, c, r->size, r->caller, &r->w, &err);
     zp__waitq_lock(q);
-    bool granted = atomic_load_explicit(&r->w.granted, memory_order_relaxed) != NULL;
-    if (buf == NULL && err == ZP__EBUDGET && !granted) {
+    if (buf == NULL && err == ZP__EBUDGET &&
+        atomic_load_explicit(&r->w.granted, memory_order_relaxed) == NULL) {
         /* taken by someone else meanwhile: it stays first in line; if
          * more came back while we tried, notify has marked it ready again */
         zp__waitq_unlock(q);
@@ -327,13 +324,8 @@ static bool serve(zp__request *r)
     }
     zp__waitq_remove(q, &r->w);
     zp__waitq_unlock(q);
-    if (buf != NULL) {
-        zp__cache_return_granted(p, c, &r->w); /* got two: one goes on */
-    } else if (granted) {
-        buf = zp__cache_take_granted(p, &r->w, r->caller);
-        err = 0;
-    }
-    finish(r, buf, err);
+    /* got two: one goes on (finish reads err only without a buffer) */
+    finish(r, zp__cache_keep_one(p, c, &r->w, buf, r->caller), err);
     return true;
 }
 

@@ -75,11 +75,7 @@ void *zp_get_timed(zp_pool *p, size_t size, int timeout_ms)
     zp__waitq_unlock(q);
     zp__waiter_fini_cond(&cw);
     /* a buffer handed over while we also got one (or failed) */
-    if (buf != NULL)
-        zp__cache_return_granted(p, c, w);
-    else if ((buf = zp__cache_take_granted(p, w, caller)) != NULL)
-        return buf;
-    if (buf != NULL)
+    if ((buf = zp__cache_keep_one(p, c, w, buf, caller)) != NULL)
         return buf;
     if (err == -ETIMEDOUT)
         zp__error(-ETIMEDOUT, "zp_get_timed: no room in the budget within %d ms", timeout_ms);

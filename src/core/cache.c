@@ -330,6 +330,15 @@ void zp__cache_return_granted(zp_pool *p, zp__cache *c, zp__waiter *w)
         put_run(p, c, zp__slab_lookup(buf)->cls, &buf, 1);
 }
 
+void *zp__cache_keep_one(zp_pool *p, zp__cache *c, zp__waiter *w, void *buf,
+                         const void *caller)
+{
+    if (buf == NULL)
+        return zp__cache_take_granted(p, w, caller);
+    zp__cache_return_granted(p, c, w);
+    return buf;
+}
+
 void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op)
 {
     if (buf == NULL)

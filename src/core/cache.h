@@ -79,6 +79,12 @@ void *zp__cache_take_granted(zp_pool *p, zp__waiter *w, const void *caller);
  * way): back as a put through c (to the next waiter, a bin or the depot).
  * Nothing if w holds none. */
 void zp__cache_return_granted(zp_pool *p, zp__cache *c, zp__waiter *w);
+/* w is out of its queue and its own try got buf (or NULL), while a put may
+ * also have handed it one: the buffer to use (buf, else the handed one,
+ * stamped as a get; NULL if neither); a second one goes on as a put
+ * through c. */
+void *zp__cache_keep_one(zp_pool *p, zp__cache *c, zp__waiter *w, void *buf,
+                         const void *caller);
 /* The checked put (op names the public call in misuse messages). */
 void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op);
 /* n buffers, all or nothing: 0 or -ENOMEM / ZP__EBUDGET / -EOVERFLOW

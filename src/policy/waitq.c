@@ -56,11 +56,6 @@ void zp__waitq_lock(zp__waitq *q)
     pthread_mutex_lock(&q->lock);
 }
 
-bool zp__waitq_trylock(zp__waitq *q)
-{
-    return pthread_mutex_trylock(&q->lock) == 0;
-}
-
 void zp__waitq_unlock(zp__waitq *q)
 {
     pthread_mutex_unlock(&q->lock);

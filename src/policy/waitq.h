@@ -99,8 +99,6 @@ void zp__waiter_fini_cond(zp__cond_waiter *cw);
 
 /* Queue lock held for the calls below. */
 void zp__waitq_lock(zp__waitq *q);
-/* true: locked; false: someone holds it (nothing done) */
-bool zp__waitq_trylock(zp__waitq *q);
 void zp__waitq_unlock(zp__waitq *q);
 void zp__waitq_push(zp__waitq *q, zp__waiter *w);
 /* Unlinks w if it is queued (true), and wakes the new head, if any, so it
