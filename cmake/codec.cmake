@@ -112,11 +112,7 @@ set_target_properties(zeropool_codec PROPERTIES
   EXPORT_NAME codec)
 # its own version script: the functions of codec.h, by name, each in the
 # node of the release that added it (ZEROPOOL_CODEC_0.2, ...)
-set(ZPC_VERSION_SCRIPT "${PROJECT_SOURCE_DIR}/src/codec/zeropool-codec.map")
-if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  target_link_options(zeropool_codec PRIVATE "LINKER:--version-script=${ZPC_VERSION_SCRIPT}")
-  set_property(TARGET zeropool_codec APPEND PROPERTY LINK_DEPENDS "${ZPC_VERSION_SCRIPT}")
-endif()
+zp_version_script(zeropool_codec "${PROJECT_SOURCE_DIR}/src/codec/zeropool-codec.map")
 
 add_library(zeropool_codec_static STATIC ${ZPC_SOURCES})
 zpc_library_setup(zeropool_codec_static)
