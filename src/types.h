@@ -26,7 +26,9 @@ typedef struct zp__slab {
                                    such pools' puts take the checked path);
                                    oversize: 0 */
     _Atomic uintptr_t carve_end; /* buffers below this were handed out by
-                                    the depot at least once */
+                                    the depot at least once; oversize:
+                                    base, so the bare put path refuses
+                                    them */
     uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
     uint32_t nbufs;
     size_t size;                /* bytes mapped */
@@ -153,14 +155,17 @@ typedef struct zp__objtype {
 } zp__objtype;
 
 struct zp_pool {
-    /* read-only after creation (but hot_put); read by the hot paths */
+    /* read-only after creation (but put_key); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
-    _Atomic uint32_t hot_put; /* classes whose puts may take the bare path:
-                              hot_put_open, or 0 while budget waiters need
+    uint32_t class_bias;   /* min_shift - 1: zp__class_of */
+    _Atomic uintptr_t put_key; /* the bare put's pool check compares a
+                              slab's pool with this: the pool itself
+                              (put_key_open), or 0 while budget waiters need
                               every put to reach the slow path (the budget
                               closes this gate, see gate below) */
-    uint32_t hot_put_open; /* nclasses, or 0 when flags, debug or an object
-                              type's reset need the checked path always */
+    uintptr_t put_key_open; /* the pool, or 0 when flags, debug or an
+                              object type's reset need the checked path
+                              always */
     size_t hot_get;        /* gets of 1 .. hot_get bytes may take the bare
                               path: max_class, or 0 when flags or debug
                               need the checked path always */
@@ -177,7 +182,7 @@ struct zp_pool {
     char name[ZP_NAME_MAX];
     zp__objtype obj;       /* object pools: the type */
     zp_budget *budget;     /* shared or private, or NULL */
-    zp__gate gate;         /* hot_put, as the budget sees it */
+    zp__gate gate;         /* put_key, as the budget sees it */
     struct zp_pool *live_next, *live_prev; /* registry's live list (registry
                                               lock) */
     size_t max_cached;     /* retention cap, bytes */
@@ -243,7 +248,8 @@ static inline size_t zp__slab_bytes(const zp_pool *p, unsigned cls)
 static inline unsigned zp__class_of(const zp_pool *p, size_t size)
 {
     size_t s = (size - 1) | p->min_mask;
-    return (unsigned)(64 - __builtin_clzll((unsigned long long)s)) - p->min_shift;
+    /* 63 ^ clz is the index of the top bit (one bsr) */
+    return (unsigned)(63 ^ __builtin_clzll((unsigned long long)s)) - p->class_bias;
 }
 
 static inline uint64_t zp__counts_gets(const zp__counts *c)

@@ -42,7 +42,7 @@ void *zp_get(zp_pool *p, size_t size)
 {
     if (ZP_UNLIKELY(p == NULL))
         return get_null();
-    zp__cache *c = zp__thread_cache_peek(p);
+    zp__cache *c = zp__thread_cache_last(p);
     void *buf;
     if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, size, &buf)))
         return buf;
@@ -58,7 +58,7 @@ void zp_put(zp_pool *p, void *buf)
 {
     if (ZP_UNLIKELY(p == NULL))
         return; /* the NULL-pool rule: nothing happens, buf stays the caller's */
-    zp__cache *c = zp__thread_cache_peek(p);
+    zp__cache *c = zp__thread_cache_last(p);
     if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_push(p, c, buf)))
         return;
     put_slow(p, buf);

@@ -70,7 +70,7 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         p->min_shift = (uint32_t)__builtin_ctzll(cfg->min_class);
         p->nclasses = (uint32_t)__builtin_ctzll(cfg->max_class) - p->min_shift + 1;
         p->max_class = cfg->max_class;
-        p->hot_put_open = checked ? 0 : p->nclasses;
+        p->put_key_open = checked ? 0 : (uintptr_t)p;
     } else {
         /* one class: every size 1 .. obj->size maps to class 0 */
         unsigned bits = obj->size > 1 ? 64u - (unsigned)__builtin_clzll(obj->size - 1) : 0;
@@ -80,14 +80,15 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         p->obj = *obj;
         /* the bare put's interior check is a mask: a power-of-two stride */
         bool mask_ok = (stride & (stride - 1)) == 0;
-        p->hot_put_open = checked || obj->reset || !mask_ok ? 0 : 1;
+        p->put_key_open = checked || obj->reset || !mask_ok ? 0 : (uintptr_t)p;
     }
     p->min_mask = ((size_t)1 << p->min_shift) - 1;
+    p->class_bias = p->min_shift - 1;
     p->flags = cfg->flags;
     p->debug = cfg->debug;
     p->cache_depth = cfg->cache_depth;
     p->hot_get = checked ? 0 : p->max_class;
-    atomic_init(&p->hot_put, p->hot_put_open);
+    atomic_init(&p->put_key, p->put_key_open);
     p->max_cached = cfg->max_cached_bytes;
     p->decay_ms = cfg->decay_ms;
     p->page_size = zp__os_page_size();
@@ -98,8 +99,8 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         snprintf(p->name, sizeof p->name, "%s", cfg->name);
     else
         snprintf(p->name, sizeof p->name, "pool%llu", (unsigned long long)p->id);
-    p->gate.word = &p->hot_put;
-    p->gate.open = p->hot_put_open;
+    p->gate.word = &p->put_key;
+    p->gate.open = p->put_key_open;
     if (cfg->debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
         free(p);
         return zp__error(-ENOMEM, "%s: out of memory for the debug records", fn);

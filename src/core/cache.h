@@ -26,11 +26,12 @@ static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **o
 {
     if (ZP_LIKELY(size - 1 < p->hot_get)) {
         zp__bin *b = &c->bins[zp__class_of(p, size)];
+        ZP_KEEP_POINTER(b);
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
+            zp__counter_inc(&b->hits);
             *out = b->items[n - 1];
             b->count = n - 1;
-            zp__counter_inc(&b->hits);
             return true;
         }
     }
@@ -44,11 +45,12 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
     zp__slab *s = zp__hot_slab(p, buf);
     if (ZP_LIKELY(s != NULL)) {
         zp__bin *b = &c->bins[s->cls];
+        ZP_KEEP_POINTER(b);
         uint32_t n = b->count;
         if (ZP_LIKELY(n < b->cap)) {
+            zp__counter_inc(&b->puts);
             b->items[n] = buf;
             b->count = n + 1;
-            zp__counter_inc(&b->puts);
             return true;
         }
     }

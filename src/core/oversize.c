@@ -59,7 +59,9 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     s->base = (uintptr_t)m;
     s->mask = 0;
     s->stride = len;
-    atomic_store_explicit(&s->carve_end, (uintptr_t)m + len, memory_order_relaxed);
+    /* nothing "carved": the bare put path (zp__hot_slab) never takes an
+     * oversize buffer (zp__classify does not look at carve_end for them) */
+    atomic_store_explicit(&s->carve_end, (uintptr_t)m, memory_order_relaxed);
     s->cls = ZP__CLASS_OVERSIZE;
     s->nbufs = 1;
     s->size = len;

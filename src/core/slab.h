@@ -16,11 +16,15 @@
 static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
 {
     zp__slab *s = zp__slab_lookup(buf);
-    if (ZP_UNLIKELY(s == NULL || s->pool != p))
+    /* one compare for "p's buffer" and "p's puts may go bare": the key is
+     * p, or 0 while the checked path is wanted (relaxed: see the budget's
+     * gates_set) */
+    if (ZP_UNLIKELY(s == NULL ||
+                    (uintptr_t)s->pool != atomic_load_explicit(&p->put_key,
+                                                               memory_order_relaxed)))
         return NULL;
     uintptr_t a = (uintptr_t)buf;
-    if (ZP_UNLIKELY(s->cls >= atomic_load_explicit(&p->hot_put, memory_order_relaxed) ||
-                    ((a - s->base) & s->mask) != 0 ||
+    if (ZP_UNLIKELY(((a - s->base) & s->mask) != 0 ||
                     a >= atomic_load_explicit(&s->carve_end, memory_order_relaxed)))
         return NULL;
     return s;

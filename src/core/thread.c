@@ -15,6 +15,8 @@
 
 static zp__thread thread_empty = {0, NULL};
 __thread zp__thread *zp__tls ZP_TLS_IE = &thread_empty;
+static zp__cache cache_none; /* pool NULL: matches no pool */
+__thread zp__cache *zp__tls_cache ZP_TLS_IE = &cache_none;
 
 static pthread_key_t thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
@@ -56,6 +58,7 @@ static void thread_exit(void *arg)
     /* A later destructor that uses a pool starts over with a fresh
      * zp__thread (and registers it again). */
     zp__tls = &thread_empty;
+    zp__tls_cache = &cache_none;
 }
 
 static void thread_key_create(void)
@@ -99,10 +102,14 @@ zp__cache *zp__thread_cache(zp_pool *p)
         t->cap = cap;
     }
     zp__cache *c = t->caches[p->slot];
-    if (c && c->pool == p)
+    if (c && c->pool == p) {
+        zp__tls_cache = c;
         return c;
+    }
     /* c, if any, is left over from a destroyed pool that had this slot: the
      * destroy detached it already */
+    if (zp__tls_cache == c)
+        zp__tls_cache = &cache_none;
     free(c);
     t->caches[p->slot] = NULL;
     zp__cache *fresh = zp__cache_new(p, false);
@@ -110,6 +117,7 @@ zp__cache *zp__thread_cache(zp_pool *p)
     if (fresh) {
         zp__registry_link(fresh);
         t->caches[p->slot] = fresh;
+        zp__tls_cache = fresh;
     }
     zp__registry_unlock();
     return fresh;

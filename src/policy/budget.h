@@ -20,8 +20,8 @@
 
 typedef struct zp__gate {
     struct zp__gate *next;      /* the budget's gates (budget lock) */
-    _Atomic uint32_t *word;
-    uint32_t open;              /* the word's value while nobody waits */
+    _Atomic uintptr_t *word;
+    uintptr_t open;             /* the word's value while nobody waits */
 } zp__gate;
 
 /* Takes size bytes if they fit and no earlier waiter comes first (w: the
