@@ -70,7 +70,7 @@ int zp_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
         return zp__null_arg("zp_get_batch", "pool");
     if (bufs == NULL && n > 0)
         return zp__null_arg("zp_get_batch", "bufs");
-    int rc = zp__cache_get_batch(p, n ? zp__thread_cache(p) : NULL, size, bufs, n,
+    int rc = zp__cache_get_batch(p, n ? zp__thread_cache_now(p) : NULL, size, bufs, n,
                                  ZP_CALLER());
     if (rc == ZP__EBUDGET && p->budget)
         zp__budget_count_failure(p->budget);
@@ -81,7 +81,7 @@ void zp_put_batch(zp_pool *p, void *const *bufs, size_t n)
 {
     if (p == NULL || bufs == NULL || n == 0)
         return;
-    zp__cache_put_batch(p, zp__thread_cache(p), bufs, n, "zp_put_batch");
+    zp__cache_put_batch(p, zp__thread_cache_now(p), bufs, n, "zp_put_batch");
 }
 
 size_t zp_trim(zp_pool *p, size_t keep_bytes)

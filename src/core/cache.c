@@ -402,38 +402,60 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
     return rc;
 }
 
+/* How many of bufs[0..n) are buffers of the slab whose carved part is
+ * [lo, lo + span), on its stride (mask): the same checks as zp__hot_slab,
+ * without the radix map. */
+static size_t slab_run(void *const *bufs, size_t n, uintptr_t lo, uintptr_t span,
+                       uintptr_t mask)
+{
+    size_t i = 0;
+    while (i < n) {
+        uintptr_t off = (uintptr_t)bufs[i] - lo;
+        if (off >= span || (off & mask) != 0)
+            break;
+        i++;
+    }
+    return i;
+}
+
 void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
                          const char *op)
 {
+    /* buffers that took the checked path, merged while their class stays */
     void *run[RUN_MAX];
     uint32_t run_n = 0;
     unsigned run_cls = 0;
-    /* The slab the last bare-path buffer was in: buffers of one batch often
-     * share a slab, and one in [lo, lo + span) on the class's stride (mask)
-     * is a buffer of it and of run_cls, found without the radix map. The
-     * span is its carved part when it was looked up (it only grows while
-     * buffers of the slab are out). span 0: no slab yet. */
-    uintptr_t lo = 0, span = 0, mask = 0;
-    for (size_t i = 0; i < n; i++) {
+    /* bufs[seg .. i): buffers that passed the bare path's checks, all of
+     * class seg_cls: one put_run, straight from bufs */
+    size_t seg = 0, i = 0;
+    unsigned seg_cls = 0;
+    while (i < n) {
         void *buf = bufs[i];
-        uintptr_t off = (uintptr_t)buf - lo;
-        if (ZP_LIKELY(off < span && (off & mask) == 0 && run_n < RUN_MAX)) {
-            run[run_n++] = buf;
-            continue;
-        }
         zp__slab *s = zp__hot_slab(p, buf);
         if (s != NULL) {
-            lo = s->base;
-            span = atomic_load_explicit(&s->carve_end, memory_order_relaxed) - lo;
-            mask = s->mask;
-        } else {
-            span = 0; /* the run's class may change below */
-            if (buf == NULL)
-                continue;
-            s = accept_put(p, buf, op);
-            if (s == NULL)
-                continue; /* misuse reported, or an oversize buffer released */
+            if (i > seg && (s->cls != seg_cls || i - seg >= CHUNK_MAX)) {
+                put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
+                seg = i;
+            }
+            if (i == seg)
+                seg_cls = s->cls;
+            /* this buffer and those after it in the same slab (a batch's
+             * buffers often share one) */
+            uintptr_t lo = s->base;
+            size_t left = n - i - 1, room = CHUNK_MAX - (i - seg) - 1;
+            i += 1 + slab_run(bufs + i + 1, left < room ? left : room, lo,
+                              atomic_load_explicit(&s->carve_end, memory_order_relaxed) - lo,
+                              s->mask);
+            continue;
         }
+        if (i > seg)
+            put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
+        seg = ++i;
+        if (buf == NULL)
+            continue;
+        s = accept_put(p, buf, op);
+        if (s == NULL)
+            continue; /* misuse reported, or an oversize buffer released */
         if (run_n > 0 && (s->cls != run_cls || run_n == RUN_MAX)) {
             put_run(p, c, run_cls, run, run_n);
             run_n = 0;
@@ -441,6 +463,8 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
         run_cls = s->cls;
         run[run_n++] = buf;
     }
+    if (i > seg)
+        put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
     if (run_n > 0)
         put_run(p, c, run_cls, run, run_n);
 }

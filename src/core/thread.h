@@ -54,4 +54,11 @@ static inline zp__cache *zp__thread_cache_peek(const zp_pool *p)
  * directly). */
 zp__cache *zp__thread_cache(zp_pool *p);
 
+/* zp__thread_cache with the hit paths' lookup first. */
+static inline zp__cache *zp__thread_cache_now(zp_pool *p)
+{
+    zp__cache *c = zp__thread_cache_last(p);
+    return ZP_LIKELY(c != NULL) ? c : zp__thread_cache(p);
+}
+
 #endif /* ZP_THREAD_H */
