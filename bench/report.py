@@ -1042,6 +1042,45 @@ def build_handle(records, icount):
     return out, drows
 
 
+def load_bulk(raw):
+    """icount_bulk.tsv: competitor, size, loop instructions, per buffer."""
+    bulk = []
+    path = os.path.join(raw, "icount_bulk.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 4:
+                    continue
+                per = float(parts[3])
+                bulk.append({"competitor": parts[0], "size": int(parts[1]),
+                             "instructions_per_iteration": float(parts[2]),
+                             "instructions_per_buffer":
+                             None if per != per else per})
+    return bulk
+
+
+def render_bulk(bulk):
+    """The bulk32 instruction table (empty string when there is none)."""
+    if not bulk:
+        return ""
+    comps = []
+    for b in bulk:
+        if b["competitor"] not in comps:
+            comps.append(b["competitor"])
+    rows = []
+    for size in sorted({b["size"] for b in bulk}):
+        row = ["bulk32 " + size_name(size)]
+        for c in comps:
+            v = [b for b in bulk if b["competitor"] == c and b["size"] == size]
+            row.append("-" if not v or v[0]["instructions_per_buffer"] is None
+                       else "%.1f" % v[0]["instructions_per_buffer"])
+        rows.append(row)
+    return ("Instructions per buffer of a bulk get of 32 and a bulk put of "
+            "them (callgrind, the loop's\nbyte writes subtracted):\n" +
+            render_table(["scenario size"] + comps, rows) + "\n")
+
+
 def build_report(runs, records, icount, icount_note, quick, seconds,
                  icount_var=()):
     idx = index(records)
@@ -1469,6 +1508,9 @@ def main():
     text, summary, cols, derived = build_report(runs, records, icount,
                                                 icount_note, a.quick,
                                                 a.seconds, icount_var)
+    bulk = load_bulk(a.raw)
+    if bulk:
+        text = text + "\n" + render_bulk(bulk)
     made, plot_note = ([], "disabled (--no-plots)") if a.no_plots else \
         plots(a.out, records, icount, cols)
 
@@ -1489,6 +1531,7 @@ def main():
         "icount": icount,
         "icount_note": icount_note,
         "icount_variants": icount_var,
+        "icount_bulk": bulk,
         "derived": derived,
         "plots": [os.path.relpath(p, a.out) for p in made],
     }

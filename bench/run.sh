@@ -351,6 +351,33 @@ if [[ $icount == only || ( $icount == auto && $quick == 0 ) ]]; then
             fi
         fi
 
+        # bulk32: instructions per buffer of one bulk get of 32 and one bulk
+        # put (ZPB_ICOUNT_BULK, see zp_icount.c), the loop's own writes
+        # subtracted; zeropool, its cache handle and DPDK's mempool
+        : >"$raw/icount_bulk.tsv"
+        bulk_targets=("zeropool:zeropool:$icount_bin" "zeropool_handle:zeropool_handle:$icount_bin")
+        if [[ ,$allocs, == *,dpdk,* && -x $icount_dpdk ]]; then
+            bulk_targets+=("dpdk32:dpdk32:$icount_dpdk" "dpdk256:dpdk256:$icount_dpdk")
+        fi
+        declare -A bulk_base=()
+        for t in "${bulk_targets[@]}"; do
+            IFS=: read -r comp be prog <<<"$t"
+            if [[ -z ${bulk_base[$prog]:-} ]]; then
+                bulk_base[$prog]=$(ZPB_ICOUNT_BULK=32 icount_one none 4096 "" default "$prog" 200 1200) ||
+                    bulk_base[$prog]=nan
+            fi
+            for s in 4096 65536 1048576; do
+                if v=$(ZPB_ICOUNT_BULK=32 icount_one "$be" "$s" "" default "$prog" 200 1200); then
+                    per=$(awk -v t="$v" -v b="${bulk_base[$prog]}" \
+                        'BEGIN { if (b == "nan") print "nan"; else printf "%.1f", (t - b) / 32 }')
+                    printf '%s\t%s\t%s\t%s\n' "$comp" "$s" "$v" "$per" >>"$raw/icount_bulk.tsv"
+                    note "  icount bulk32 $comp $s: $per instructions per buffer"
+                else
+                    note "  icount bulk32 $comp $s: callgrind failed"
+                fi
+            done
+        done
+
         # the zeropool-only families: one line per scenario, variant, size
         # (debug=2 fills and scans whole buffers: fewer iterations)
         variants=()

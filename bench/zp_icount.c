@@ -11,6 +11,11 @@
  *              the EAL main lcore, as in zp_bench_dpdk)
  *     CONFIG:  zeropool's pool config, as zpb_config_parse reads it:
  *              default, max_bytes=1g, debug=2, depth=16, ... (default: default)
+ *   With ZPB_ICOUNT_BULK=K in the environment, each iteration is one bulk
+ *   get of K buffers, one byte written in each, and one bulk put of them
+ *   (zp_get_batch / zp_put_batch, rte_mempool_get_bulk / _put_bulk, or K
+ *   singles for the allocators): bench/run.sh divides by K for the
+ *   instructions per buffer of the bulk32 row.
  *
  * Warms the backend up (1,000 iterations, or ITERS if fewer), then calls
  * zpb_icount_loop(ITERS): get, write one byte, put. bench/run.sh runs it under
@@ -45,10 +50,42 @@ NOINLINE void zpb_icount_loop(int be, size_t size, unsigned long n);
 
 static char none_buf[64];
 
+static unsigned bulk; /* ZPB_ICOUNT_BULK, 0: singles */
+
+#define BULK_MAX 256
+
+static NOINLINE int bulk_loop(int be, size_t size, unsigned long n)
+{
+    void *bufs[BULK_MAX];
+    for (unsigned long i = 0; i < n; i++) {
+        if (be_get_bulk(be, size, bufs, bulk) != 0)
+            return -1;
+        for (unsigned k = 0; k < bulk; k++)
+            ((volatile char *)bufs[k])[0] = (char)i;
+        ZPB_ESCAPE(bufs);
+        be_put_bulk(be, bufs, bulk);
+    }
+    return 0;
+}
+
 NOINLINE void zpb_icount_loop(int be, size_t size, unsigned long n)
 {
+    if (bulk != 0 && be != BE_NONE) {
+        if (bulk_loop(be, size, n) != 0)
+            abort();
+        return;
+    }
     switch (be) {
     case BE_NONE:
+        if (bulk != 0) { /* the bulk loop's own share: writes, no allocator */
+            static char none_bufs[BULK_MAX][64];
+            for (unsigned long i = 0; i < n; i++) {
+                for (unsigned k = 0; k < bulk; k++)
+                    ((volatile char *)none_bufs[k])[0] = (char)i;
+                ZPB_ESCAPE(none_bufs);
+            }
+            break;
+        }
         for (unsigned long i = 0; i < n; i++) {
             char *p = none_buf;
             ZPB_ESCAPE(p);
@@ -119,6 +156,12 @@ int main(int argc, char **argv)
     if (argc == 5)
         zpb_cfg = &cfg;
     unsetenv("ZEROPOOL_DEBUG"); /* would override config.debug */
+    const char *bk = getenv("ZPB_ICOUNT_BULK");
+    bulk = bk ? (unsigned)strtoul(bk, NULL, 0) : 0;
+    if (bulk > BULK_MAX) {
+        fprintf(stderr, "zp_icount: ZPB_ICOUNT_BULK is at most %d\n", BULK_MAX);
+        return 2;
+    }
     size_t size = (size_t)strtoull(argv[2], NULL, 0);
     unsigned long n = strtoul(argv[3], NULL, 0);
     unsigned long warm = n < 1000 ? n : 1000;
