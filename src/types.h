@@ -121,6 +121,9 @@ typedef struct zp__bin_misses {
     /* the bin was refilled since its last flush (owner only): a flush now
      * means a burst did not fit, and the bin grows instead (cache.c) */
     bool refilled;
+    /* the bin was flushed since its last refill (owner only): a refill
+     * with none between keeps doubling past a magazine (cache.c) */
+    bool flushed;
 } zp__bin_misses;
 
 /* The one cache: a LIFO bin per class. Its owner is a thread (reached

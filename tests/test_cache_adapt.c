@@ -132,6 +132,43 @@ static void test_handle_adapts(void **state)
     zp_pool_destroy(pool);
 }
 
+/* A thread that only gets (the getting side of a hand-off) refills a
+ * whole bin per depot exchange once its refills reached a magazine: 1, 2,
+ * 4, 8, 16, then 32 (the bin's capacity) while no flush comes between;
+ * after a flush they are back at a magazine. */
+static void test_getting_streak_refills_whole_bin(void **state)
+{
+    (void)state;
+    zp_pool *pool = ZPT_POOL(.cache_depth = 32);
+    void *held[128];
+    zp_stats s;
+    assert_int_equal(zp_reserve(pool, 4096, 256), 0); /* idle in the depot */
+    for (int i = 0; i < 128; i++)
+        assert_non_null(held[i] = zp_get(pool, 4096));
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    /* refills of 1, 2, 4, 8, 16 (31 buffers), then 32, 32, 32, 32 */
+    assert_int_equal(s.depot_hits, 9);
+    assert_int_equal(s.cache_hits, 119);
+    assert_int_equal(s.allocations, 0);
+    for (int i = 0; i < 128; i++)
+        zp_put(pool, held[i]);
+    /* a flush ended the streak: the next refills take a magazine */
+    zp_stats before = s;
+    for (int i = 0; i < 64; i++)
+        assert_non_null(held[i] = zp_get(pool, 4096));
+    assert_int_equal(zpt_stats(pool, &s), 0);
+    uint64_t refills = s.depot_hits - before.depot_hits;
+    /* The puts: the bin held 31; the first overflow came after a refill
+     * (16 given), every later one in a putting streak (the whole bin, 32):
+     * 15 left. Then 64 gets: 15 hits, refills of 16 (the streak is over:
+     * a magazine), 32 and 32. */
+    assert_int_equal(s.cache_hits - before.cache_hits, 61);
+    assert_int_equal(refills, 3);
+    for (int i = 0; i < 64; i++)
+        zp_put(pool, held[i]);
+    zp_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_bounded_by_cache_depth),
         cmocka_unit_test(test_drain_shrinks),
         cmocka_unit_test(test_handle_adapts),
+        cmocka_unit_test(test_getting_streak_refills_whole_bin),
     };
     return ZPT_RUN(tests);
 }

@@ -1,6 +1,8 @@
 /* Tests the per-class stats breakdown, zp_stats_reset, the hit-rate helpers and struct_size handling. */
 #include "zp_test.h"
 
+#include <stdbool.h>
+
 /*
  * Pools here: min_class 4 KiB, max_class 1 MiB (9 classes), cache_depth 32,
  * cache_bytes 64 MiB, so every class's thread cache holds CAP = 32 and the
@@ -8,7 +10,10 @@
  * most one slab. A get that misses the thread cache refills it with r
  * buffers (fewer if the depot, or else the current slab, has fewer), where r
  * starts at 1 per (thread, class) bin and doubles after every refill up to
- * BATCH: 1, 2, 4, 8, 16, 16 ... test_model_exact replays single gets and
+ * BATCH: 1, 2, 4, 8, 16, 16 ..., and on to CAP while no flush comes between
+ * two refills (a getting streak). A put into a full bin flushes BATCH, or
+ * the whole bin when no refill came since its last flush (a putting
+ * streak); a flush brings r back to BATCH. test_model_exact replays single gets and
  * puts on a model of exactly that (thread cache -> depot -> slabs) and
  * compares every counter and gauge of every class.
  */
@@ -27,6 +32,8 @@
 typedef struct model_class {
     uint64_t size, bin, depot, slab_left, slab_bufs;
     uint64_t refill; /* r of the (only) thread's bin: the next refill's size */
+    bool refilled;   /* the bin was refilled since its last flush */
+    bool flushed;    /* the bin was flushed since its last refill */
     uint64_t gets, puts, hits, depot_hits, allocs, carved, reserved;
 } model_class;
 
@@ -59,10 +66,15 @@ static uint64_t model_reserved(const model *m)
 }
 
 /* After a refill (from the depot or a slab) the next one is twice as big,
- * up to BATCH. */
+ * up to BATCH, and beyond it up to CAP when no flush came between. */
 static void model_refilled(model_class *k)
 {
-    k->refill = k->refill * 2 < BATCH ? k->refill * 2 : BATCH;
+    if (k->refill < BATCH)
+        k->refill = k->refill * 2 < BATCH ? k->refill * 2 : BATCH;
+    else if (!k->flushed)
+        k->refill = k->refill * 2 < CAP ? k->refill * 2 : CAP;
+    k->flushed = false;
+    k->refilled = true;
 }
 
 static void model_get(model *m, unsigned cls)
@@ -100,8 +112,13 @@ static void model_put(model *m, unsigned cls)
 {
     model_class *k = &m->c[cls];
     if (k->bin == CAP) {
-        k->bin -= BATCH;
-        k->depot += BATCH;
+        uint64_t give = !k->refilled && k->flushed ? CAP : BATCH;
+        k->bin -= give;
+        k->depot += give;
+        k->refilled = false;
+        k->flushed = true;
+        if (k->refill > BATCH)
+            k->refill = BATCH;
     }
     k->bin++;
     k->puts++;

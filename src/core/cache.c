@@ -10,6 +10,14 @@
  *     more than fit;
  *   - flush: a bin that would overflow gives its oldest buffers to the
  *     depot, rounded up to whole magazines;
+ *   - one-way traffic moves a whole bin per exchange: a bin refilled
+ *     again with no flush between (a thread that only gets, like the
+ *     getting side of a hand-off) doubles its refills past a magazine up
+ *     to its capacity, and a bin flushed again with no refill between (the
+ *     putting side) gives all it holds (whole magazines). Each depot
+ *     exchange costs a few cache lines moved between the threads (lock,
+ *     lists, counters) however many buffers it carries; the bins do not
+ *     grow for it, so nothing more is held;
  *   - what does not fit a cache at all (no cache, zero capacity, a batch
  *     larger than the bin) goes straight between the caller and the depot;
  *   - while budget waiters queue, puts go straight to the depot (which wakes
@@ -141,12 +149,16 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w,
             k.hits = 1;
         } else {
             zp__bin_misses *m = &c->misses[cls];
-            uint32_t batch = p->depot[cls].batch;
-            uint32_t want = m->refill ? m->refill : p->depot[cls].first_refill;
+            const zp__depot *d = &p->depot[cls];
+            uint32_t batch = d->batch;
+            uint32_t want = m->refill ? m->refill : d->first_refill;
             if ((rc = fill(p, c, cls, 1, want, w, &k)) != 0)
                 return rc;
             if (want < batch)
                 m->refill = want * 2 < batch ? want * 2 : batch;
+            else if (!m->flushed) /* refilled twice with no flush between */
+                m->refill = want * 2 < b->cap ? want * 2 : b->cap;
+            m->flushed = false;
         }
         *out = b->items[--b->count];
     }
@@ -261,11 +273,16 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
         if (b->count + more <= b->cap)
             return;
     }
-    m->refilled = false;
     uint32_t excess = b->count + more - b->cap;
     excess = (excess + batch - 1) / batch * batch;
+    if (!m->refilled && m->flushed && excess < b->count / batch * batch)
+        excess = b->count / batch * batch; /* a putting streak: the whole bin */
     if (excess > b->count)
         excess = b->count;
+    m->refilled = false;
+    m->flushed = true;
+    if (m->refill > batch) /* a getting streak ends */
+        m->refill = batch;
     zp__depot_give(p, cls, b->items, excess, false);
     b->count -= excess;
     memmove(b->items, b->items + excess, b->count * sizeof(void *));
@@ -535,6 +552,7 @@ uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
         }
         c->misses[cls].refill = 0; /* start slowly again */
         c->misses[cls].refilled = false;
+        c->misses[cls].flushed = false;
         b->cap = p->depot[cls].cache_start; /* and small */
     }
     return classes;
