@@ -1246,9 +1246,10 @@ static char **saved_argv;
 
 /*
  * Cold start, in a fresh process: the first N gets (each buffer kept, every
- * page written: page faults included). With prefill, N buffers are first got,
- * touched and put back (zeropool has no reserve call: this is how a user
- * prefills it; for malloc it shows what the allocator keeps).
+ * page written: page faults included). With prefill, zeropool first
+ * reserves N buffers with zp_reserve (mapped, carved, every page written,
+ * idle in the depot); the other backends have N buffers got, touched and
+ * put back (for malloc it shows what the allocator keeps).
  * Prints: ns_per_get minflt_per_get cpu_share.
  */
 static int child_cold(int be, size_t size, int n, int prefill)
@@ -1256,7 +1257,10 @@ static int child_cold(int be, size_t size, int n, int prefill)
     char **bufs = calloc((size_t)n, sizeof *bufs);
     if (!bufs || be_setup(be, size) != 0)
         return 2;
-    if (prefill) {
+    if (prefill && be == BE_ZEROPOOL) {
+        if (zp_reserve(zpb_pool, size, (size_t)n) != 0)
+            return 2;
+    } else if (prefill) {
         for (int i = 0; i < n; i++) {
             bufs[i] = be_get(be, size);
             for (size_t off = 0; off < size; off += page_size)
