@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,14 +151,18 @@ int zp__os_advise_huge(void *ptr, size_t size)
 
 /* ---------------------------------------------------------- locked memory */
 
+/* The system calls themselves, not the libc wrappers: the ASan and TSan
+ * runtimes intercept mlock and munlock as no-ops (sanitizer_common's
+ * "mlock is unsupported"), and a pool asked to lock its memory must lock it,
+ * and meet RLIMIT_MEMLOCK, in those builds too. */
 int zp__os_lock(void *ptr, size_t size)
 {
-    return mlock(ptr, size) == 0 ? 0 : -errno;
+    return syscall(SYS_mlock, ptr, size) == 0 ? 0 : -errno;
 }
 
 void zp__os_unlock(void *ptr, size_t size)
 {
-    (void)munlock(ptr, size);
+    (void)syscall(SYS_munlock, ptr, size);
 }
 
 size_t zp__os_lock_limit(void)
