@@ -23,7 +23,7 @@ const zp_provider zp__default_provider = {os_map, os_unmap, NULL};
 
 /* ZP_HUGE_PAGES: the pool asks for huge-page alignment exactly for the
  * regions meant to be huge (slabs, oversize regions of a huge page or
- * more, zp__region_align); others (a short oversize region) are mapped
+ * more: region_align in slab.c); others (a short oversize region) are mapped
  * as usual. */
 static void *os_map_huge(size_t size, size_t align, void *ctx)
 {
