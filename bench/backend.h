@@ -123,8 +123,9 @@ static const zp_config *zpb_cfg; /* NULL: defaults */
 
 /*
  * A pool config from a spec: "default", or a comma-separated list of
- * depth=N (cache_depth), max_bytes=N[k|m|g] (a private budget) and debug=N,
- * e.g. "max_bytes=1g" or "depth=16,debug=1". Returns 0, or -1 on a bad spec.
+ * depth=N (cache_depth), max_bytes=N[k|m|g] (a private budget), debug=N,
+ * huge=0|1 (ZP_HUGE_PAGES) and locked=0|1 (ZP_LOCKED), e.g. "max_bytes=1g"
+ * or "depth=16,debug=1". Returns 0, or -1 on a bad spec.
  */
 static inline int zpb_config_parse(const char *spec, zp_config *cfg)
 {
@@ -156,6 +157,10 @@ static inline int zpb_config_parse(const char *spec, zp_config *cfg)
             cfg->max_bytes = (size_t)v;
         else if (strcmp(tok, "debug") == 0)
             cfg->debug = (int)v;
+        else if (strcmp(tok, "huge") == 0)
+            cfg->flags = v ? cfg->flags | ZP_HUGE_PAGES : cfg->flags & ~ZP_HUGE_PAGES;
+        else if (strcmp(tok, "locked") == 0)
+            cfg->flags = v ? cfg->flags | ZP_LOCKED : cfg->flags & ~ZP_LOCKED;
         else
             return -1;
     }

@@ -270,6 +270,8 @@ COST_SCENARIOS = [
     ("stats_cost", "per-thread counters compiled in vs out (zp_bench_twin)"),
     ("budget_cost", "private budget config.max_bytes = 1 GiB vs none"),
     ("debug_cost", "config.debug = 0, 1, 2"),
+    ("huge_cold", "cold gets (fresh process), ZP_HUGE_PAGES vs not"),
+    ("huge_touch", "touch loop (every page written), ZP_HUGE_PAGES vs not"),
 ]
 # the issues' targets: (scenario, variant) costs at most this many ns per
 # get+put pair more than the baseline

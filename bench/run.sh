@@ -7,7 +7,7 @@
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
 #   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
-#                        depth,objects,async,codec,uring (default all)
+#                        depth,huge,objects,async,codec,uring (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc,dpdk (default all found)
 #   --icount             only the instruction-count mode (callgrind)
 #   --no-icount          skip the instruction counts (on by default, not in --quick)

@@ -16,7 +16,8 @@
  * debug_cost, depth) compare zeropool with itself, interleaved and over
  * several heap layouts: see compare_run. hot_handle (run with the hot
  * scenario) and the batch family also measure the cache handle API next
- * to the thread cache. stats_cost needs this file built as zp_bench_twin
+ * to the thread cache. The huge family (huge_cold, huge_touch) measures
+ * the cold and touch rows with and without ZP_HUGE_PAGES. stats_cost needs this file built as zp_bench_twin
  * (-DZPB_TWIN, CMakeLists.txt). The object pool and async families have
  * their own drivers (sc_objects.c, sc_async.c), and so have the codec rows
  * (sc_codec.c) and the io_uring rows (sc_uring.c); this one only accepts their
@@ -71,7 +72,8 @@ enum {
     SC_BURST = 1 << 15,   /* burst16, burst48, burst128 */
     SC_CODEC = 1 << 16,   /* zp_bench_codec (sc_codec.c) */
     SC_URING = 1 << 17,   /* zp_bench_uring (sc_uring.c) */
-    SC_ALL = (1 << 18) - 1,
+    SC_HUGE = 1 << 18,    /* huge_cold, huge_touch: ZP_HUGE_PAGES vs not */
+    SC_ALL = (1 << 19) - 1,
 };
 
 static const struct {
@@ -87,7 +89,7 @@ static const struct {
                 {"depth", SC_DEPTH},     {"objects", SC_OBJECTS},
                 {"async", SC_ASYNC},     {"bulk", SC_BULK},
                 {"burst", SC_BURST},     {"codec", SC_CODEC},
-                {"uring", SC_URING},
+                {"uring", SC_URING},     {"huge", SC_HUGE},
                 {"all", SC_ALL}};
 
 /* quick, reps, rep_ms and label (the allocator of this process: glibc,
@@ -699,15 +701,16 @@ typedef struct {
     const char *spec; /* pool config */
     zp_pool *pool;
     zp_cache *cache; /* BE_ZPCACHE: the handle the loop goes through */
+    int mode;        /* MODE_HOT (0) or MODE_TOUCH */
 } hot_ctx;
 
 /* The hot loop (get, write one byte, put) on c->pool (through c->cache for
- * BE_ZPCACHE). */
+ * BE_ZPCACHE), or the touch loop (every page written) for MODE_TOUCH. */
 static void hot_fn(void *p, uint64_t n)
 {
     hot_ctx *c = p;
     be_bind(c->be, c->pool, c->cache);
-    run_loop(c->be, MODE_HOT, c->size, n);
+    run_loop(c->be, c->mode, c->size, n);
 }
 
 static void hot_open(variant *v)
@@ -733,17 +736,17 @@ static void hot_close(variant *v)
     be_bind(c->be, NULL, NULL);
 }
 
-/* The hot loop on each variant's pool, over COST_LAYOUTS layouts of reps
- * rounds each. */
-static void hot_compare(const char *scenario, size_t size, const int *bes,
-                        const char *const *names, const char *const *configs,
-                        int nv)
+/* The hot (or touch) loop on each variant's pool, over COST_LAYOUTS
+ * layouts of reps rounds each. */
+static void loop_compare(const char *scenario, size_t size, int mode, const int *bes,
+                         const char *const *names, const char *const *configs,
+                         int nv)
 {
     hot_ctx c[MAX_VARIANTS];
     variant v[MAX_VARIANTS];
     memset(v, 0, sizeof v);
     for (int i = 0; i < nv; i++) {
-        c[i] = (hot_ctx){bes[i], size, configs[i], NULL, NULL};
+        c[i] = (hot_ctx){bes[i], size, configs[i], NULL, NULL, mode};
         v[i].name = names[i];
         v[i].config = configs[i];
         v[i].backend = be_names[bes[i]];
@@ -754,8 +757,15 @@ static void hot_compare(const char *scenario, size_t size, const int *bes,
         v[i].close = hot_close;
     }
     compare_run(v, nv, harness.reps, COST_LAYOUTS);
-    compare_emit(scenario, size, v, nv, harness.reps * COST_LAYOUTS, "ns/pair",
-                 NULL);
+    compare_emit(scenario, size, v, nv, harness.reps * COST_LAYOUTS,
+                 mode == MODE_HOT ? "ns/pair" : "ns/op", NULL);
+}
+
+static void hot_compare(const char *scenario, size_t size, const int *bes,
+                        const char *const *names, const char *const *configs,
+                        int nv)
+{
+    loop_compare(scenario, size, MODE_HOT, bes, names, configs, nv);
 }
 
 #ifdef ZPB_TWIN
@@ -1321,7 +1331,11 @@ static const char *run_child(char *const args[], const char *preload)
     return out;
 }
 
-static void sc_cold(int be, size_t size, int prefill)
+/* The cold row of backend be; for the huge family, of a zeropool pool of
+ * config spec, emitted as scenario/variant (scenario NULL: cold or
+ * cold_prefill, the default config). */
+static void sc_cold_as(int be, size_t size, int prefill, const char *scenario,
+                       const char *variant, const char *spec)
 {
     char bes[16], sz[32], nn[16], pf[4];
     snprintf(bes, sizeof bes, "%s", be_names[be]);
@@ -1329,7 +1343,9 @@ static void sc_cold(int be, size_t size, int prefill)
     snprintf(nn, sizeof nn, "%d", opt.cold_n);
     snprintf(pf, sizeof pf, "%d", prefill);
     char *args[] = {saved_argv[0], "--child", "cold", bes, sz, nn, pf,
-                    opt.st ? "st" : "mt", NULL};
+                    opt.st ? "st" : "mt", (char *)spec, NULL};
+    if (scenario == NULL)
+        scenario = prefill ? "cold_prefill" : "cold";
     series s = {0};
     double flt[MAX_REPS * 3];
     int nflt = 0;
@@ -1340,8 +1356,8 @@ static void sc_cold(int be, size_t size, int prefill)
         if (!o || sscanf(o, "%lf %lf %lf", &ns, &f, &cpu) != 3) {
             sm.refused = true;
             snprintf(sm.note, sizeof sm.note, "child process failed");
-            emit(prefill ? "cold_prefill" : "cold", size, 1, be, "ns/get", &sm,
-                 &s, (uint64_t)opt.cold_n, NULL);
+            emit_v(scenario, size, 1, be, variant, spec, "ns/get", &sm, &s,
+                   (uint64_t)opt.cold_n, NULL);
             return;
         }
         int before = s.n;
@@ -1354,8 +1370,37 @@ static void sc_cold(int be, size_t size, int prefill)
     if (nflt)
         snprintf(extra, sizeof extra, ",\"minflt_per_get\":%.6g",
                  median_of(flt, nflt));
-    emit(prefill ? "cold_prefill" : "cold", size, 1, be, "ns/get", &sm, &s,
-         (uint64_t)opt.cold_n, extra);
+    emit_v(scenario, size, 1, be, variant, spec, "ns/get", &sm, &s,
+           (uint64_t)opt.cold_n, extra);
+}
+
+static void sc_cold(int be, size_t size, int prefill)
+{
+    sc_cold_as(be, size, prefill, NULL, NULL, NULL);
+}
+
+/*
+ * ZP_HUGE_PAGES against the default config, zeropool only, at 64 KiB and
+ * 4 MiB:
+ *   huge_cold   the cold row (a fresh process and pool, the first N gets,
+ *               every page written, buffers kept) per config;
+ *   huge_touch  the touch loop (get, write every page, put) on a warm
+ *               pool, the configs interleaved over heap layouts.
+ * With transparent huge pages in madvise mode, a huge pool's first touch
+ * of each 2 MiB faults in one huge page (zeroing 2 MiB at once) instead of
+ * 512 small ones, and its TLB covers 2 MiB per entry.
+ */
+static void sc_huge(void)
+{
+    const size_t sizes[2] = {65536, 4194304};
+    const char *const configs[2] = {"default", "huge=1"};
+    const char *const names[2] = {"small_pages", "huge_pages"};
+    const int bes[2] = {BE_ZEROPOOL, BE_ZEROPOOL};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            sc_cold_as(BE_ZEROPOOL, sizes[i], 0, "huge_cold", names[k], configs[k]);
+    for (int i = 0; i < 2; i++)
+        loop_compare("huge_touch", sizes[i], MODE_TOUCH, bes, names, configs, 2);
 }
 
 /* ------------------------------------------------ 7: counts per operation */
@@ -1589,7 +1634,7 @@ static void usage(void)
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
             "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
-            "                 objects,async,bulk,burst,codec,uring|all]\n"
+            "                 objects,async,bulk,burst,codec,uring,huge|all]\n"
             "                [--backends zeropool,malloc,naive"
 #ifdef ZPB_HAVE_DPDK
             ",dpdk32,dpdk256"
@@ -1658,8 +1703,14 @@ int main(int argc, char **argv)
         self_exe[len] = 0;
 
     if (argc >= 8 && strcmp(argv[1], "--child") == 0) {
+        static zp_config child_cfg;
         if (strcmp(argv[7], "mt") == 0)
             become_multithreaded();
+        if (argc >= 9) { /* the pool's config (huge_cold) */
+            if (zpb_config_parse(argv[8], &child_cfg) != 0)
+                return 2;
+            zpb_cfg = &child_cfg;
+        }
         int be = be_parse(argv[3]);
         size_t size = (size_t)strtoull(argv[4], NULL, 0);
         if (be < 0)
@@ -1854,6 +1905,8 @@ int main(int argc, char **argv)
         if (opt.scenarios & SC_BATCH)
             for (int i = 0; i < 2; i++)
                 sc_batch(two[i]);
+        if (opt.scenarios & SC_HUGE)
+            sc_huge();
     }
     return 0;
 }

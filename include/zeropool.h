@@ -104,6 +104,48 @@ typedef struct zp_provider {
                                (a wipe the compiler cannot remove) */
 #define ZP_DECAY_THREAD 0x4u /* a background thread drives decay (see
                                 decay_ms) even when the pool is idle */
+#define ZP_HUGE_PAGES 0x8u /* slabs on huge pages (see below) */
+#define ZP_LOCKED 0x10u     /* slabs locked in RAM (mlock, see below) */
+
+/*
+ * ZP_HUGE_PAGES: the pool's memory is laid out for huge pages, whose size H
+ * is the kernel's PMD huge page (2 MiB on x86-64, read from
+ * /sys/kernel/mm/transparent_hugepage/hpage_pmd_size):
+ *   - every slab is a whole number of H and aligned to H: a class of H or
+ *     more has slabs of one buffer (its size, a multiple of H); smaller
+ *     classes are grouped so that each slab fills exactly one H (e.g. eight
+ *     256 KiB buffers, 512 of 4 KiB), so a class in use costs at least H;
+ *     an object pool's slab is its usual length rounded up to a multiple
+ *     of H. Oversize regions of H or more are aligned to H (their length
+ *     is not rounded: a tail below a multiple of H stays in small pages);
+ *   - the provider is asked for that alignment (zp_provider.map's align is
+ *     H): a custom provider decides itself how to back the region. The
+ *     default provider first tries reserved huge pages (MAP_HUGETLB of size
+ *     H, when the system has free ones in /proc/sys/vm/nr_hugepages), and
+ *     otherwise maps ordinary memory advised MADV_HUGEPAGE, so that with
+ *     transparent huge pages in "always" or "madvise" mode each aligned H
+ *     is faulted in as one huge page at its first touch (if the kernel has
+ *     a free one; else in small pages, collapsed later by khugepaged). With
+ *     THP "never" and no reserved pages the flag changes only the layout;
+ *   - idle memory never splits a huge page the pool still uses: a buffer's
+ *     pages are released (madvise MADV_DONTNEED by zp_trim, the retention
+ *     cap and decay) only when the buffer is whole huge pages (classes of H
+ *     and more); smaller classes give memory back only by unmapping wholly
+ *     idle slabs, which are one H each.
+ * Budgets, stats and zp_capacity count bytes as without the flag (a slab
+ * counts its full length). The hot path is unchanged.
+ *
+ * ZP_LOCKED: every slab and oversize region is locked in RAM with mlock
+ * right after it is mapped (all its pages faulted in then: the get that
+ * maps a slab pays for the whole slab) and stays locked until it is
+ * unmapped (munlock, then unmap; also with a custom provider). Idle pages
+ * of a locked pool are never released by madvise: only wholly idle slabs
+ * go back (zp_trim, retention cap, decay). When the lock is refused
+ * (RLIMIT_MEMLOCK, see ulimit -l, without CAP_IPC_LOCK) the region is
+ * unmapped and its budget released at once, and the get fails with
+ * ENOMEM; zp_strerror(ENOMEM) then names the limit and the bytes asked
+ * for. Locked pages are not inherited by a fork()ed child.
+ */
 
 /*
  * Debug levels (zp_config.debug; the environment variable ZEROPOOL_DEBUG=N,
@@ -165,7 +207,9 @@ typedef struct zp_config {
                             buffers (and never more than cache_depth).
                             0 = no byte cap. Default 64 MiB, so one thread
                             keeps 16 x 4 MiB or 1 x 64 MiB, not 32 x 64 MiB. */
-    unsigned flags;      /* ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT; default 0 */
+    unsigned flags;      /* ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT |
+                            ZP_DECAY_THREAD | ZP_HUGE_PAGES | ZP_LOCKED;
+                            default 0; unknown bits are -EINVAL */
     int debug;           /* debug level, see above; default 0 */
     zp_provider provider; /* default: mmap */
     const char *name;    /* label in stats output, copied: 1 .. ZP_NAME_MAX-1

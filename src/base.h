@@ -104,9 +104,14 @@ int zp__error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * be confused with an ENOBUFS an object type's init returned. The front
  * doors report it as ENOBUFS. */
 #define ZP__EBUDGET (-0x10000)
+/* ZP_LOCKED: mlock of a fresh region was refused. The region mapping has
+ * already recorded the detail (naming RLIMIT_MEMLOCK), which the callers
+ * keep instead of writing their generic "no memory" over it; the front
+ * doors report it as ENOMEM. */
+#define ZP__ELOCK (-0x10001)
 static inline int zp__public_err(int err)
 {
-    return err == ZP__EBUDGET ? -ENOBUFS : err;
+    return err == ZP__EBUDGET ? -ENOBUFS : err == ZP__ELOCK ? -ENOMEM : err;
 }
 
 #endif /* ZP_BASE_H */

@@ -180,6 +180,8 @@ struct zp_pool {
     int debug;
     unsigned cache_depth;
     size_t page_size;
+    size_t huge_size;      /* ZP_HUGE_PAGES: the huge page size, which
+                              slabs are sized and aligned in; else 0 */
     zp_provider provider;
     uint64_t id;           /* unique per process, for messages */
     char name[ZP_NAME_MAX];

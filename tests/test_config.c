@@ -164,6 +164,10 @@ static void test_invalid_newer_fields(void **state)
     cfg.flags = 0x80u;
     expect_invalid(&cfg, "unknown flag bit", "flags", NULL);
 
+    zp_config_init(&cfg); /* the bit just above ZP_LOCKED */
+    cfg.flags = ZP_HUGE_PAGES | ZP_LOCKED | (ZP_LOCKED << 1);
+    expect_invalid(&cfg, "unknown flag bit next to the known ones", "flags", NULL);
+
     zp_config_init(&cfg);
     cfg.flags = ZP_DECAY_THREAD;
     cfg.decay_ms = 0;
@@ -300,6 +304,10 @@ static void test_valid_edges(void **state)
     zp_config_init(&cfg);
     cfg.flags = ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT;
     expect_valid(&cfg, "both flags");
+
+    zp_config_init(&cfg);
+    cfg.flags = ZP_HUGE_PAGES | ZP_LOCKED;
+    expect_valid(&cfg, "huge pages and locked memory");
 
     zp_config_init(&cfg);
     cfg.provider = both;

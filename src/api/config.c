@@ -111,7 +111,8 @@ int zp__config_load(const char *fn, const zp_config *in, zp_config *cfg, bool ob
     if (cfg->cache_depth > ZP__MAX_CACHE_DEPTH)
         return zp__error(-EINVAL, "%s: cache_depth %u is above the maximum %u", fn,
                          cfg->cache_depth, ZP__MAX_CACHE_DEPTH);
-    const unsigned known = ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT | ZP_DECAY_THREAD;
+    const unsigned known =
+        ZP_ZERO_ON_GET | ZP_WIPE_ON_PUT | ZP_DECAY_THREAD | ZP_HUGE_PAGES | ZP_LOCKED;
     if (cfg->flags & ~known)
         return zp__error(-EINVAL, "%s: flags 0x%x has unknown bits 0x%x", fn,
                          cfg->flags, cfg->flags & ~known);

@@ -92,7 +92,10 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
     p->max_cached = cfg->max_cached_bytes;
     p->decay_ms = cfg->decay_ms;
     p->page_size = zp__os_page_size();
-    p->provider = cfg->provider.map ? cfg->provider : zp__default_provider;
+    p->huge_size = (cfg->flags & ZP_HUGE_PAGES) ? zp__os_huge_page_size() : 0;
+    p->provider = cfg->provider.map ? cfg->provider
+                  : p->huge_size  ? zp__huge_provider
+                                  : zp__default_provider;
     p->id = atomic_fetch_add_explicit(&pool_ids, 1, memory_order_relaxed) + 1;
     p->slot = ZP__NO_SLOT;
     if (cfg->name)
@@ -122,6 +125,7 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         size_t csize = obj ? stride : (size_t)1 << (p->min_shift + c);
         size_t slab_len = obj ? object_slab_len(stride)
                               : csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
+        slab_len = zp__slab_len_huge(p, slab_len); /* ZP_HUGE_PAGES: whole huge pages */
         /* a bin holds up to ZP__CACHE_START buffers, and grows towards
          * cap while bursts do not fit (core/cache.c); exchanges with the
          * depot move half the starting size */

@@ -171,6 +171,8 @@ int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         d->direct.depot_hits += count_direct;
     pthread_mutex_unlock(&d->lock);
     *taken = n;
+    if (rc == ZP__ELOCK)
+        return -ENOMEM; /* the detail naming RLIMIT_MEMLOCK is recorded */
     if (rc == ZP__EBUDGET)
         return zp__error(rc, "zp_get: the budget has no room for a %zu-byte slab of class %zu",
                          zp__slab_bytes(p, cls), zp__class_size(p, cls));

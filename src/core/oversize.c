@@ -49,6 +49,8 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     int rc = zp__region_map(p, len, w, &m);
     if (rc) {
         zp__meta_put(p, s);
+        if (rc == ZP__ELOCK)
+            return -ENOMEM; /* the detail naming RLIMIT_MEMLOCK is recorded */
         if (rc == ZP__EBUDGET)
             return zp__error(rc, "zp_get: the budget has no room for an oversize buffer of "
                                  "%zu bytes", len);

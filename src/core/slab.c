@@ -11,23 +11,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ZP_HUGE_PAGES: len rounded up to whole huge pages (slab geometry, set at
+ * pool creation); len itself otherwise. */
+size_t zp__slab_len_huge(const zp_pool *p, size_t len)
+{
+    if (p->huge_size == 0)
+        return len;
+    return (len + p->huge_size - 1) & ~(p->huge_size - 1);
+}
+
+/* The alignment a region of size bytes is mapped at: the grain (the radix
+ * map's unit), or with ZP_HUGE_PAGES the huge page size for any region of
+ * at least one huge page (every slab: see zp__slab_len_huge), so that each
+ * huge page of it is a whole aligned one. The default huge provider reads
+ * this alignment as "back it with huge pages" (core/provider.c). */
+static size_t region_align(const zp_pool *p, size_t size)
+{
+    return p->huge_size && size >= p->huge_size ? p->huge_size : ZP__GRAIN;
+}
+
+/* Where a fresh region is placed before anything touches it. The provider
+ * has mapped it (and, for ZP_HUGE_PAGES with the default provider,
+ * advised it MADV_HUGEPAGE); no page is faulted in yet.
+ * NUMA node binding belongs HERE (mbind of [m, m + size) to the node the
+ * region is for): after the map and before zp__region_map's mlock
+ * (ZP_LOCKED), which faults in every page. Nothing to do yet. */
+static void region_place(zp_pool *p, void *m, size_t size)
+{
+    (void)p;
+    (void)m;
+    (void)size;
+}
+
+/* ZP_LOCKED: mlock of a fresh region; on refusal the detail names the
+ * limit (the caller unmaps and releases the budget). 0 or ZP__ELOCK. */
+static int region_lock(void *m, size_t size)
+{
+    int rc = zp__os_lock(m, size);
+    if (rc == 0)
+        return 0;
+    size_t limit = zp__os_lock_limit();
+    if (limit == SIZE_MAX)
+        return zp__error(ZP__ELOCK, "zp_get: mlock of a %zu-byte region refused (%s); "
+                                    "RLIMIT_MEMLOCK is unlimited",
+                         size, strerror(-rc));
+    return zp__error(ZP__ELOCK, "zp_get: mlock of a %zu-byte region refused (%s): "
+                                "RLIMIT_MEMLOCK is %zu bytes, counting what this process "
+                                "has locked already (raise it: ulimit -l, or CAP_IPC_LOCK)",
+                     size, strerror(-rc), limit);
+}
+
 /* Maps a region: the budget is reserved first (so the pools of a budget
- * never hold more than its max, even for a moment), then the provider maps.
- * 0, ZP__EBUDGET or -ENOMEM. */
+ * never hold more than its max, even for a moment), then the provider maps
+ * (aligned as region_align says), the region is placed (region_place) and,
+ * with ZP_LOCKED, locked. 0, ZP__EBUDGET, ZP__ELOCK (detail recorded) or
+ * -ENOMEM. On failure nothing stays mapped or reserved. */
 int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
 {
     if (p->budget && !zp__budget_reserve(p->budget, size, w))
         return ZP__EBUDGET;
-    void *m = p->provider.map(size, ZP__GRAIN, p->provider.ctx);
-    if (m != NULL && ((uintptr_t)m & (ZP__GRAIN - 1)) != 0) {
+    size_t align = region_align(p, size);
+    void *m = p->provider.map(size, align, p->provider.ctx);
+    if (m != NULL && ((uintptr_t)m & (align - 1)) != 0) {
         /* a provider that ignores the alignment cannot be used */
         p->provider.unmap(m, size, p->provider.ctx);
         m = NULL;
     }
+    int rc = m == NULL ? -ENOMEM : 0;
+    if (m != NULL) {
+        region_place(p, m, size);
+        if ((p->flags & ZP_LOCKED) && (rc = region_lock(m, size)) != 0) {
+            p->provider.unmap(m, size, p->provider.ctx);
+            m = NULL;
+        }
+    }
     if (m == NULL) {
         if (p->budget)
             zp__budget_release(p->budget, size);
-        return -ENOMEM;
+        return rc;
     }
     pthread_mutex_lock(&p->lock);
     p->bytes_reserved += size;
@@ -38,15 +99,37 @@ int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
     return 0;
 }
 
-/* Unmaps a region, then gives its bytes back to the budget. */
+/* Unmaps a region (unlocked first with ZP_LOCKED: a custom provider may
+ * keep the memory), then gives its bytes back to the budget. */
 void zp__region_unmap(zp_pool *p, void *m, size_t size)
 {
+    if (p->flags & ZP_LOCKED)
+        zp__os_unlock(m, size);
     p->provider.unmap(m, size, p->provider.ctx);
     pthread_mutex_lock(&p->lock);
     p->bytes_reserved -= size;
     pthread_mutex_unlock(&p->lock);
     if (p->budget)
         zp__budget_release(p->budget, size);
+}
+
+/* Whether trim may release the pages of one idle buffer of csize bytes
+ * (madvise MADV_DONTNEED) instead of unmapping whole slabs only:
+ *   - ZP_LOCKED: never (it would drop locked pages; the kernel refuses
+ *     MADV_DONTNEED on locked memory anyway);
+ *   - ZP_HUGE_PAGES: only when the buffer is whole huge pages (csize a
+ *     multiple of the huge page size; buffers are aligned to their class
+ *     and slabs to the huge page). Releasing part of a huge page would
+ *     split it, leaving the rest of it, still used by other buffers, in
+ *     small pages. A smaller class's slab is exactly one huge page, so
+ *     "unmap only wholly idle slabs" is "release only wholly idle huge
+ *     pages".
+ * (Debug poisoning and constructed objects forbid it too: trim.c.) */
+bool zp__slab_may_purge(const zp_pool *p, size_t csize)
+{
+    if (p->flags & ZP_LOCKED)
+        return false;
+    return p->huge_size == 0 || csize % p->huge_size == 0;
 }
 
 void zp__slab_list_push(zp__slab **head, zp__slab *s)

@@ -31,7 +31,8 @@ static inline zp__slab *zp__hot_slab(zp_pool *p, const void *buf)
 }
 
 /* Maps and registers a slab of class cls (w: the waiter the caller retries
- * for, or NULL). 0, ZP__EBUDGET or -ENOMEM. The caller links it. */
+ * for, or NULL). 0, ZP__EBUDGET, ZP__ELOCK (ZP_LOCKED: mlock refused,
+ * detail recorded) or -ENOMEM. The caller links it. */
 int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
                     zp__slab **out);
 /* Unregisters and unmaps a slab no one holds a buffer of (an object
@@ -60,9 +61,17 @@ void zp__region_unmap(zp_pool *p, void *m, size_t size);
 zp__slab *zp__meta_get(zp_pool *p, size_t words);
 void zp__meta_put(zp_pool *p, zp__slab *s);
 
+/* ZP_HUGE_PAGES: a slab length rounded up to whole huge pages (len when
+ * the pool has no huge pages). */
+size_t zp__slab_len_huge(const zp_pool *p, size_t len);
+/* Whether trim may release the pages of one idle buffer of csize bytes
+ * (not with ZP_LOCKED, nor part of a huge page: slab.c says why). */
+bool zp__slab_may_purge(const zp_pool *p, size_t csize);
+
 /* Bytes a get of size would need to map (a slab or an oversize region). */
 size_t zp__request_bytes(const zp_pool *p, size_t size);
 
 extern const zp_provider zp__default_provider;
+extern const zp_provider zp__huge_provider; /* ZP_HUGE_PAGES without a provider */
 
 #endif /* ZP_SLAB_H */

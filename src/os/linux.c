@@ -1,6 +1,6 @@
 /*
  * linux.c — the OS contract of os.h on Linux: mmap/munmap/madvise,
- * clock_gettime, pthread condition variables on CLOCK_MONOTONIC, eventfd,
+ * huge pages (MAP_HUGETLB, MADV_HUGEPAGE), mlock, clock_gettime, pthread condition variables on CLOCK_MONOTONIC, eventfd,
  * sched_getcpu and dladdr.
  */
 #define _GNU_SOURCE
@@ -10,8 +10,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +74,104 @@ void zp__os_unmap(void *ptr, size_t size)
 int zp__os_purge(void *ptr, size_t size)
 {
     return madvise(ptr, size, MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
+/* ------------------------------------------------------------ huge pages */
+
+static _Atomic size_t huge_page_size;
+
+size_t zp__os_huge_page_size(void)
+{
+    /* relaxed: as page_size, every thread reads the same value */
+    size_t hs = atomic_load_explicit(&huge_page_size, memory_order_relaxed);
+    if (hs == 0) {
+        hs = (size_t)2 << 20;
+        int fd = open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+                      O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            char buf[32];
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n > 0) {
+                buf[n] = '\0';
+                unsigned long long v = strtoull(buf, NULL, 10);
+                if (v >= zp__os_page_size() && (v & (v - 1)) == 0)
+                    hs = (size_t)v;
+            }
+        }
+        atomic_store_explicit(&huge_page_size, hs, memory_order_relaxed);
+    }
+    return hs;
+}
+
+/* When MAP_HUGETLB last failed (monotonic ns), 0 if never: relaxed, a
+ * hint only (a race makes one more attempt or one fewer). */
+static _Atomic uint64_t hugetlb_failed_ns;
+
+void *zp__os_map_huge(size_t size, size_t align)
+{
+#ifdef MAP_HUGETLB
+    uint64_t failed = atomic_load_explicit(&hugetlb_failed_ns, memory_order_relaxed);
+    uint64_t now = zp__os_now_coarse_ns();
+    if (align <= zp__os_huge_page_size() &&
+        (failed == 0 || now - failed >= 1000000000u)) {
+        /* the kernel aligns hugetlb mappings to their page size; name
+         * that size, the default hugetlb size may be another (1 GiB) */
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+#ifdef MAP_HUGE_SHIFT
+        flags |= __builtin_ctzll((unsigned long long)zp__os_huge_page_size()) << MAP_HUGE_SHIFT;
+#endif
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (m != MAP_FAILED)
+            return m;
+        atomic_store_explicit(&hugetlb_failed_ns, now ? now : 1, memory_order_relaxed);
+    }
+#endif
+    void *m = zp__os_map(size, align);
+    /* before any page is touched, so the first fault of each aligned huge
+     * page already takes a huge page; a kernel without THP says EINVAL,
+     * and the region simply stays in small pages */
+    if (m != NULL)
+        (void)zp__os_advise_huge(m, size);
+    return m;
+}
+
+int zp__os_advise_huge(void *ptr, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    if (size == 0)
+        return 0;
+    return madvise(ptr, size, MADV_HUGEPAGE) == 0 ? 0 : -errno;
+#else
+    (void)ptr;
+    (void)size;
+    return -EINVAL;
+#endif
+}
+
+/* ---------------------------------------------------------- locked memory */
+
+/* The system calls themselves, not the libc wrappers: the ASan and TSan
+ * runtimes intercept mlock and munlock as no-ops (sanitizer_common's
+ * "mlock is unsupported"), and a pool asked to lock its memory must lock it,
+ * and meet RLIMIT_MEMLOCK, in those builds too. */
+int zp__os_lock(void *ptr, size_t size)
+{
+    return syscall(SYS_mlock, ptr, size) == 0 ? 0 : -errno;
+}
+
+void zp__os_unlock(void *ptr, size_t size)
+{
+    (void)syscall(SYS_munlock, ptr, size);
+}
+
+size_t zp__os_lock_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > SIZE_MAX)
+        return SIZE_MAX;
+    return (size_t)rl.rlim_cur;
 }
 
 /* ------------------------------------------------------------------ time */

@@ -39,6 +39,42 @@ void zp__os_unmap(void *ptr, size_t size);
  * touch faults in zero pages. 0 or -errno. */
 int zp__os_purge(void *ptr, size_t size);
 
+/* ------------------------------------------------------------ huge pages */
+
+/* The size of a transparent huge page (a PMD mapping: 2 MiB on x86-64),
+ * read once from /sys/kernel/mm/transparent_hugepage/hpage_pmd_size; 2 MiB
+ * when that cannot be read. */
+size_t zp__os_huge_page_size(void);
+
+/* Memory as zp__os_map gives it, for a region meant to be backed by huge
+ * pages: size and align are multiples of zp__os_huge_page_size(). First
+ * tries reserved huge pages of that size (MAP_HUGETLB, all reserved at the
+ * call: no fault can fail later); when none are free it maps ordinary memory and
+ * advises it MADV_HUGEPAGE (transparent huge pages, the kernel's
+ * "madvise" mode). After a MAP_HUGETLB refusal it does not try again for
+ * a second, so a machine without reserved pages pays one failed call per
+ * second at most, not one per region. NULL on failure. */
+void *zp__os_map_huge(size_t size, size_t align);
+
+/* Advises [ptr, ptr+size) MADV_HUGEPAGE (ptr aligned to the huge page
+ * size, before any page is touched): with transparent huge pages in
+ * "always" or "madvise" mode each aligned huge page is then faulted in
+ * whole. 0 or -errno (EINVAL: a kernel without THP). */
+int zp__os_advise_huge(void *ptr, size_t size);
+
+/* ---------------------------------------------------------- locked memory */
+
+/* Locks [ptr, ptr+size) in RAM (mlock: every page faulted in now and never
+ * swapped out) until zp__os_unlock or unmap. 0 or -errno (ENOMEM or
+ * EAGAIN: RLIMIT_MEMLOCK refuses, or the system cannot; EPERM: locking
+ * not allowed). */
+int zp__os_lock(void *ptr, size_t size);
+void zp__os_unlock(void *ptr, size_t size);
+
+/* The calling process's RLIMIT_MEMLOCK soft limit in bytes (SIZE_MAX:
+ * unlimited or unreadable): for error messages. */
+size_t zp__os_lock_limit(void);
+
 /* ------------------------------------------------------------------ time */
 
 /* Monotonic nanoseconds, coarse (a few ms resolution) and cheap (vDSO, no

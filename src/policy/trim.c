@@ -6,7 +6,10 @@
  * and — for buffers of at least a page — releases the pages of the coldest
  * remaining ones with madvise(MADV_DONTNEED). Those stay in the depot at
  * the bottom (d->npurged counts them) and fault in as zero pages when used
- * again.
+ * again. Pools with ZP_LOCKED, and classes smaller than a huge page with
+ * ZP_HUGE_PAGES, never release pages of single buffers (locked pages stay
+ * locked; a huge page stays whole): they give memory back only by
+ * unmapping wholly idle slabs (zp__slab_may_purge, core/slab.c).
  *
  * Decay uses a low-water mark per class: the fewest unpurged idle buffers
  * seen during an epoch of decay_ms were idle the whole epoch, so at the
@@ -89,7 +92,8 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     /* then release the pages of the coldest unpurged buffers (not while
      * poisoning: zero pages would break the pattern; not for constructed
      * objects: zero pages would lose their state) */
-    if (purge && csize >= p->page_size && !zp__debug_poisons(p) && !p->obj.built) {
+    if (purge && csize >= p->page_size && !zp__debug_poisons(p) && !p->obj.built &&
+        zp__slab_may_purge(p, csize)) {
         while (resident_dropped < drop && kept_unpurged > 0) {
             void *buf = items[kept_unpurged - 1];
             if (zp__os_purge(buf, csize) != 0)

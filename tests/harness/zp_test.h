@@ -816,6 +816,32 @@ size_t zpt_resident_in(const void *p, size_t n);
 /* Writes every byte of a buffer so all its pages are resident. */
 void zpt_touch(void *p, size_t n, unsigned char byte);
 
+/* A /proc/self/status field in kB (e.g. "VmLck", "VmRSS"), -1 if absent or
+ * unreadable. Uses no cmocka: any thread or child. */
+long long zpt_status_kib(const char *field);
+
+/* What /proc/self/smaps says of the mappings (VMAs) that intersect any of
+ * the n ranges [ptrs[i], ptrs[i] + lens[i]), each mapping counted once:
+ * their bytes, resident bytes, and bytes in huge pages (AnonHugePages plus
+ * Private_Hugetlb and Shared_Hugetlb). Adjacent regions with the same
+ * flags are one mapping, so a mapping may hold more than the ranges: a
+ * test compares huge with bytes of mappings it knows it fully touched. */
+typedef struct zpt_smaps {
+    size_t vmas;
+    size_t bytes;
+    size_t rss;
+    size_t huge;
+} zpt_smaps;
+
+/* 0 with *out filled, or -1 if smaps cannot be read. Any thread. */
+int zpt_smaps_sum(void *const *ptrs, const size_t *lens, size_t n, zpt_smaps *out);
+
+/* The transparent huge page mode ("always", "madvise", "never"; "" if the
+ * kernel has none) and free reserved (hugetlb) huge pages of the default
+ * size, or -1 if unknown. */
+const char *zpt_thp_mode(void);
+long zpt_hugetlb_free(void);
+
 /* RSS must drop by at least this share of what the pool released. */
 #ifdef ZPT_ASAN
 /* Under ASan the shadow of an unmapped region (1 byte per 8) may stay

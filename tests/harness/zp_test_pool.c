@@ -695,3 +695,94 @@ void zpt_waiter_settle(zpt_waiter *w, zp_budget *budget)
         zpt_sleep_ms(100); /* let it reach the wait (not a pass criterion) */
     }
 }
+
+long long zpt_status_kib(const char *field)
+{
+    char line[256];
+    size_t len = strlen(field);
+    long long v = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            v = strtoll(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static int smaps_hits(uintptr_t lo, uintptr_t hi, void *const *ptrs, const size_t *lens,
+                      size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)ptrs[i], b = a + lens[i];
+        if (a < hi && b > lo)
+            return 1;
+    }
+    return 0;
+}
+
+int zpt_smaps_sum(void *const *ptrs, const size_t *lens, size_t n, zpt_smaps *out)
+{
+    char line[512];
+    int in = 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    memset(out, 0, sizeof *out);
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi, kib;
+        char key[64];
+        if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, ':') != NULL &&
+            line[strspn(line, "0123456789abcdef")] == '-') {
+            in = smaps_hits((uintptr_t)lo, (uintptr_t)hi, ptrs, lens, n);
+            if (in) {
+                out->vmas++;
+                out->bytes += (size_t)(hi - lo);
+            }
+            continue;
+        }
+        if (!in || sscanf(line, "%63[^:]: %llu kB", key, &kib) != 2)
+            continue;
+        if (strcmp(key, "Rss") == 0)
+            out->rss += (size_t)kib << 10;
+        else if (strcmp(key, "AnonHugePages") == 0 || strcmp(key, "Private_Hugetlb") == 0 ||
+                 strcmp(key, "Shared_Hugetlb") == 0)
+            out->huge += (size_t)kib << 10;
+    }
+    fclose(f);
+    return 0;
+}
+
+const char *zpt_thp_mode(void)
+{
+    static char mode[16];
+    char buf[128], *a, *b;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    mode[0] = '\0';
+    if (f == NULL)
+        return mode;
+    if (fgets(buf, sizeof buf, f) && (a = strchr(buf, '[')) && (b = strchr(a, ']')) &&
+        (size_t)(b - a - 1) < sizeof mode) {
+        memcpy(mode, a + 1, (size_t)(b - a - 1));
+        mode[b - a - 1] = '\0';
+    }
+    fclose(f);
+    return mode;
+}
+
+long zpt_hugetlb_free(void)
+{
+    long long v = -1;
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "HugePages_Free: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return (long)v;
+}
