@@ -124,6 +124,9 @@ typedef struct zp__bin_misses {
     /* the bin was flushed since its last refill (owner only): a refill
      * with none between keeps doubling past a magazine (cache.c) */
     bool flushed;
+    /* its last depot exchange found the lock held (owner only): a one-way
+     * streak grows the bin then (cache.c) */
+    bool contended;
 } zp__bin_misses;
 
 /* The one cache: a LIFO bin per class. Its owner is a thread (reached

@@ -1,6 +1,10 @@
 /* Adaptive bins: a cache's bin that overflows right after a refill grows by a magazine up to cache_depth, so repeated bursts stop reaching the depot; a fixed cache_depth bounds it; a drain shrinks it back. */
 #include "zp_test.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
 #define SIZE (64 * ZPT_KiB)
 #define MAXK 320
 
@@ -169,6 +173,87 @@ static void test_getting_streak_refills_whole_bin(void **state)
     zp_pool_destroy(pool);
 }
 
+/* A hand-off: one thread gets, another puts (through a ring). Each side
+ * is a one-way streak, so a depot exchange carries at least a whole
+ * starting bin (32), and more when the two meet at the depot's lock (the
+ * bins double up to cache_depth then); memory stays bounded by the two
+ * bins, the ring and the depot between them. */
+#define HO_RING 64u
+#define HO_N 200000u
+#define HO_DEPTH 64u
+typedef struct handoff {
+    zp_pool *pool;
+    void *_Atomic slot[HO_RING];
+    _Atomic unsigned head, tail;
+    int errors;
+} handoff;
+
+static void *handoff_getter(void *arg)
+{
+    handoff *h = arg;
+    for (unsigned i = 0; i < HO_N; i++) {
+        void *b = zp_get(h->pool, 65536);
+        if (b == NULL) {
+            h->errors++;
+            b = NULL;
+        } else {
+            memset(b, (int)(i & 0xff), 64);
+        }
+        while (i - atomic_load_explicit(&h->tail, memory_order_acquire) >= HO_RING)
+            sched_yield();
+        atomic_store_explicit(&h->slot[i % HO_RING], b, memory_order_relaxed);
+        atomic_store_explicit(&h->head, i + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static void *handoff_putter(void *arg)
+{
+    handoff *h = arg;
+    for (unsigned i = 0; i < HO_N; i++) {
+        while (atomic_load_explicit(&h->head, memory_order_acquire) <= i)
+            sched_yield();
+        void *b = atomic_load_explicit(&h->slot[i % HO_RING], memory_order_relaxed);
+        atomic_store_explicit(&h->tail, i + 1, memory_order_release);
+        if (b == NULL)
+            continue;
+        if (((unsigned char *)b)[63] != (i & 0xff))
+            h->errors++;
+        zp_put(h->pool, b);
+    }
+    return NULL;
+}
+
+static void test_handoff_moves_whole_bins(void **state)
+{
+    (void)state;
+    static handoff h;
+    memset(&h, 0, sizeof h);
+    h.pool = ZPT_POOL(.cache_depth = HO_DEPTH);
+    pthread_t g, q;
+    assert_int_equal(pthread_create(&g, NULL, handoff_getter, &h), 0);
+    assert_int_equal(pthread_create(&q, NULL, handoff_putter, &h), 0);
+    assert_int_equal(pthread_join(g, NULL), 0);
+    assert_int_equal(pthread_join(q, NULL), 0);
+    assert_int_equal(h.errors, 0);
+    zp_stats s;
+    assert_int_equal(zpt_stats(h.pool, &s), 0);
+    print_message("# hand-off of %u: depot exchanges for gets %llu, contention %llu, "
+                  "peak %llu KiB\n", HO_N,
+                  (unsigned long long)(s.depot_hits + s.allocations),
+                  (unsigned long long)s.contention,
+                  (unsigned long long)(s.peak_reserved >> 10));
+    assert_int_equal(s.gets, HO_N);
+    assert_int_equal(s.puts, HO_N);
+    /* the getter's refills: 2, 4, 8, 16, then at least 32 each */
+    assert_true((s.depot_hits + s.allocations) * 32 <= HO_N + 32 * 8);
+    /* bounded: each bin at most HO_DEPTH, the ring, and in the depot at
+     * most what the putter gave while the getter still had a bin (two
+     * gives), plus a slab's rounding */
+    assert_true(s.peak_reserved <= (uint64_t)(5 * HO_DEPTH + HO_RING + 4) * 65536);
+    zp_pool_destroy(h.pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_drain_shrinks),
         cmocka_unit_test(test_handle_adapts),
         cmocka_unit_test(test_getting_streak_refills_whole_bin),
+        cmocka_unit_test(test_handoff_moves_whole_bins),
     };
     return ZPT_RUN(tests);
 }

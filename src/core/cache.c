@@ -16,8 +16,14 @@
  *     to its capacity, and a bin flushed again with no refill between (the
  *     putting side) gives all it holds (whole magazines). Each depot
  *     exchange costs a few cache lines moved between the threads (lock,
- *     lists, counters) however many buffers it carries; the bins do not
- *     grow for it, so nothing more is held;
+ *     lists, counters) however many buffers it carries. When such an
+ *     exchange also found the depot's lock held by another thread (two
+ *     threads trading through it, as in a hand-off), the bin doubles its
+ *     capacity, up to the class's cache_cap, so the next exchange carries
+ *     twice as much (Bonwick and Adams grow magazines on contention the
+ *     same way); a drain shrinks it back. Without contention the bins do
+ *     not grow for it, so a thread that only puts now and then holds no
+ *     more than before;
  *   - what does not fit a cache at all (no cache, zero capacity, a batch
  *     larger than the bin) goes straight between the caller and the depot;
  *   - while budget waiters queue, puts go straight to the depot (which wakes
@@ -82,8 +88,9 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
     size_t got = 0;
     while (got < n) {
         uint32_t want = n - got < CHUNK_MAX ? (uint32_t)(n - got) : CHUNK_MAX, t;
-        bool carved;
-        int rc = zp__depot_take(p, cls, bufs + got, want, count_now, w, &t, &carved);
+        bool carved, contended;
+        int rc = zp__depot_take(p, cls, bufs + got, want, count_now, w, &t, &carved,
+                                &contended);
         if (rc) {
             for (size_t i = 0; i < got; i += CHUNK_MAX)
                 zp__depot_give(p, cls, bufs + i,
@@ -116,9 +123,10 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t 
         if (want > b->cap - b->count)
             want = b->cap - b->count;
         uint32_t t;
-        bool carved;
+        bool carved, contended;
         void **got = b->items + b->count;
-        int rc = zp__depot_take(p, cls, got, want, 0, w, &t, &carved);
+        int rc = zp__depot_take(p, cls, got, want, 0, w, &t, &carved, &contended);
+        c->misses[cls].contended = contended;
         if (rc == 0 && (rc = zp__object_construct(p, got, t)) != 0) {
             /* keep what is constructed; the rest goes back as it is */
             uint32_t ok = (uint32_t)zp__object_partition(p, got, t);
@@ -156,8 +164,11 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w,
                 return rc;
             if (want < batch)
                 m->refill = want * 2 < batch ? want * 2 : batch;
-            else if (!m->flushed) /* refilled twice with no flush between */
+            else if (!m->flushed) { /* refilled twice with no flush between */
+                if (m->contended && b->cap < d->cache_cap) /* and fought for it */
+                    b->cap = b->cap * 2 < d->cache_cap ? b->cap * 2 : d->cache_cap;
                 m->refill = want * 2 < b->cap ? want * 2 : b->cap;
+            }
             m->flushed = false;
         }
         *out = b->items[--b->count];
@@ -272,6 +283,12 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
         b->cap = grown < d->cache_cap && grown > b->cap ? grown : d->cache_cap;
         if (b->count + more <= b->cap)
             return;
+    } else if (!m->refilled && m->flushed && m->contended && b->cap < d->cache_cap) {
+        /* a putting streak whose last give found the depot held: twice
+         * the room, so the next give carries twice as much */
+        b->cap = b->cap * 2 < d->cache_cap ? b->cap * 2 : d->cache_cap;
+        if (b->count + more <= b->cap)
+            return;
     }
     uint32_t excess = b->count + more - b->cap;
     excess = (excess + batch - 1) / batch * batch;
@@ -283,7 +300,7 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
     m->flushed = true;
     if (m->refill > batch) /* a getting streak ends */
         m->refill = batch;
-    zp__depot_give(p, cls, b->items, excess, false);
+    m->contended = zp__depot_give(p, cls, b->items, excess, false);
     b->count -= excess;
     memmove(b->items, b->items + excess, b->count * sizeof(void *));
 }
@@ -553,6 +570,7 @@ uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
         c->misses[cls].refill = 0; /* start slowly again */
         c->misses[cls].refilled = false;
         c->misses[cls].flushed = false;
+        c->misses[cls].contended = false;
         b->cap = p->depot[cls].cache_start; /* and small */
     }
     return classes;

@@ -64,12 +64,14 @@ void zp__depot_fini(zp__depot *d)
 }
 
 /* Takes the lock; a conflict (lock already held) is counted. */
-void zp__depot_lock(zp__depot *d)
+bool zp__depot_lock(zp__depot *d)
 {
     if (pthread_mutex_trylock(&d->lock) != 0) {
         pthread_mutex_lock(&d->lock);
         d->contention++;
+        return true;
     }
+    return false;
 }
 
 /* Carves up to `want` fresh buffers into out (*n of them); lock held.
@@ -125,12 +127,13 @@ static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t wa
 }
 
 int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
-                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved)
+                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved,
+                   bool *contended)
 {
     zp__depot *d = &p->depot[cls];
     uint32_t n = 0;
     int rc = 0;
-    zp__depot_lock(d);
+    *contended = zp__depot_lock(d);
     while (n < want && (d->partial || d->full)) {
         if (d->partial == NULL) {
             d->partial = d->full;
@@ -183,12 +186,12 @@ int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
     return 0;
 }
 
-void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
+bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                     bool count_direct)
 {
     zp__depot *d = &p->depot[cls];
     uint64_t added = 0;
-    zp__depot_lock(d);
+    bool contended = zp__depot_lock(d);
     if (count_direct)
         d->direct.puts += n;
     for (uint32_t i = 0; i < n;) {
@@ -225,6 +228,7 @@ void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                               memory_order_relaxed);
     if (p->budget)
         zp__budget_wake(p->budget);
+    return contended;
 }
 
 void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k)

@@ -14,20 +14,24 @@
 int zp__depot_init(zp__depot *d, size_t stride, size_t slab_len, uint32_t batch,
                    uint32_t cache_start, uint32_t cache_cap);
 void zp__depot_fini(zp__depot *d);
-/* Takes the lock; a conflict (lock already held) is counted. */
-void zp__depot_lock(zp__depot *d);
+/* Takes the lock; a conflict (lock already held) is counted, and
+ * returned (true). */
+bool zp__depot_lock(zp__depot *d);
 
 /* Takes up to want buffers of class cls into out: idle ones, or when there
  * are none, freshly carved (*carved set). count_direct of them are counted
  * as gets made without a cache. One lock acquisition. w: the budget waiter
  * the caller retries for, or NULL. Returns 0 with *taken >= 1, or -ENOMEM /
- * ZP__EBUDGET (detail recorded) with nothing taken. */
+ * ZP__EBUDGET (detail recorded) with nothing taken. *contended: whether
+ * another thread held the lock (the cache grows its exchanges then). */
 int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
-                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved);
+                   uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved,
+                   bool *contended);
 
 /* Returns n buffers of class cls (count_direct: counted as puts made without
- * a cache) and wakes budget waiters. Never fails, never allocates. */
-void zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
+ * a cache) and wakes budget waiters. Never fails, never allocates. Returns
+ * whether another thread held the lock. */
+bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                     bool count_direct);
 
 /* Adds gets made without a cache (a batch counts once it succeeded). */
