@@ -59,7 +59,9 @@ int zp__registry_add(zp_pool *p, bool want_slot)
 static void fold_counters(zp_pool *p, const zp__cache *c)
 {
     for (unsigned cls = 0; cls < c->nclasses; cls++)
-        zp__cache_counts(c, cls, &p->retired[cls]);
+        zp__cache_counts(c, cls, &zp__depot_of(p, atomic_load_explicit(&c->node,
+                                                                         memory_order_relaxed),
+                                                cls)->retired);
 }
 
 static void unlink_cache(zp_pool *p, zp__cache *c)
