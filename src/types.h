@@ -141,21 +141,21 @@ typedef struct zp__bin_misses {
 struct zp_cache {
     zp_pool *pool;            /* NULL once the pool is destroyed (thread
                                  caches only: handles are freed then) */
+    uintptr_t key;            /* pool address | node: what its bare put
+                                 compares a slab's key with (owner only) */
     struct zp_cache *next, *prev; /* the pool's caches (registry lock) */
-    uint32_t nclasses;
-    bool handle;              /* owned by a zp_cache handle */
     /* thread exit only: the pool it gave buffers back to while budget
      * waiters queued, and those classes, to trim after the registry lock */
     zp_pool *exit_pool;
-    uint32_t exit_classes;
     zp__bin_misses *misses;   /* [nclasses], after the bins */
     /* per-node depots only (else NULL): buffers of other nodes put here,
      * [pool's nnodes], sent home a batch at a time (owner only) */
     struct zp__stash *stash;
+    uint32_t nclasses;
+    uint32_t exit_classes;
     _Atomic uint32_t node;    /* index of the node it refills from (written
                                  by the owner, read by stats) */
-    uintptr_t key;            /* pool address | node: what its bare put
-                                 compares a slab's key with (owner only) */
+    bool handle;              /* owned by a zp_cache handle */
     zp__bin bins[];
 };
 typedef struct zp_cache zp__cache;
