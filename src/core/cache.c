@@ -410,7 +410,10 @@ static void put_run(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, void 
     }
     if (k == 0)
         return;
-    if (b != NULL && c->stash != NULL && node != cache_node(c)) {
+    /* another node's buffer, as c last knew its node: where does the
+     * thread run now (a thread that only puts never refills) */
+    if (b != NULL && c->stash != NULL && node != cache_node(c) &&
+        node != current_node(p, c)) {
         put_remote(p, c, cls, node, run, k, waiters);
         return;
     }
@@ -669,6 +672,7 @@ zp__cache *zp__cache_new(zp_pool *p, bool handle)
     void **slot = (void **)((char *)c + head + stash);
     c->pool = p;
     c->key = zp__node_key(p, 0);
+    (void)current_node(p, c); /* the creating thread's (owner's) node */
     c->handle = handle;
     c->nclasses = p->nclasses;
     c->misses = (zp__bin_misses *)&c->bins[p->nclasses];
