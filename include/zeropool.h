@@ -465,9 +465,11 @@ ZP_API const char *zp_pool_name(const zp_pool *pool);
  * node's depot, a batch at a time (counted in zp_stats.remote_puts), never
  * into that thread's cache. Oversize buffers are bound to the caller's
  * node. ZP_NUMA_BIND binds every slab and oversize buffer with MPOL_BIND to
- * numa_node (one depot set). ZP_NUMA_NONE and one-node machines (or no
- * /sys/devices/system/node: containers) keep one depot set and no binding,
- * at no cost on the hit path. Topology: sysfs, read once; no libnuma. Node
+ * numa_node (one depot set). ZP_NUMA_NONE, and ZP_NUMA_LOCAL on a
+ * one-node machine (or without /sys/devices/system/node: containers), keep
+ * one depot set and no binding: the hit paths run the same instructions as
+ * without NUMA support but one load (the put compares its slab's key with
+ * the cache's instead of the pool pointer). Topology: sysfs, read once; no libnuma. Node
  * arguments below are the kernel's node ids (as in
  * /sys/devices/system/node/nodeN); CPU-less nodes are valid nodes.
  */
