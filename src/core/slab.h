@@ -64,6 +64,9 @@ bool zp__oversize_was_released(zp_pool *p, const void *ptr);
 int zp__region_map(zp_pool *p, size_t size, int node_id, const zp__waiter *w, void **out);
 /* The node id slabs of node index node are bound to, or -1 (no binding). */
 int zp__node_bind_id(const zp_pool *p, unsigned node);
+/* The node index lives in the low bits of the cache-line-aligned pool
+ * address. */
+_Static_assert(ZP__MAX_NODES <= ZP_CACHELINE, "node indexes must fit below the pool's alignment");
 /* The slab key of node index node (see zp__slab.key). */
 static inline uintptr_t zp__node_key(const zp_pool *p, unsigned node)
 {
