@@ -699,5 +699,8 @@ uint64_t zp__cache_held(const zp__cache *c)
     uint64_t n = 0;
     for (unsigned cls = 0; cls < c->nclasses; cls++)
         n += c->bins[cls].count;
+    if (c->stash != NULL)
+        for (unsigned node = 0; node < c->pool->nnodes; node++)
+            n += c->stash[node].count;
     return n;
 }

@@ -196,6 +196,7 @@ int zp__os_current_cpu(void)
 
 static zp__os_topology topo;
 static int8_t node_index_of[NODE_ID_MAX]; /* node id -> index, or -1 */
+static bool topo_truncated;               /* more online nodes than indexes */
 static uint8_t cpu_node_index[CPU_MAX];
 static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
 
@@ -241,6 +242,8 @@ static void each_in_list(const char *s, void (*fn)(long i, void *arg), void *arg
 static void add_node(long id, void *arg)
 {
     (void)arg;
+    if (id < NODE_ID_MAX && topo.nnodes == ZP__MAX_NODES && node_index_of[id] < 0)
+        topo_truncated = true;
     if (id < NODE_ID_MAX && topo.nnodes < ZP__MAX_NODES && node_index_of[id] < 0) {
         node_index_of[id] = (int8_t)topo.nnodes;
         topo.ids[topo.nnodes++] = (int)id;
@@ -266,14 +269,7 @@ static void topology_read(void)
     memset(node_index_of, -1, sizeof node_index_of);
     if (read_small("/sys/devices/system/node/online", buf, sizeof buf))
         each_in_list(buf, add_node, NULL);
-    bool too_many = false;
-    for (long i = 0; i < NODE_ID_MAX && !too_many; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/sys/devices/system/node/node%ld", i);
-        if (node_index_of[i] < 0 && access(path, F_OK) == 0)
-            too_many = topo.nnodes == ZP__MAX_NODES; /* online, but no room */
-    }
-    if (topo.nnodes == 0 || too_many) {
+    if (topo.nnodes == 0 || topo_truncated) {
         memset(node_index_of, -1, sizeof node_index_of);
         topo.nnodes = 1;
         topo.ids[0] = 0;
