@@ -32,6 +32,7 @@
 #include "core/cache.h"
 #include "core/depot.h"
 #include "core/object.h"
+#include "core/registry.h"
 #include "debug/debug.h"
 #include "os/os.h"
 #include "policy/trim.h"
@@ -59,9 +60,33 @@ static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
     }
 }
 
-/* The node index a slow path of c works for: the one the calling thread
- * runs on (getcpu; the vDSO's, no system call), which becomes c's node and
- * key. Pools without per-node depots: 0, nothing read. */
+/* c's owner now runs on node index node: what c holds goes home (its bins
+ * hold only buffers of its node, so the hit paths serve local memory), its
+ * counters so far are folded into its old node's depots (so each node's
+ * figures stay its own), and it serves node from now on. */
+static void rehome(zp_pool *p, zp__cache *c, unsigned node)
+{
+    uint32_t classes = zp__cache_drain(p, c);
+    zp__registry_lock(); /* stats read the counters and the node under it */
+    zp__registry_fold(c);
+    for (unsigned cls = 0; cls < c->nclasses; cls++) {
+        /* relaxed: the owner's own counters; readers hold the registry
+         * lock, which orders these stores with their reads */
+        atomic_store_explicit(&c->bins[cls].hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->bins[cls].puts, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->misses[cls].depot_hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->misses[cls].allocations, 0, memory_order_relaxed);
+    }
+    /* relaxed: as above */
+    atomic_store_explicit(&c->node, node, memory_order_relaxed);
+    zp__registry_unlock();
+    c->key = zp__node_key(p, node);
+    zp__cache_returned(p, classes);
+}
+
+/* The node index a get's slow path of c works for: the one the calling
+ * thread runs on (getcpu; the vDSO's, no system call), which becomes c's
+ * node (rehome). Pools without per-node depots: 0, nothing read. */
 static unsigned current_node(zp_pool *p, zp__cache *c)
 {
     if (p->nnodes == 1)
@@ -69,11 +94,8 @@ static unsigned current_node(zp_pool *p, zp__cache *c)
     unsigned node = zp__os_current_node_index();
     if (node >= p->nnodes)
         node = 0;
-    if (c != NULL && atomic_load_explicit(&c->node, memory_order_relaxed) != node) {
-        /* relaxed: the owner's own value; stats read it as a hint */
-        atomic_store_explicit(&c->node, node, memory_order_relaxed);
-        c->key = zp__node_key(p, node);
-    }
+    if (c != NULL && atomic_load_explicit(&c->node, memory_order_relaxed) != node)
+        rehome(p, c, node);
     return node;
 }
 
@@ -410,10 +432,10 @@ static void put_run(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, void 
     }
     if (k == 0)
         return;
-    /* another node's buffer, as c last knew its node: where does the
-     * thread run now (a thread that only puts never refills) */
-    if (b != NULL && c->stash != NULL && node != cache_node(c) &&
-        node != current_node(p, c)) {
+    /* another node's buffer than c's (a thread that migrated learns its
+     * new node on its next refill; until then its puts of the new node's
+     * buffers go home like any other node's) */
+    if (b != NULL && c->stash != NULL && node != cache_node(c)) {
         put_remote(p, c, cls, node, run, k, waiters);
         return;
     }
@@ -671,8 +693,13 @@ zp__cache *zp__cache_new(zp_pool *p, bool handle)
         c->stash = (zp__stash *)((char *)c + head);
     void **slot = (void **)((char *)c + head + stash);
     c->pool = p;
-    c->key = zp__node_key(p, 0);
-    (void)current_node(p, c); /* the creating thread's (owner's) node */
+    /* the creating thread's node (its owner's, for a thread cache; a
+     * handle takes the node of whoever refills it) */
+    unsigned node = p->nnodes > 1 ? zp__os_current_node_index() : 0;
+    if (node >= p->nnodes)
+        node = 0;
+    atomic_init(&c->node, node);
+    c->key = zp__node_key(p, node);
     c->handle = handle;
     c->nclasses = p->nclasses;
     c->misses = (zp__bin_misses *)&c->bins[p->nclasses];

@@ -86,6 +86,11 @@ void zp__registry_link(zp__cache *c)
     p->caches = c;
 }
 
+void zp__registry_fold(const zp__cache *c)
+{
+    fold_counters(c->pool, c);
+}
+
 void zp__registry_detach(zp__cache *c)
 {
     fold_counters(c->pool, c);

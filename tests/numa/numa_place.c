@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -218,6 +219,25 @@ static void place(job *j)
         zp_put(j->pool, big[i]);
 }
 
+/* As place, 64 KiB buffers only. */
+static void place_small(job *j)
+{
+    void *small[NSMALL];
+    unsigned long on = 0, checked = 0;
+    for (int i = 0; i < NSMALL; i++) {
+        small[i] = zp_get(j->pool, 64 * KiB);
+        CHECK(small[i] != NULL, "%s: get failed", j->name);
+        if (small[i] == NULL)
+            return;
+    }
+    for (int i = 0; i < NSMALL; i++)
+        count_pages(small[i], 64 * KiB, j->node, &on, &checked);
+    printf("PLACE %s node=%d pages=%lu/%lu\n", j->name, j->node, on, checked);
+    CHECK(on == checked, "%s: %lu of %lu pages on node %d", j->name, on, checked, j->node);
+    for (int i = 0; i < NSMALL; i++)
+        zp_put(j->pool, small[i]);
+}
+
 static void get_many(job *j)
 {
     for (int i = 0; i < j->n; i++)
@@ -408,6 +428,126 @@ static void case_remote_put(int a, int b)
     zp_pool_destroy(pool);
 }
 
+/* Threads on every node with CPUs, migrating between nodes now and then,
+ * get buffers of mixed sizes, write a stamp, and hand them to each other
+ * through shared slots; every buffer is checked by whoever puts it. At the
+ * end everything is back: gets == puts, nothing outstanding, the nodes add
+ * up, every idle page still on its buffer's node. */
+#define STRESS_THREADS 4
+#define STRESS_SLOTS 256
+#define STRESS_ITERS 20000
+
+static _Atomic(uintptr_t) slots[STRESS_SLOTS];
+static zp_pool *stress_pool;
+static _Atomic int stress_bad;
+
+typedef struct stress_arg {
+    int id;
+    int cpu_nodes[MAXN], ncpu_nodes;
+} stress_arg;
+
+static void stamp_check(void *b)
+{
+    size_t cap = zp_capacity(stress_pool, b);
+    uint64_t want = (uint64_t)(uintptr_t)b ^ 0x5a5a5a5a5a5a5a5aull;
+    uint64_t got, tail;
+    memcpy(&got, b, sizeof got);
+    memcpy(&tail, (char *)b + cap - sizeof tail, sizeof tail);
+    if (got != want || tail != want)
+        atomic_fetch_add(&stress_bad, 1);
+}
+
+static void stamp(void *b)
+{
+    size_t cap = zp_capacity(stress_pool, b);
+    uint64_t v = (uint64_t)(uintptr_t)b ^ 0x5a5a5a5a5a5a5a5aull;
+    memcpy(b, &v, sizeof v);
+    memcpy((char *)b + cap - sizeof v, &v, sizeof v);
+}
+
+static void *stress_main(void *arg)
+{
+    stress_arg *a = arg;
+    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(a->id + 1);
+    for (int i = 0; i < STRESS_ITERS; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (i % 2000 == 0) { /* migrate */
+            int k = a->cpu_nodes[(x >> 8) % (uint64_t)a->ncpu_nodes];
+            sched_setaffinity(0, sizeof(cpu_set_t), &node_cpus[k]);
+        }
+        size_t size = (size_t)4096 << ((x >> 20) % 6); /* 4 .. 128 KiB */
+        if ((x >> 40) % 64 == 0)
+            size = 2 * MiB; /* now and then an oversize one (max_class 1 MiB) */
+        void *b = (x >> 30) % 5 == 0 ? zp_get_on_node(stress_pool, size,
+                                                      node_ids[(x >> 33) % (uint64_t)nnodes])
+                                     : zp_get(stress_pool, size);
+        if (b == NULL) {
+            atomic_fetch_add(&stress_bad, 1);
+            continue;
+        }
+        stamp(b);
+        uintptr_t old = atomic_exchange(&slots[(x >> 44) % STRESS_SLOTS], (uintptr_t)b);
+        if (old) {
+            stamp_check((void *)old);
+            zp_put(stress_pool, (void *)old);
+        }
+    }
+    return NULL;
+}
+
+static void case_stress(const int *with_cpus, int nc)
+{
+    zp_config cfg;
+    zp_config_init(&cfg);
+    cfg.max_class = MiB;
+    if (zp_pool_create(&cfg, &stress_pool) != 0) {
+        printf("FAIL zp_pool_create\n");
+        exit(1);
+    }
+    pthread_t t[STRESS_THREADS];
+    stress_arg args[STRESS_THREADS];
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        args[i].id = i;
+        args[i].ncpu_nodes = nc;
+        memcpy(args[i].cpu_nodes, with_cpus, sizeof(int) * (size_t)nc);
+        pthread_create(&t[i], NULL, stress_main, &args[i]);
+    }
+    for (int i = 0; i < STRESS_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < STRESS_SLOTS; i++) {
+        uintptr_t b = atomic_exchange(&slots[i], 0);
+        if (b) {
+            stamp_check((void *)b);
+            zp_put(stress_pool, (void *)b);
+        }
+    }
+    zp_trim(stress_pool, SIZE_MAX);
+    zp_stats st;
+    st.struct_size = sizeof st;
+    zp_stats_read(stress_pool, &st);
+    printf("STRESS threads=%d iters=%d: gets %llu puts %llu remote_puts %llu outstanding %llu "
+           "bad %d\n",
+           STRESS_THREADS, STRESS_ITERS, (unsigned long long)st.gets, (unsigned long long)st.puts,
+           (unsigned long long)st.remote_puts, (unsigned long long)st.bytes_outstanding,
+           atomic_load(&stress_bad));
+    CHECK(atomic_load(&stress_bad) == 0, "stress: %d corrupted or failed buffers",
+          atomic_load(&stress_bad));
+    CHECK(st.gets == st.puts, "stress: gets %llu != puts %llu", (unsigned long long)st.gets,
+          (unsigned long long)st.puts);
+    CHECK(st.bytes_outstanding == 0, "stress: %llu bytes outstanding",
+          (unsigned long long)st.bytes_outstanding);
+    nodes_add_up(stress_pool, "stress");
+    /* what is idle now is in its node's depots: the next gets of a thread
+     * on each node are of its node, page by page */
+    for (int k = 0; k < nc; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "after-stress-on-%d", node_ids[with_cpus[k]]);
+        job j = {.pool = stress_pool, .node = node_ids[with_cpus[k]], .ask = -1, .name = name};
+        run_on(with_cpus[k], place_small, &j);
+    }
+    zp_pool_destroy(stress_pool);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -427,6 +567,7 @@ int main(void)
     if (nc >= 2) {
         case_remote_put(with_cpus[0], with_cpus[1]);
         case_remote_put(with_cpus[1], with_cpus[0]);
+        case_stress(with_cpus, nc);
     } else {
         printf("# one node with CPUs: no remote-put case\n");
     }
