@@ -33,10 +33,15 @@ typedef struct zp__slab {
                                    oversize: 0 */
     _Atomic uintptr_t carve_end; /* buffers below this were handed out by
                                     the depot at least once */
-    uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
-    uint32_t nbufs;
-    uint32_t node;              /* index of the depot's node (oversize: of
+    union {
+        struct {
+            uint32_t cls;       /* class index or ZP__CLASS_OVERSIZE */
+            uint32_t node;      /* index of the depot's node (oversize: of
                                    the node it was bound to) */
+        };
+        uint64_t cls_node;      /* both, compared at once by batch puts */
+    };
+    uint32_t nbufs;
     int home;                   /* node id its pages were bound to, or -1
                                    (not bound: ZP_NUMA_NONE, one node) */
     size_t size;                /* bytes mapped */
@@ -107,7 +112,8 @@ typedef struct zp__depot {
     uint64_t contention;
     uint64_t remote_puts; /* buffers put on a thread of another node and
                              sent home here (also counted in direct.puts) */
-    /* registry lock: counters of retired caches that last refilled here */
+    /* counters of retired caches that last refilled here, and of caches
+     * that moved to another node (depot lock) */
     zp__counts retired;
 } zp__depot;
 

@@ -32,7 +32,6 @@
 #include "core/cache.h"
 #include "core/depot.h"
 #include "core/object.h"
-#include "core/registry.h"
 #include "debug/debug.h"
 #include "os/os.h"
 #include "policy/trim.h"
@@ -60,6 +59,12 @@ static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
     }
 }
 
+/* The node index c serves (its last refill's), read by its owner. */
+static unsigned cache_node(const zp__cache *c)
+{
+    return atomic_load_explicit(&c->node, memory_order_relaxed);
+}
+
 /* c's owner now runs on node index node: what c holds goes home (its bins
  * hold only buffers of its node, so the hit paths serve local memory), its
  * counters so far are folded into its old node's depots (so each node's
@@ -67,19 +72,24 @@ static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
 static void rehome(zp_pool *p, zp__cache *c, unsigned node)
 {
     uint32_t classes = zp__cache_drain(p, c);
-    zp__registry_lock(); /* stats read the counters and the node under it */
-    zp__registry_fold(c);
+    unsigned old = cache_node(c);
     for (unsigned cls = 0; cls < c->nclasses; cls++) {
-        /* relaxed: the owner's own counters; readers hold the registry
-         * lock, which orders these stores with their reads */
+        /* under the old node's depot lock, which a stats reader of that
+         * node (or of all) holds while it reads c's counters and the
+         * depot's retired ones: it sees them before or after, never both */
+        zp__depot *d = zp__depot_of(p, old, cls);
+        pthread_mutex_lock(&d->lock);
+        zp__cache_counts(c, cls, &d->retired);
+        /* relaxed: the owner's own counters (the lock orders them) */
         atomic_store_explicit(&c->bins[cls].hits, 0, memory_order_relaxed);
         atomic_store_explicit(&c->bins[cls].puts, 0, memory_order_relaxed);
         atomic_store_explicit(&c->misses[cls].depot_hits, 0, memory_order_relaxed);
         atomic_store_explicit(&c->misses[cls].allocations, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&d->lock);
     }
-    /* relaxed: as above */
-    atomic_store_explicit(&c->node, node, memory_order_relaxed);
-    zp__registry_unlock();
+    /* release: a stats reader of the new node that sees it (acquire, in
+     * stats.c) sees the zeroed counters, not the old node's figures */
+    atomic_store_explicit(&c->node, node, memory_order_release);
     c->key = zp__node_key(p, node);
     zp__cache_returned(p, classes);
 }
@@ -99,11 +109,6 @@ static unsigned current_node(zp_pool *p, zp__cache *c)
     return node;
 }
 
-/* The node index c serves (its last refill's), read by its owner. */
-static unsigned cache_node(const zp__cache *c)
-{
-    return atomic_load_explicit(&c->node, memory_order_relaxed);
-}
 
 /* Buffers of class cls went back to the depot (which woke the head
  * waiter): while anyone waits, unmap the class's wholly idle slabs too, so
@@ -544,18 +549,33 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
     return rc;
 }
 
+/* The class and node of a zp__slab.cls_node. */
+static unsigned tag_cls(uint64_t tag)
+{
+    zp__slab s;
+    s.cls_node = tag;
+    return s.cls;
+}
+
+static unsigned tag_node(uint64_t tag)
+{
+    zp__slab s;
+    s.cls_node = tag;
+    return s.node;
+}
+
 void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
                          const char *op)
 {
     void *run[RUN_MAX];
     uint32_t run_n = 0;
-    unsigned run_cls = 0, run_node = 0;
+    uint64_t run_tag = 0; /* the run's class and node (zp__slab.cls_node) */
     /* the bare path takes buffers of c's node; others (another node's, or
      * any without a cache) are looked up and run by node */
     uintptr_t key = c != NULL ? c->key : (uintptr_t)p;
     /* The slab the last bare-path buffer was in: buffers of one batch often
      * share a slab, and one in [lo, lo + span) on the class's stride (mask)
-     * is a buffer of it and of run_cls, found without the radix map. The
+     * is a buffer of it and of the run's class, found without the radix map. The
      * span is its carved part when it was looked up (it only grows while
      * buffers of the slab are out). span 0: no slab yet. */
     uintptr_t lo = 0, span = 0, mask = 0;
@@ -579,16 +599,15 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
             if (s == NULL)
                 continue; /* misuse reported, or an oversize buffer released */
         }
-        if (run_n > 0 && (s->cls != run_cls || s->node != run_node || run_n == RUN_MAX)) {
-            put_run(p, c, run_cls, run_node, run, run_n);
+        if (run_n > 0 && (s->cls_node != run_tag || run_n == RUN_MAX)) {
+            put_run(p, c, tag_cls(run_tag), tag_node(run_tag), run, run_n);
             run_n = 0;
         }
-        run_cls = s->cls;
-        run_node = s->node;
+        run_tag = s->cls_node;
         run[run_n++] = buf;
     }
     if (run_n > 0)
-        put_run(p, c, run_cls, run_node, run, run_n);
+        put_run(p, c, tag_cls(run_tag), tag_node(run_tag), run, run_n);
 }
 
 /* ------------------------------------------------------------- reserve */

@@ -30,10 +30,6 @@ void zp__registry_link(zp__cache *c);
 /* Registry lock held: folds c's counters into its pool and unlinks it
  * (c->pool becomes NULL); what it caches stays in it. */
 void zp__registry_detach(zp__cache *c);
-/* Registry lock held: adds c's counters to the retired ones of the depots
- * of c's node (the caller then zeroes them: a cache moving to another
- * node). */
-void zp__registry_fold(const zp__cache *c);
 
 
 /* Registry lock held: the first live pool (then p->live_next). */

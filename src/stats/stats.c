@@ -24,8 +24,11 @@
 /* Whether cache c counts on node index node (-1: every node). */
 static bool cache_on(const zp_pool *p, const zp__cache *c, int node)
 {
+    /* acquire: pairs with rehome's release, so a cache seen on its new
+     * node shows the counters it restarted from (zero), not the figures
+     * it folded into its old node's depots */
     return node < 0 || p->nnodes == 1 ||
-           atomic_load_explicit(&c->node, memory_order_relaxed) == (unsigned)node;
+           atomic_load_explicit(&c->node, memory_order_acquire) == (unsigned)node;
 }
 
 /* Counters of class cls on node index node (-1: all): the caches that last
