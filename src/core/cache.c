@@ -62,6 +62,7 @@ static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
 /* The node index c serves (its last refill's), read by its owner. */
 static unsigned cache_node(const zp__cache *c)
 {
+    /* relaxed: only the owner stores it; this is the owner reading */
     return atomic_load_explicit(&c->node, memory_order_relaxed);
 }
 
@@ -104,7 +105,7 @@ static unsigned current_node(zp_pool *p, zp__cache *c)
     unsigned node = zp__os_current_node_index();
     if (node >= p->nnodes)
         node = 0;
-    if (c != NULL && atomic_load_explicit(&c->node, memory_order_relaxed) != node)
+    if (c != NULL && cache_node(c) != node)
         rehome(p, c, node);
     return node;
 }
