@@ -495,6 +495,29 @@ static void *stress_main(void *arg)
     return NULL;
 }
 
+/* Reads every node's stats and the pool's while the stress runs (the
+ * per-node attribution of caches that move is read concurrently). */
+static _Atomic int stress_done;
+
+static void *stress_reader(void *arg)
+{
+    (void)arg;
+    unsigned long reads = 0;
+    while (!atomic_load(&stress_done)) {
+        zp_stats st;
+        st.struct_size = sizeof st;
+        zp_stats_read(stress_pool, &st);
+        for (int k = 0; k < nnodes; k++) {
+            st.struct_size = sizeof st;
+            if (zp_stats_read_node(stress_pool, node_ids[k], &st) != 0)
+                atomic_fetch_add(&stress_bad, 1);
+        }
+        reads++;
+    }
+    printf("# stress: %lu concurrent stats reads\n", reads);
+    return NULL;
+}
+
 static void case_stress(const int *with_cpus, int nc)
 {
     zp_config cfg;
@@ -504,8 +527,9 @@ static void case_stress(const int *with_cpus, int nc)
         printf("FAIL zp_pool_create\n");
         exit(1);
     }
-    pthread_t t[STRESS_THREADS];
+    pthread_t t[STRESS_THREADS], reader;
     stress_arg args[STRESS_THREADS];
+    pthread_create(&reader, NULL, stress_reader, NULL);
     for (int i = 0; i < STRESS_THREADS; i++) {
         args[i].id = i;
         args[i].ncpu_nodes = nc;
@@ -514,6 +538,8 @@ static void case_stress(const int *with_cpus, int nc)
     }
     for (int i = 0; i < STRESS_THREADS; i++)
         pthread_join(t[i], NULL);
+    atomic_store(&stress_done, 1);
+    pthread_join(reader, NULL);
     for (int i = 0; i < STRESS_SLOTS; i++) {
         uintptr_t b = atomic_exchange(&slots[i], 0);
         if (b) {
