@@ -93,7 +93,9 @@ typedef struct zp_budget zp_budget;
  * unmap NULL for the default (anonymous mmap).
  */
 typedef struct zp_provider {
-    void *(*map)(size_t size, size_t align, void *ctx);
+    void *(*map)(size_t size, size_t align, void *ctx); /* may call
+                               zp_provider_node() for the NUMA node the
+                               region is for */
     void (*unmap)(void *ptr, size_t size, void *ctx);
     void *ctx;
 } zp_provider;
@@ -230,7 +232,25 @@ typedef struct zp_config {
                             back, driven from the pool's slow paths (and by
                             a background thread with ZP_DECAY_THREAD).
                             0 = off (default). */
+    int numa;            /* memory placement on NUMA machines (0.2):
+                            ZP_NUMA_LOCAL (default): a depot set per node;
+                            a thread gets buffers of the node it runs on,
+                            slabs are bound (MPOL_PREFERRED) to the node
+                            whose thread needs them, and a buffer put on
+                            another node goes back to its own; on a
+                            one-node machine nothing changes. ZP_NUMA_NONE:
+                            one depot set, no binding (the kernel's first
+                            touch). ZP_NUMA_BIND: one depot set, every slab
+                            bound (MPOL_BIND) to numa_node. See the NUMA
+                            section below. */
+    int numa_node;       /* ZP_NUMA_BIND: the node id (an online node);
+                            ignored otherwise. Default 0. */
 } zp_config;
+
+/* zp_config.numa */
+#define ZP_NUMA_LOCAL 0
+#define ZP_NUMA_NONE 1
+#define ZP_NUMA_BIND 2
 
 #define ZP_NAME_MAX 64
 
@@ -246,7 +266,9 @@ ZP_API void zp_config_init(zp_config *cfg);
  * cfg->struct_size must be the size of a zp_config this library knows: the
  * current one, or an older header's (which ends after provider, name,
  * budget, max_bytes, max_cached_bytes or decay_ms; the fields after it take
- * their defaults), or a newer header's whose extra fields are all zero.
+ * their defaults, so a 0.1 caller gets ZP_NUMA_LOCAL), or a newer header's
+ * whose extra fields are all zero. A numa value other than ZP_NUMA_*, or
+ * ZP_NUMA_BIND with a numa_node that is not an online node, is -EINVAL.
  * Any other size (one ending inside a field) is -EINVAL.
  *
  * At most 65536 pools with thread caches (cache_depth > 0) can be live at
@@ -431,6 +453,10 @@ typedef struct zp_stats {
     /* per class: classes[0 .. nclasses), smallest first */
     uint32_t nclasses;
     zp_class_stats classes[ZP_MAX_CLASSES];
+    /* 0.2: puts on a thread of another node than the buffer's, sent back
+     * to their own node's depot (included in puts; per node from
+     * zp_stats_read_node: the buffers of that node that came home) */
+    uint64_t remote_puts;
 } zp_stats;
 
 /*
@@ -469,6 +495,71 @@ ZP_API int zp_stats_write(zp_pool *pool, FILE *out, int format);
 
 /* The pool's name as used in stats output; valid while the pool lives. */
 ZP_API const char *zp_pool_name(const zp_pool *pool);
+
+/* ----------------------------------------------------------------- NUMA */
+
+/*
+ * Node placement (zp_config.numa). With ZP_NUMA_LOCAL on a machine with
+ * several nodes each node has its own depots: a thread's cache refills from
+ * the depot of the node it runs on (read with getcpu on each refill, so a
+ * thread that migrated follows within a refill), and slabs are bound to
+ * their node with mbind(MPOL_PREFERRED) before they are touched: the node's
+ * memory while it has some, another node's rather than a failed get when it
+ * is full. A buffer put on a thread of another node goes back to its own
+ * node's depot, a batch at a time (counted in zp_stats.remote_puts), never
+ * into that thread's cache. Oversize buffers are bound to the caller's
+ * node. ZP_NUMA_BIND binds every slab and oversize buffer with MPOL_BIND to
+ * numa_node (one depot set). ZP_NUMA_NONE, and ZP_NUMA_LOCAL on a
+ * one-node machine (or without /sys/devices/system/node: containers), keep
+ * one depot set and no binding: the hit paths run the same instructions as
+ * without NUMA support but one load (the put compares its slab's key with
+ * the cache's instead of the pool pointer). Topology: sysfs, read once; no libnuma. Node
+ * arguments below are the kernel's node ids (as in
+ * /sys/devices/system/node/nodeN); CPU-less nodes are valid nodes.
+ */
+
+/*
+ * Returns a buffer of capacity >= size whose memory is on node: taken from
+ * that node's depot (not from the calling thread's cache, unless the thread
+ * runs on that node), or for an oversize size mapped and bound to it. With
+ * ZP_NUMA_NONE or ZP_NUMA_BIND the pool has one depot set and its placement
+ * is the pool's; only oversize buffers are bound to node. On failure NULL
+ * with errno EINVAL (pool NULL, or node not an online node) or as zp_get.
+ * Thread-safe. The caller owns the buffer until zp_put() (from any thread:
+ * it goes back to node's depot).
+ */
+ZP_API void *zp_get_on_node(zp_pool *pool, size_t size, int node);
+
+/*
+ * The node id a buffer of this pool belongs to: its slab's (or oversize
+ * region's) node, the one its pages were bound to; with one depot set and
+ * no binding, the node of the pool's depots (0 on a one-node machine).
+ * Returns -1 if buf is not a live buffer of this pool (or either argument
+ * is NULL). Thread-safe; reads no page and makes no system call.
+ */
+ZP_API int zp_node_of(const zp_pool *pool, const void *buf);
+
+/*
+ * Reads the statistics of one node's depots into *out, like zp_stats_read:
+ * gets and hits of the caches that last refilled on node, that node's
+ * depots' counters and bytes, its oversize buffers, and the remote puts
+ * that brought its buffers home. Summed over the online nodes every field
+ * but peak_reserved (the pool's) and misuse (counted on node 0) equals
+ * zp_stats_read's, when no thread migrates between nodes during the read.
+ * Returns 0, or -EINVAL (a NULL argument, a struct_size too small, or node
+ * not an online node; detail in zp_strerror). Thread-safe.
+ */
+ZP_API int zp_stats_read_node(zp_pool *pool, int node, zp_stats *out);
+
+/*
+ * For a custom provider's map(): the node id the region being mapped is
+ * for (the provider may place it there itself, e.g. with mbind or a
+ * per-node hugetlbfs); -1 when the pool asks for no node or when called
+ * outside a map() call of this thread. The pool also applies its own
+ * mbind to the region after map() returns; memory the provider already
+ * touched stays where it is. Thread-safe.
+ */
+ZP_API int zp_provider_node(void);
 
 /* --------------------------------------------------------------- misuse */
 

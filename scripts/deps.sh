@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages zeropool needs to run its tests or benchmarks.
 #
-# usage: scripts/deps.sh [test|bench|fuzz|all]     (default: test)
+# usage: scripts/deps.sh [test|bench|fuzz|numa|all]     (default: test)
 #
 # Fast no-op when everything is installed. As root, installs what is missing
 # with apt-get; otherwise prints the exact sudo command and exits 1.
@@ -21,14 +21,19 @@ test_pkgs=(cmake pkg-config libcmocka-dev valgrind libuv1-dev liburing-dev  # th
 # skipped)
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libdpdk-dev
             gnuplot-nox zlib1g-dev)
+# the NUMA VM tests: a static libc for the test programs, and what numa-vm
+# boots them with (it installs these itself too, and a kernel image when
+# /boot has none)
+numa_pkgs=(libc6-dev qemu-system-x86 busybox-static cpio xz-utils binutils)
 optional_pkgs=()  # installed when the archive has them, never a failure
 
 case $what in
     test) want=("${test_pkgs[@]}") ;;
     fuzz) want=(cmake clang libclang-rt-14-dev pkg-config "${codec_pkgs[@]}") ;;
+    numa) want=("${test_pkgs[@]}" "${numa_pkgs[@]}") ;;
     bench | all) want=("${test_pkgs[@]}" "${bench_pkgs[@]}")
                  optional_pkgs=(linux-perf) ;;
-    *) echo "usage: $0 [test|bench|fuzz|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [test|bench|fuzz|numa|all]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null; then

@@ -8,6 +8,7 @@
 #define ZP_TYPES_H
 
 #include "base.h"
+#include "os/os.h"
 #include "policy/budget.h"
 
 #include <pthread.h>
@@ -18,6 +19,11 @@
 
 typedef struct zp__slab {
     /* read on every put (hot), written only when the slab is set up */
+    uintptr_t key;              /* the pool's address | the node index its
+                                   depot is (0 unless per-node depots): the
+                                   bare put compares it with its cache's
+                                   key, so a buffer of another node takes
+                                   the slow path at no extra compare */
     zp_pool *pool;
     uintptr_t base;
     uintptr_t mask;             /* for the hot path: stride - 1 when the
@@ -29,8 +35,17 @@ typedef struct zp__slab {
                                     the depot at least once; oversize:
                                     base, so the bare put path refuses
                                     them */
-    uint32_t cls;               /* class index or ZP__CLASS_OVERSIZE */
+    union {
+        struct {
+            uint32_t cls;       /* class index or ZP__CLASS_OVERSIZE */
+            uint32_t node;      /* index of the depot's node (oversize: of
+                                   the node it was bound to) */
+        };
+        uint64_t cls_node;      /* both, compared at once by batch puts */
+    };
     uint32_t nbufs;
+    int home;                   /* node id its pages were bound to, or -1
+                                   (not bound: ZP_NUMA_NONE, one node) */
     size_t size;                /* bytes mapped */
     size_t stride;              /* bytes between buffers (oversize: size) */
     /* the depot's slab list (depot lock) or the pool's oversize and spare
@@ -97,6 +112,11 @@ typedef struct zp__depot {
     /* gets and puts made without a cache, and conflicts: under lock */
     zp__counts direct;
     uint64_t contention;
+    uint64_t remote_puts; /* buffers put on a thread of another node and
+                             sent home here (also counted in direct.puts) */
+    /* counters of retired caches that last refilled here, and of caches
+     * that moved to another node (depot lock) */
+    zp__counts retired;
 } zp__depot;
 
 /* ---------------------------------------------------------------- cache */
@@ -135,17 +155,40 @@ typedef struct zp__bin_misses {
 struct zp_cache {
     zp_pool *pool;            /* NULL once the pool is destroyed (thread
                                  caches only: handles are freed then) */
+    uintptr_t key;            /* pool address | node: what its bare put
+                                 compares a slab's key with (owner only) */
     struct zp_cache *next, *prev; /* the pool's caches (registry lock) */
-    uint32_t nclasses;
-    bool handle;              /* owned by a zp_cache handle */
     /* thread exit only: the pool it gave buffers back to while budget
      * waiters queued, and those classes, to trim after the registry lock */
     zp_pool *exit_pool;
-    uint32_t exit_classes;
     zp__bin_misses *misses;   /* [nclasses], after the bins */
+    /* per-node depots only (else NULL): buffers of other nodes put here,
+     * [pool's nnodes], sent home a batch at a time (owner only) */
+    struct zp__stash *stash;
+    uint32_t nclasses;
+    uint32_t exit_classes;
+    _Atomic uint32_t node;    /* index of the node it refills from (written
+                                 by the owner, read by stats) */
+    bool handle;              /* owned by a zp_cache handle */
     zp__bin bins[];
 };
 typedef struct zp_cache zp__cache;
+
+/* Buffers of one remote node waiting to go home (cache.c). */
+#define ZP__STASH_MAX 32u
+typedef struct zp__stash {
+    uint32_t count;
+    uint8_t cls[ZP__STASH_MAX];
+    void *items[ZP__STASH_MAX];
+} zp__stash;
+
+/* Oversize figures of one node (pool lock). */
+typedef struct zp__over {
+    uint64_t gets;
+    uint64_t puts;
+    uint64_t live;        /* oversize buffers mapped right now */
+    uint64_t bytes;       /* outstanding oversize bytes */
+} zp__over;
 
 /* ----------------------------------------------------------------- pool */
 
@@ -161,15 +204,15 @@ typedef struct zp__objtype {
 } zp__objtype;
 
 struct zp_pool {
-    /* read-only after creation (but put_key); read by the hot paths */
+    /* read-only after creation (but put_mask); read by the hot paths */
     alignas(ZP_CACHELINE) uint32_t slot; /* thread cache index or NO_SLOT */
     uint32_t class_bias;   /* min_shift - 1: zp__class_of */
-    _Atomic uintptr_t put_key; /* the bare put's pool check compares a
-                              slab's pool with this: the pool itself
-                              (put_key_open), or 0 while budget waiters need
-                              every put to reach the slow path (the budget
-                              closes this gate, see gate below) */
-    uintptr_t put_key_open; /* the pool, or 0 when flags, debug or an
+    _Atomic uintptr_t put_mask; /* the bare put compares a slab's key with
+                              its cache's key & put_mask: all ones
+                              (put_mask_open), or 0 while budget waiters
+                              need every put to reach the slow path (the
+                              budget closes this gate, see gate below) */
+    uintptr_t put_mask_open; /* all ones, or 0 when flags, debug or an
                               object type's reset need the checked path
                               always */
     size_t hot_get;        /* gets of 1 .. hot_get bytes may take the bare
@@ -190,7 +233,7 @@ struct zp_pool {
     char name[ZP_NAME_MAX];
     zp__objtype obj;       /* object pools: the type */
     zp_budget *budget;     /* shared or private, or NULL */
-    zp__gate gate;         /* put_key, as the budget sees it */
+    zp__gate gate;         /* put_mask, as the budget sees it */
     struct zp_pool *live_next, *live_prev; /* registry's live list (registry
                                               lock) */
     size_t max_cached;     /* retention cap, bytes */
@@ -211,10 +254,7 @@ struct zp_pool {
     zp__slab *spare_meta;  /* recycled slab metadata */
     uint64_t bytes_reserved;
     uint64_t peak_reserved;
-    uint64_t oversize_gets;
-    uint64_t oversize_puts;
-    uint64_t oversize_live;    /* oversize buffers mapped right now */
-    uint64_t oversize_bytes;   /* outstanding oversize bytes */
+    zp__over over[ZP__MAX_NODES]; /* oversize buffers, per node index */
     /* debug >= 1: bases of the last ZP__RELEASED_MAX oversize buffers put
      * (a ring), so a second put of one is told apart from a foreign
      * pointer */
@@ -226,16 +266,33 @@ struct zp_pool {
      * take one; destroy waits for none) */
     _Atomic uint32_t pins;
 
-    /* registry lock: caches of this pool, counters of retired ones */
+    /* registry lock: caches of this pool (counters of retired ones: in
+     * the depot of the node they last refilled on) */
     zp__cache *caches;
-    zp__counts retired[ZP__MAX_CLASSES];
 
     /* zp_stats_reset's starting point, subtracted on read: stats lock */
     pthread_mutex_t stats_lock;
     zp_stats baseline;
+    zp_stats *node_baseline; /* [nnodes]: each node's (per-node depots) */
 
-    zp__depot depot[ZP__MAX_CLASSES];
+    /* NUMA: ZP_NUMA_*; depots per node (nnodes > 1 only for
+     * ZP_NUMA_LOCAL on a machine with several nodes); bind_node: node id
+     * every slab is bound to (ZP_NUMA_BIND), else -1 */
+    int numa;
+    int bind_node;
+    uint32_t nnodes;
+    int node_ids[ZP__MAX_NODES]; /* node id of each depot index */
+
+    /* [nnodes * nclasses]: node n's depot of class c at n * nclasses + c,
+     * so depot[c] is node 0's (and holds the class geometry) */
+    zp__depot *depot;
 };
+
+/* The depot of class cls on node index node. */
+static inline zp__depot *zp__depot_of(zp_pool *p, unsigned node, unsigned cls)
+{
+    return &p->depot[node * p->nclasses + cls];
+}
 
 #define ZP__RELEASED_MAX 1024u
 

@@ -16,7 +16,10 @@
  * once for every class (and possibly class="oversize"), the pool-level ones
  * no class; values are non-negative integers; no series appears twice. The
  * families are exactly the documented ones and their values agree with
- * zp_stats_read (summed over class they give the pool totals).
+ * zp_stats_read (summed over class they give the pool totals). The
+ * zeropool_node_* families carry pool and node="<id>" instead of class, one
+ * sample per online NUMA node, and sum over node to the pool totals; JSON's
+ * "nodes" list likewise agrees with zp_stats_read_node of each node.
  */
 #define MAXC (1 * ZPT_MiB)
 #define NAME "obs-export_1.a:B"
@@ -99,8 +102,9 @@ static void tmp_close(tmp *t)
 typedef struct prom_family {
     const char *name; /* without the zeropool_ prefix */
     const char *type;
-    int per_class;    /* class label on every sample */
-    size_t field;     /* offset in zp_class_stats, per-class families */
+    int per_class;    /* 1: class label on every sample; 2: node label */
+    size_t field;     /* offset in zp_class_stats, per-class families; in
+                         zp_stats, per-node ones */
 } prom_family;
 
 #define CF(f) offsetof(zp_class_stats, f)
@@ -117,6 +121,14 @@ static const prom_family families[] = {
     {"discards_total", "counter", 0, 0},
     {"misuse_total", "counter", 0, 0},
     {"peak_reserved_bytes", "gauge", 0, 0},
+#define SF(f) offsetof(zp_stats, f)
+    {"node_gets_total", "counter", 2, SF(gets)},
+    {"node_puts_total", "counter", 2, SF(puts)},
+    {"node_remote_puts_total", "counter", 2, SF(remote_puts)},
+    {"node_reserved_bytes", "gauge", 2, SF(bytes_reserved)},
+    {"node_outstanding_bytes", "gauge", 2, SF(bytes_outstanding)},
+    {"node_cached_bytes", "gauge", 2, SF(bytes_cached)},
+#undef SF
 };
 #undef CF
 #define NFAM (sizeof families / sizeof families[0])
@@ -128,6 +140,8 @@ typedef struct fam_seen {
     int oversize_seen, pool_only_seen;
     uint64_t class_value[ZP_MAX_CLASSES];
     uint64_t oversize_value, pool_value;
+    int node_seen[1024];
+    uint64_t node_sum; /* per-node families: the sum over node */
 } fam_seen;
 
 typedef struct prom_result {
@@ -245,8 +259,8 @@ static int prom_check(const char *text, const zp_stats *st, const char *pool, pr
         {
             size_t n = metric_name(buf);
             const char *q, *v;
-            char pool_v[128] = "", class_v[128] = "";
-            int f, npool = 0, nclass = 0;
+            char pool_v[128] = "", class_v[128] = "", node_v[128] = "";
+            int f, npool = 0, nclass = 0, nnode = 0;
             uint64_t value;
             if (n == 0)
                 return perr(r, line, "sample name does not match ^zeropool_[a-z_]+$: \"%s\"",
@@ -308,6 +322,10 @@ static int prom_check(const char *text, const zp_stats *st, const char *pool, pr
                     } else if (lnl == 5 && strncmp(ln, "class", 5) == 0) {
                         nclass++;
                         snprintf(class_v, sizeof class_v, "%s", val);
+                    } else if (lnl == 4 && strncmp(ln, "node", 4) == 0 &&
+                               families[f].per_class == 2) {
+                        nnode++;
+                        snprintf(node_v, sizeof node_v, "%s", val);
                     } else {
                         return perr(r, line, "undocumented label in \"%s\"", buf);
                     }
@@ -329,7 +347,17 @@ static int prom_check(const char *text, const zp_stats *st, const char *pool, pr
             if (npool != 1 || strcmp(pool_v, pool) != 0)
                 return perr(r, line, "pool label missing, repeated or not \"%s\": \"%s\"", pool,
                             buf);
-            if (families[f].per_class) {
+            if (families[f].per_class == 2) {
+                uint64_t id;
+                if (nnode != 1 || nclass != 0)
+                    return perr(r, line, "node label missing or repeated, or a class label: "
+                                         "\"%s\"", buf);
+                if (!parse_u64(node_v, node_v + strlen(node_v), &id) || id >= 1024)
+                    return perr(r, line, "node label is not a node id: \"%s\"", buf);
+                if (r->fam[f].node_seen[id]++)
+                    return perr(r, line, "series repeated: \"%s\"", buf);
+                r->fam[f].node_sum += value;
+            } else if (families[f].per_class) {
                 int c;
                 if (nclass != 1)
                     return perr(r, line, "class label missing or repeated: \"%s\"", buf);
@@ -365,7 +393,7 @@ static int prom_check(const char *text, const zp_stats *st, const char *pool, pr
         for (f = 0; f < NFAM; f++) {
             if (!r->fam[f].samples)
                 return perr(r, line, "family zeropool_%s is missing", families[f].name);
-            if (families[f].per_class)
+            if (families[f].per_class == 1)
                 for (c = 0; c < st->nclasses; c++)
                     if (!r->fam[f].class_seen[c])
                         return perr(r, line, "zeropool_%s has no sample for class %llu",
@@ -399,6 +427,14 @@ static void prom_values(const prom_result *r, const zp_stats *s)
     size_t f;
     uint32_t c;
     for (f = 0; f < NFAM; f++) {
+        if (families[f].per_class == 2) {
+            uint64_t want = *(const uint64_t *)(const void *)((const char *)s + families[f].field);
+            if (r->fam[f].node_sum != want)
+                fail_msg("zeropool_%s summed over node is %llu, zp_stats_read says %llu",
+                         families[f].name, (unsigned long long)r->fam[f].node_sum,
+                         (unsigned long long)want);
+            continue;
+        }
         if (!families[f].per_class)
             continue;
         for (c = 0; c < s->nclasses; c++) {
@@ -527,7 +563,12 @@ static const char *json_flatten_py =
 static const char *const json_ints[] = {
     "gets", "puts", "cache_hits", "depot_hits", "allocations", "oversize", "discards",
     "contention", "misuse", "bytes_reserved", "bytes_outstanding", "bytes_cached",
-    "peak_reserved"};
+    "peak_reserved", "remote_puts"};
+/* per-node fields (besides "node") whose sum over nodes is the pool's */
+static const char *const json_node_ints[] = {
+    "gets", "puts", "cache_hits", "depot_hits", "allocations", "oversize", "remote_puts",
+    "contention", "bytes_reserved", "bytes_outstanding", "bytes_cached"};
+#define N_NODE_INTS (sizeof json_node_ints / sizeof json_node_ints[0])
 static const char *const json_rates[] = {"cache_hit_rate", "depot_hit_rate", "hit_rate"};
 static const char *const json_class_ints[] = {
     "size", "gets", "puts", "cache_hits", "depot_hits", "allocations", "contention",
@@ -540,7 +581,7 @@ static uint64_t stat_field(const zp_stats *s, const char *name)
 #define F(f) if (strcmp(name, #f) == 0) return s->f;
     F(gets) F(puts) F(cache_hits) F(depot_hits) F(allocations) F(oversize) F(discards)
     F(contention) F(misuse) F(bytes_reserved) F(bytes_outstanding) F(bytes_cached)
-    F(peak_reserved)
+    F(peak_reserved) F(remote_puts)
 #undef F
     fail_msg("no field %s", name);
     return 0;
@@ -562,6 +603,8 @@ static void json_roundtrip(zp_pool *pool)
     tmp out, py;
     char cmd[700], line[512];
     int seen_int[N_INTS] = {0}, seen_rate[3] = {0}, seen_pool = 0, seen_classes = 0;
+    int seen_nodes = 0;
+    uint64_t node_sum[N_NODE_INTS] = {0};
     int seen_class[ZP_MAX_CLASSES][N_CLASS_INTS];
     zp_stats s;
     FILE *pipe;
@@ -596,6 +639,29 @@ static void json_roundtrip(zp_pool *pool)
             assert_string_equal(kind, "list");
             assert_int_equal(strtoull(val, NULL, 10), s.nclasses);
             seen_classes++;
+            continue;
+        }
+        if (strcmp(key, "nodes") == 0) {
+            assert_string_equal(kind, "list");
+            assert_true(strtoull(val, NULL, 10) >= 1);
+            seen_nodes++;
+            continue;
+        }
+        if (strncmp(key, "nodes.", 6) == 0) {
+            char *dot;
+            (void)strtoul(key + 6, &dot, 10);
+            if (*dot != '.')
+                fail_msg("bad node key %s", key);
+            if (strcmp(kind, "int") != 0 || val[0] == '-')
+                fail_msg("%s is %s %s, not a non-negative integer", key, kind, val);
+            if (strcmp(dot + 1, "node") == 0)
+                continue;
+            for (i = 0; i < N_NODE_INTS; i++)
+                if (strcmp(dot + 1, json_node_ints[i]) == 0)
+                    break;
+            if (i == N_NODE_INTS)
+                fail_msg("unexpected node field \"%s\"", dot + 1);
+            node_sum[i] += strtoull(val, NULL, 10);
             continue;
         }
         if (strncmp(key, "classes.", 8) == 0) {
@@ -653,6 +719,12 @@ static void json_roundtrip(zp_pool *pool)
     }
     assert_int_equal(seen_pool, 1);
     assert_int_equal(seen_classes, 1);
+    assert_int_equal(seen_nodes, 1);
+    for (i = 0; i < N_NODE_INTS; i++)
+        if (node_sum[i] != stat_field(&s, json_node_ints[i]))
+            fail_msg("nodes[].%s sum to %llu, zp_stats_read says %llu", json_node_ints[i],
+                     (unsigned long long)node_sum[i],
+                     (unsigned long long)stat_field(&s, json_node_ints[i]));
     for (i = 0; i < N_INTS; i++)
         if (seen_int[i] != 1)
             fail_msg("field %s appears %d times", json_ints[i], seen_int[i]);

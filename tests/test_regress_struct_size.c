@@ -16,6 +16,7 @@ typedef struct field {
 static const field fields[] = {
     FIELD(provider),  FIELD(name),             FIELD(budget),
     FIELD(max_bytes), FIELD(max_cached_bytes), FIELD(decay_ms),
+    FIELD(numa), /* 0.1.0's sizeof: decay_ms and its padding */
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -164,13 +164,15 @@ static void test_cross_thread_warm(void **state)
     (void)state;
     pool = ZPT_POOL(.pv = pv);
     /* carve more buffers than can ever be in flight (main's 32 + the slot's
-       32 + the putter's 32 + two thread caches), so the steady state never
-       needs fresh buffers, whatever the threads' relative timing */
+       32 + two thread caches, whose bins may each grow to cache_depth (256)
+       when the two threads meet at the depot: core/cache.c), so the steady
+       state never needs fresh buffers, whatever the threads' relative
+       timing */
     {
-        void *pre[256];
-        for (i = 0; i < 256; i++)
+        static void *pre[1024];
+        for (i = 0; i < 1024; i++)
             pre[i] = zp_get(pool, 8192);
-        for (i = 0; i < 256; i++)
+        for (i = 0; i < 1024; i++)
             zp_put(pool, pre[i]);
     }
     zpt_xfer_start(&x, pool);

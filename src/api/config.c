@@ -4,6 +4,7 @@
  * invalid.
  */
 #include "api/api.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static bool is_pow2(size_t x)
 static const size_t layout_ends[] = {
     FIELD_END(provider), FIELD_END(name),             FIELD_END(budget),
     FIELD_END(max_bytes), FIELD_END(max_cached_bytes), FIELD_END(decay_ms),
-    sizeof(zp_config),
+    FIELD_END(numa) /* = 0.1.0's sizeof: decay_ms and its padding */, sizeof(zp_config),
 };
 
 static bool layout_known(size_t size)
@@ -79,6 +80,12 @@ int zp__config_load(const char *fn, const zp_config *in, zp_config *cfg, bool ob
                                      ZP_VERSION_STRING, in->struct_size, sizeof(zp_config));
         }
         memcpy(cfg, in, in->struct_size < sizeof(*cfg) ? in->struct_size : sizeof(*cfg));
+        /* a 0.1 config's sizeof ends where numa does, but those bytes were
+         * its padding: numa and numa_node keep their defaults */
+        if (in->struct_size < FIELD_END(numa_node)) {
+            cfg->numa = ZP_NUMA_LOCAL;
+            cfg->numa_node = 0;
+        }
         if (objects) { /* an object pool's one class comes from its type */
             cfg->min_class = ZP__DEFAULT_MIN_CLASS;
             cfg->max_class = ZP__DEFAULT_MAX_CLASS;
@@ -125,6 +132,13 @@ int zp__config_load(const char *fn, const zp_config *in, zp_config *cfg, bool ob
                          cfg->debug, ZP_DEBUG_MAX);
     if ((cfg->provider.map == NULL) != (cfg->provider.unmap == NULL))
         return zp__error(-EINVAL, "%s: provider needs both map and unmap (or neither)", fn);
+    if (cfg->numa != ZP_NUMA_LOCAL && cfg->numa != ZP_NUMA_NONE && cfg->numa != ZP_NUMA_BIND)
+        return zp__error(-EINVAL, "%s: numa %d is not ZP_NUMA_LOCAL (0), ZP_NUMA_NONE (1) or "
+                                  "ZP_NUMA_BIND (2)", fn, cfg->numa);
+    if (cfg->numa == ZP_NUMA_BIND && zp__os_node_index(cfg->numa_node) < 0)
+        return zp__error(-EINVAL, "%s: numa_node %d is not an online NUMA node of this machine "
+                                  "(%d online; see /sys/devices/system/node/online)", fn,
+                         cfg->numa_node, zp__os_topology_get()->nnodes);
     if (cfg->name != NULL) {
         size_t len = strlen(cfg->name);
         if (len == 0 || len >= ZP_NAME_MAX)

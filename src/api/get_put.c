@@ -8,6 +8,9 @@
  */
 #include "api/api.h"
 #include "core/cache.h"
+#include "core/slab.h"
+#include "os/os.h"
+#include "stats/stats.h"
 #include "core/thread.h"
 #include "policy/trim.h"
 
@@ -115,4 +118,63 @@ size_t zp_capacity(const zp_pool *p, const void *buf)
     if (s->cls == ZP__CLASS_OVERSIZE)
         return s->size;
     return p->obj.size ? p->obj.size : s->stride;
+}
+
+/* ------------------------------------------------------------------ NUMA */
+
+void *zp_get_on_node(zp_pool *p, size_t size, int node)
+{
+    if (p == NULL)
+        return get_null();
+    int n = zp__stats_node_index(p, node);
+    if (n < 0) {
+        errno = -zp__error(-EINVAL, "zp_get_on_node: node %d is not an online NUMA node of "
+                                    "this machine (%d online)", node,
+                           zp__os_topology_get()->nnodes);
+        return NULL;
+    }
+    int err = 0;
+    void *buf;
+    if (p->nnodes == 1 && size > p->max_class && p->obj.size == 0) {
+        /* one depot set (ZP_NUMA_NONE, ZP_NUMA_BIND, one node): an oversize
+         * buffer is still bound to the node asked for */
+        err = zp__oversize_get_bound(p, size, 0, p->node_ids[0] == node ? zp__node_bind_id(p, 0)
+                                                                        : node,
+                                     true, NULL, &buf);
+        if (err == ZP__EBUDGET && p->budget)
+            zp__budget_count_failure(p->budget);
+        if (err) {
+            errno = -zp__public_err(err);
+            return NULL;
+        }
+        return buf;
+    }
+    /* one depot set: the pool's placement; else that node's depots */
+    if ((unsigned)n >= p->nnodes || p->nnodes == 1)
+        n = -1;
+    buf = zp__cache_get_node(p, zp__thread_cache(p), size, n, ZP_CALLER(), NULL, &err);
+    if (buf == NULL) {
+        if (err == ZP__EBUDGET && p->budget)
+            zp__budget_count_failure(p->budget);
+        errno = -zp__public_err(err);
+    }
+    return buf;
+}
+
+int zp_node_of(const zp_pool *p, const void *buf)
+{
+    if (p == NULL || buf == NULL)
+        return -1;
+    const zp__slab *s = zp__slab_lookup(buf);
+    if (zp__classify(p, s, buf) != ZP__PTR_OK)
+        return -1;
+    if (s->home >= 0)
+        return s->home; /* bound there */
+    if (zp__os_topology_get()->nnodes > 1) {
+        /* not bound (ZP_NUMA_NONE): where the kernel put it */
+        int node = zp__os_node_of_addr(buf);
+        if (node >= 0)
+            return node;
+    }
+    return p->node_ids[s->node];
 }

@@ -70,7 +70,7 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         p->min_shift = (uint32_t)__builtin_ctzll(cfg->min_class);
         p->nclasses = (uint32_t)__builtin_ctzll(cfg->max_class) - p->min_shift + 1;
         p->max_class = cfg->max_class;
-        p->put_key_open = checked ? 0 : (uintptr_t)p;
+        p->put_mask_open = checked ? 0 : UINTPTR_MAX;
     } else {
         /* one class: every size 1 .. obj->size maps to class 0 */
         unsigned bits = obj->size > 1 ? 64u - (unsigned)__builtin_clzll(obj->size - 1) : 0;
@@ -80,7 +80,7 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         p->obj = *obj;
         /* the bare put's interior check is a mask: a power-of-two stride */
         bool mask_ok = (stride & (stride - 1)) == 0;
-        p->put_key_open = checked || obj->reset || !mask_ok ? 0 : (uintptr_t)p;
+        p->put_mask_open = checked || obj->reset || !mask_ok ? 0 : UINTPTR_MAX;
     }
     p->min_mask = ((size_t)1 << p->min_shift) - 1;
     p->class_bias = p->min_shift - 1;
@@ -88,7 +88,7 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
     p->debug = cfg->debug;
     p->cache_depth = cfg->cache_depth;
     p->hot_get = checked ? 0 : p->max_class;
-    atomic_init(&p->put_key, p->put_key_open);
+    atomic_init(&p->put_mask, p->put_mask_open);
     p->max_cached = cfg->max_cached_bytes;
     p->decay_ms = cfg->decay_ms;
     p->page_size = zp__os_page_size();
@@ -102,27 +102,52 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         snprintf(p->name, sizeof p->name, "%s", cfg->name);
     else
         snprintf(p->name, sizeof p->name, "pool%llu", (unsigned long long)p->id);
-    p->gate.word = &p->put_key;
-    p->gate.open = p->put_key_open;
+    p->gate.word = &p->put_mask;
+    p->gate.open = p->put_mask_open;
+    /* NUMA: per-node depots only where they can matter */
+    const zp__os_topology *topo = zp__os_topology_get();
+    p->numa = cfg->numa;
+    p->bind_node = cfg->numa == ZP_NUMA_BIND ? cfg->numa_node : -1;
+    p->nnodes = cfg->numa == ZP_NUMA_LOCAL && topo->nnodes > 1 ? (uint32_t)topo->nnodes : 1;
+    for (unsigned n = 0; n < p->nnodes; n++)
+        p->node_ids[n] = topo->ids[n];
+    if (cfg->numa == ZP_NUMA_BIND)
+        p->node_ids[0] = cfg->numa_node;
+    size_t ndepots = (size_t)p->nnodes * p->nclasses;
+    p->depot = aligned_alloc(ZP_CACHELINE, ndepots * sizeof(zp__depot));
+    p->node_baseline = calloc(p->nnodes, sizeof(zp_stats));
+    if (p->depot == NULL || p->node_baseline == NULL) {
+        free(p->depot);
+        free(p->node_baseline);
+        free(p);
+        return zp__error(-ENOMEM, "%s: out of memory for the depots", fn);
+    }
     if (cfg->debug >= 1 && (p->released = calloc(ZP__RELEASED_MAX, sizeof(uintptr_t))) == NULL) {
+        free(p->depot);
+        free(p->node_baseline);
         free(p);
         return zp__error(-ENOMEM, "%s: out of memory for the debug records", fn);
     }
     int rc;
     if ((rc = -pthread_mutex_init(&p->lock, NULL)) != 0) {
         free(p->released);
+        free(p->depot);
+        free(p->node_baseline);
         free(p);
         return zp__error(rc, "%s: cannot initialise the pool lock", fn);
     }
     if ((rc = -pthread_mutex_init(&p->stats_lock, NULL)) != 0) {
         pthread_mutex_destroy(&p->lock);
         free(p->released);
+        free(p->depot);
+        free(p->node_baseline);
         free(p);
         return zp__error(rc, "%s: cannot initialise the stats lock", fn);
     }
     unsigned c;
-    for (c = 0; c < p->nclasses; c++) {
-        size_t csize = obj ? stride : (size_t)1 << (p->min_shift + c);
+    for (c = 0; c < ndepots; c++) {
+        unsigned cls = c % p->nclasses;
+        size_t csize = obj ? stride : (size_t)1 << (p->min_shift + cls);
         size_t slab_len = obj ? object_slab_len(stride)
                               : csize > ZP__SLAB_MIN_BYTES ? csize : ZP__SLAB_MIN_BYTES;
         slab_len = zp__slab_len_huge(p, slab_len); /* ZP_HUGE_PAGES: whole huge pages */
@@ -176,6 +201,8 @@ static int pool_new(const char *fn, const zp_config *cfg, const zp__objtype *obj
         pthread_mutex_destroy(&p->stats_lock);
         pthread_mutex_destroy(&p->lock);
         free(p->released);
+        free(p->depot);
+        free(p->node_baseline);
         free(p);
         return rc < 0 ? rc : -ENOMEM;
     }
@@ -265,10 +292,15 @@ static void report_outstanding(zp_pool *p, const zp__detached *d)
             bytes += b;
         }
     }
-    if (p->oversize_live) {
-        report_line(p, total == 0, "oversize", p->oversize_live, p->oversize_bytes);
-        total += p->oversize_live;
-        bytes += p->oversize_bytes;
+    uint64_t over_live = 0, over_bytes = 0;
+    for (unsigned n = 0; n < p->nnodes; n++) {
+        over_live += p->over[n].live;
+        over_bytes += p->over[n].bytes;
+    }
+    if (over_live) {
+        report_line(p, total == 0, "oversize", over_live, over_bytes);
+        total += over_live;
+        bytes += over_bytes;
     }
     if (total)
         fprintf(stderr, "zeropool:   total: %llu buffers, %llu bytes (now invalid)\n",
@@ -296,16 +328,18 @@ void zp_pool_destroy(zp_pool *p)
     report_outstanding(p, &detached);
     zp__debug_leak_report(p);
     if (p->obj.fini)
-        for (unsigned c = 0; c < p->nclasses; c++)
+        for (unsigned c = 0; c < p->nnodes * p->nclasses; c++)
             zp__depot_each_idle(&p->depot[c], fini_one, p);
     zp__slabs_destroy_all(p);
     if (p->budget)
         zp__budget_detach(p->budget, &p->gate);
-    for (unsigned c = 0; c < p->nclasses; c++)
+    for (unsigned c = 0; c < p->nnodes * p->nclasses; c++)
         zp__depot_fini(&p->depot[c]);
     pthread_mutex_destroy(&p->stats_lock);
     pthread_mutex_destroy(&p->lock);
     free(p->released);
+    free(p->depot);
+    free(p->node_baseline);
     free(p);
 }
 

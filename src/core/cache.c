@@ -34,7 +34,14 @@
  *   - object pools: what comes from the depot is constructed (init, no lock
  *     held) before it enters a bin or reaches the caller, so a bin holds
  *     only constructed objects and the hit path never checks; what init
- *     failed on goes back to the depot unconstructed.
+ *     failed on goes back to the depot unconstructed;
+ *   - per-node depots (ZP_NUMA_LOCAL, several nodes): a cache refills from
+ *     the depot of the node its owner runs on, read (getcpu) on each miss,
+ *     so a thread that migrated follows within a refill. A buffer of
+ *     another node put here never enters a bin: it waits in the cache's
+ *     stash for its node and goes home with others of its class, one lock
+ *     per batch (counted there as a remote put). The node is an argument
+ *     of every slow path below.
  */
 #include "core/cache.h"
 #include "core/depot.h"
@@ -54,16 +61,69 @@
 
 /* Adds a successful get's counts to c (owner-only stores), or to the
  * depot's direct counters when there is no cache. */
-static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, const zp__counts *k)
+static void count_gets(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
+                       const zp__counts *k)
 {
     if (c != NULL) {
         zp__counter_add(&c->bins[cls].hits, k->hits);
         zp__counter_add(&c->misses[cls].depot_hits, k->depot_hits);
         zp__counter_add(&c->misses[cls].allocations, k->allocations);
     } else if (k->hits | k->depot_hits | k->allocations) {
-        zp__depot_count_direct(p, cls, k);
+        zp__depot_count_direct(p, cls, node, k);
     }
 }
+
+/* The node index c serves (its last refill's), read by its owner. */
+static unsigned cache_node(const zp__cache *c)
+{
+    /* relaxed: only the owner stores it; this is the owner reading */
+    return atomic_load_explicit(&c->node, memory_order_relaxed);
+}
+
+/* c's owner now runs on node index node: what c holds goes home (its bins
+ * hold only buffers of its node, so the hit paths serve local memory), its
+ * counters so far are folded into its old node's depots (so each node's
+ * figures stay its own), and it serves node from now on. */
+static void rehome(zp_pool *p, zp__cache *c, unsigned node)
+{
+    uint32_t classes = zp__cache_drain(p, c);
+    unsigned old = cache_node(c);
+    for (unsigned cls = 0; cls < c->nclasses; cls++) {
+        /* under the old node's depot lock, which a stats reader of that
+         * node (or of all) holds while it reads c's counters and the
+         * depot's retired ones: it sees them before or after, never both */
+        zp__depot *d = zp__depot_of(p, old, cls);
+        pthread_mutex_lock(&d->lock);
+        zp__cache_counts(c, cls, &d->retired);
+        /* relaxed: the owner's own counters (the lock orders them) */
+        atomic_store_explicit(&c->bins[cls].hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->bins[cls].puts, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->misses[cls].depot_hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->misses[cls].allocations, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&d->lock);
+    }
+    /* release: a stats reader of the new node that sees it (acquire, in
+     * stats.c) sees the zeroed counters, not the old node's figures */
+    atomic_store_explicit(&c->node, node, memory_order_release);
+    c->key = zp__node_key(p, node);
+    zp__cache_returned(p, classes);
+}
+
+/* The node index a get's slow path of c works for: the one the calling
+ * thread runs on (getcpu; the vDSO's, no system call), which becomes c's
+ * node (rehome). Pools without per-node depots: 0, nothing read. */
+static unsigned current_node(zp_pool *p, zp__cache *c)
+{
+    if (p->nnodes == 1)
+        return 0;
+    unsigned node = zp__os_current_node_index();
+    if (node >= p->nnodes)
+        node = 0;
+    if (c != NULL && cache_node(c) != node)
+        rehome(p, c, node);
+    return node;
+}
+
 
 /* Buffers of class cls went back to the depot (which woke the head
  * waiter): while anyone waits, unmap the class's wholly idle slabs too, so
@@ -78,8 +138,8 @@ static void returned_for_waiters(zp_pool *p, unsigned cls)
 
 /* Takes n buffers straight from the depot into bufs, all or nothing. k
  * NULL: not gets, nothing counted (zp_reserve). */
-static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size_t n,
-                       const zp__waiter *w, zp__counts *k)
+static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, void **bufs,
+                       size_t n, const zp__waiter *w, zp__counts *k)
 {
     /* A single get without a cache is counted under the depot lock it takes
      * anyway (unless an init could still fail it); everything else is
@@ -89,7 +149,7 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
     while (got < n) {
         uint32_t want = n - got < CHUNK_MAX ? (uint32_t)(n - got) : CHUNK_MAX, t;
         bool carved, contended;
-        int rc = zp__depot_take(p, cls, bufs + got, want, count_now, w, &t, &carved,
+        int rc = zp__depot_take(p, cls, node, bufs + got, want, count_now, w, &t, &carved,
                                 &contended);
         if (rc) {
             for (size_t i = 0; i < got; i += CHUNK_MAX)
@@ -112,8 +172,8 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, void **bufs, size
 /* Refills c's bin of class cls until it holds at least need (<= cap)
  * buffers, each exchange taking at least floor. On failure the buffers
  * refilled so far stay cached. */
-static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t floor,
-                const zp__waiter *w, zp__counts *k)
+static int fill(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, uint32_t need,
+                uint32_t floor, const zp__waiter *w, zp__counts *k)
 {
     zp__bin *b = &c->bins[cls];
     while (b->count < need) {
@@ -125,7 +185,7 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t 
         uint32_t t;
         bool carved, contended;
         void **got = b->items + b->count;
-        int rc = zp__depot_take(p, cls, got, want, 0, w, &t, &carved, &contended);
+        int rc = zp__depot_take(p, cls, node, got, want, 0, w, &t, &carved, &contended);
         c->misses[cls].contended = contended;
         if (rc == 0 && (rc = zp__object_construct(p, got, t)) != 0) {
             /* keep what is constructed; the rest goes back as it is */
@@ -144,13 +204,15 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, uint32_t need, uint32_t 
 }
 
 /* One buffer of class cls for c: from the bin, a slow-start refill, or the
- * depot directly when c caches nothing. */
-static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w, void **out)
+ * depot directly when c caches nothing (c NULL: from node index node's
+ * depot; else c's node). */
+static int take_one(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
+                    const zp__waiter *w, void **out)
 {
     zp__counts k = {0, 0, 0, 0};
     int rc = 0;
     if (c == NULL || c->bins[cls].cap == 0) {
-        rc = take_direct(p, c, cls, out, 1, w, &k);
+        rc = take_direct(p, c, cls, node, out, 1, w, &k);
     } else {
         zp__bin *b = &c->bins[cls];
         if (b->count != 0) {
@@ -160,7 +222,7 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w,
             const zp__depot *d = &p->depot[cls];
             uint32_t batch = d->batch;
             uint32_t want = m->refill ? m->refill : d->first_refill;
-            if ((rc = fill(p, c, cls, 1, want, w, &k)) != 0)
+            if ((rc = fill(p, c, cls, node, 1, want, w, &k)) != 0)
                 return rc;
             if (want < batch)
                 m->refill = want * 2 < batch ? want * 2 : batch;
@@ -174,7 +236,7 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, const zp__waiter *w,
         *out = b->items[--b->count];
     }
     if (rc == 0)
-        count_gets(p, c, cls, &k);
+        count_gets(p, c, cls, node, &k);
     return rc;
 }
 
@@ -207,8 +269,21 @@ static void *finish_get(zp_pool *p, void *buf, unsigned cls, const void *caller)
 void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
                          const zp__waiter *w, int *err)
 {
+    return zp__cache_get_node(p, c, size, -1, caller, w, err);
+}
+
+void *zp__cache_get_node(zp_pool *p, zp__cache *c, size_t size, int want_node,
+                         const void *caller, const zp__waiter *w, int *err)
+{
     if (size == 0)
         size = 1;
+    /* the cache serves its own node only: another node's buffer comes
+     * straight from that node's depot */
+    unsigned node = current_node(p, c);
+    if (want_node >= 0 && (unsigned)want_node != node) {
+        node = (unsigned)want_node;
+        c = NULL;
+    }
     bool over = size > p->max_class;
     if (over && p->obj.size) {
         *err = too_big(p, size);
@@ -216,7 +291,8 @@ void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *call
     }
     unsigned cls = over ? 0 : zp__class_of(p, size);
     void *buf = NULL;
-    int rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
+    int rc = over ? zp__oversize_get(p, size, node, true, w, &buf)
+                  : take_one(p, c, cls, node, w, &buf);
     /* A waiter's retry (w) does not reclaim: its first try, before it
      * queued, did; and while anyone waits, every return of memory unmaps
      * what it can for them (returned_for_waiters, zp__cache_returned). A
@@ -225,7 +301,8 @@ void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *call
     if (rc == ZP__EBUDGET && w == NULL &&
         zp__request_bytes(p, size) <= zp__budget_max(p->budget)) {
         reclaim(p, c);
-        rc = over ? zp__oversize_get(p, size, true, w, &buf) : take_one(p, c, cls, w, &buf);
+        rc = over ? zp__oversize_get(p, size, node, true, w, &buf)
+                  : take_one(p, c, cls, node, w, &buf);
     }
     if (rc) {
         *err = rc;
@@ -309,7 +386,8 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
  * gets run's last buffers handed over, in the queue's order, before any
  * other get can take them (counted here: a put, and a get the depot
  * served). Returns how many; the caller keeps run[0..k - that). */
-static uint32_t hand_over(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, uint32_t k)
+static uint32_t hand_over(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
+                          void *const *run, uint32_t k)
 {
     uint32_t handed =
         (uint32_t)zp__waitq_hand_over(zp__budget_waitq(p->budget), p, cls, run, k);
@@ -318,24 +396,91 @@ static uint32_t hand_over(zp_pool *p, zp__cache *c, unsigned cls, void *const *r
             zp__counter_add(&c->misses[cls].depot_hits, handed);
         } else {
             zp__counts n = {0, handed, 0, handed};
-            zp__depot_count_direct(p, cls, &n);
+            zp__depot_count_direct(p, cls, node, &n);
         }
     }
     return handed;
 }
 
-/* Returns k accepted buffers of class cls: to waiters, into c's bin, or to
- * the depot. */
-static void put_run(zp_pool *p, zp__cache *c, unsigned cls, void *const *run, uint32_t k)
+/* Sends the buffers c's stash holds for node index node home, a batch of
+ * one class per lock. Returns the classes sent (bit cls). */
+static uint32_t stash_flush(zp_pool *p, zp__cache *c, unsigned node)
+{
+    zp__stash *st = &c->stash[node];
+    uint32_t classes = 0;
+    while (st->count != 0) {
+        unsigned cls = st->cls[0];
+        void *run[ZP__STASH_MAX];
+        uint32_t k = 0, kept = 0;
+        for (uint32_t i = 0; i < st->count; i++) {
+            if (st->cls[i] == cls) {
+                run[k++] = st->items[i];
+            } else {
+                st->cls[kept] = st->cls[i];
+                st->items[kept++] = st->items[i];
+            }
+        }
+        st->count = kept;
+        zp__depot_give_home(p, node, cls, run, k);
+        classes |= 1u << cls;
+    }
+    return classes;
+}
+
+/* k buffers of class cls and node index node (not c's) were put on c: into
+ * the stash for their node, which goes home once it holds a depot batch of
+ * the class or is full. While budget waiters queue they go home at once. */
+static void put_remote(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
+                       void *const *run, uint32_t k, bool waiters)
+{
+    if (waiters) {
+        zp__depot_give_home(p, node, cls, run, k);
+        returned_for_waiters(p, cls);
+        zp__idle_check(p);
+        return;
+    }
+    zp__stash *st = &c->stash[node];
+    uint32_t batch = zp__depot_of(p, node, cls)->batch;
+    for (uint32_t i = 0; i < k; i++) {
+        if (st->count == ZP__STASH_MAX)
+            stash_flush(p, c, node);
+        st->cls[st->count] = (uint8_t)cls;
+        st->items[st->count++] = run[i];
+    }
+    uint32_t same = 0;
+    for (uint32_t i = 0; i < st->count; i++)
+        same += st->cls[i] == cls;
+    if (same >= batch || st->count == ZP__STASH_MAX) {
+        stash_flush(p, c, node);
+        zp__idle_check(p);
+    }
+}
+
+/* Returns k accepted buffers of class cls and node index node: to waiters,
+ * into c's bin, home (another node's), or to the depot. */
+static void put_run(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, void *const *run,
+                    uint32_t k)
 {
     zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
     bool waiters = p->budget != NULL && zp__budget_has_waiters(p->budget);
-    if (b != NULL)
-        zp__counter_add(&b->puts, k);
-    if (waiters)
-        k -= hand_over(p, c, cls, run, k);
+    if (waiters) {
+        uint32_t handed = hand_over(p, c, cls, node, run, k);
+        if (b != NULL)
+            zp__counter_add(&b->puts, handed);
+        run += handed;
+        k -= handed;
+    }
     if (k == 0)
         return;
+    /* another node's buffer than c's (a thread that migrated learns its
+     * new node on its next refill; until then its puts of the new node's
+     * buffers go home like any other node's) */
+    if (b != NULL && c->stash != NULL && node != cache_node(c)) {
+        put_remote(p, c, cls, node, run, k, waiters);
+        return;
+    }
+    if (b != NULL)
+        zp__counter_add(&b->puts, k);
     if (b == NULL || k > b->cap || waiters) {
         zp__depot_give(p, cls, run, k, b == NULL);
         returned_for_waiters(p, cls);
@@ -360,8 +505,10 @@ void *zp__cache_take_granted(zp_pool *p, zp__waiter *w, const void *caller)
 void zp__cache_return_granted(zp_pool *p, zp__cache *c, zp__waiter *w)
 {
     void *buf = atomic_exchange_explicit(&w->granted, NULL, memory_order_acquire);
-    if (buf != NULL)
-        put_run(p, c, zp__slab_lookup(buf)->cls, &buf, 1);
+    if (buf != NULL) {
+        const zp__slab *s = zp__slab_lookup(buf);
+        put_run(p, c, s->cls, s->node, &buf, 1);
+    }
 }
 
 void *zp__cache_keep_one(zp_pool *p, zp__cache *c, zp__waiter *w, void *buf,
@@ -379,7 +526,7 @@ void zp__cache_put_slow(zp_pool *p, zp__cache *c, void *buf, const char *op)
         return;
     zp__slab *s = accept_put(p, buf, op);
     if (s != NULL)
-        put_run(p, c, s->cls, &buf, 1);
+        put_run(p, c, s->cls, s->node, &buf, 1);
 }
 
 /* ------------------------------------------------------------- batches */
@@ -390,8 +537,9 @@ static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, si
                           const void *caller, bool *warm)
 {
     *warm = false;
+    unsigned node = current_node(p, c);
     if (size > p->max_class)
-        return p->obj.size ? too_big(p, size) : zp__oversize_get_batch(p, size, bufs, n);
+        return p->obj.size ? too_big(p, size) : zp__oversize_get_batch(p, size, node, bufs, n);
     unsigned cls = zp__class_of(p, size);
     zp__bin *b = c != NULL ? &c->bins[cls] : NULL;
     zp__counts k = {0, 0, 0, 0};
@@ -404,14 +552,14 @@ static int get_batch_once(zp_pool *p, zp__cache *c, size_t size, void **bufs, si
         *warm = true;
     } else if (b != NULL && n <= b->cap) {
         k.hits = b->count;
-        if ((rc = fill(p, c, cls, (uint32_t)n, p->depot[cls].batch, NULL, &k)) != 0)
+        if ((rc = fill(p, c, cls, node, (uint32_t)n, p->depot[cls].batch, NULL, &k)) != 0)
             return rc;
         b->count -= (uint32_t)n;
         memcpy(bufs, b->items + b->count, n * sizeof(void *));
-    } else if ((rc = take_direct(p, c, cls, bufs, n, NULL, &k)) != 0) {
+    } else if ((rc = take_direct(p, c, cls, node, bufs, n, NULL, &k)) != 0) {
         return rc;
     }
-    count_gets(p, c, cls, &k);
+    count_gets(p, c, cls, node, &k);
     if (p->hot_get == 0) /* debug or flags: stamp each */
         for (size_t i = 0; i < n; i++)
             finish_get(p, bufs[i], cls, caller);
@@ -436,6 +584,21 @@ int zp__cache_get_batch(zp_pool *p, zp__cache *c, size_t size, void **bufs, size
     return rc;
 }
 
+/* The class and node of a zp__slab.cls_node. */
+static unsigned tag_cls(uint64_t tag)
+{
+    zp__slab s;
+    s.cls_node = tag;
+    return s.cls;
+}
+
+static unsigned tag_node(uint64_t tag)
+{
+    zp__slab s;
+    s.cls_node = tag;
+    return s.node;
+}
+
 /* How many of bufs[0..n) are buffers of the slab whose carved part is
  * [lo, lo + span), on its stride (mask): the same checks as zp__hot_slab,
  * without the radix map. */
@@ -458,21 +621,25 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
     /* buffers that took the checked path, merged while their class stays */
     void *run[RUN_MAX];
     uint32_t run_n = 0;
-    unsigned run_cls = 0;
+    uint64_t run_tag = 0; /* the run's class and node (zp__slab.cls_node) */
+    /* the bare path takes buffers of c's node; others (another node's, or
+     * any without a cache) are looked up and run by node */
+    uintptr_t key = c != NULL ? c->key : (uintptr_t)p;
     /* bufs[seg .. i): buffers that passed the bare path's checks, all of
-     * class seg_cls: one put_run, straight from bufs */
+     * one class and node (seg_tag): one put_run, straight from bufs */
     size_t seg = 0, i = 0;
-    unsigned seg_cls = 0;
+    uint64_t seg_tag = 0;
     while (i < n) {
         void *buf = bufs[i];
-        zp__slab *s = zp__hot_slab(p, buf);
+        zp__slab *s = zp__hot_slab(p, key, buf);
         if (s != NULL) {
-            if (i > seg && (s->cls != seg_cls || i - seg >= CHUNK_MAX)) {
-                put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
+            if (i > seg && (s->cls_node != seg_tag || i - seg >= CHUNK_MAX)) {
+                put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg,
+                        (uint32_t)(i - seg));
                 seg = i;
             }
             if (i == seg)
-                seg_cls = s->cls;
+                seg_tag = s->cls_node;
             /* this buffer and those after it in the same slab (a batch's
              * buffers often share one) */
             uintptr_t lo = s->base;
@@ -483,24 +650,24 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
             continue;
         }
         if (i > seg)
-            put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
+            put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg, (uint32_t)(i - seg));
         seg = ++i;
         if (buf == NULL)
             continue;
         s = accept_put(p, buf, op);
         if (s == NULL)
             continue; /* misuse reported, or an oversize buffer released */
-        if (run_n > 0 && (s->cls != run_cls || run_n == RUN_MAX)) {
-            put_run(p, c, run_cls, run, run_n);
+        if (run_n > 0 && (s->cls_node != run_tag || run_n == RUN_MAX)) {
+            put_run(p, c, tag_cls(run_tag), tag_node(run_tag), run, run_n);
             run_n = 0;
         }
-        run_cls = s->cls;
+        run_tag = s->cls_node;
         run[run_n++] = buf;
     }
     if (i > seg)
-        put_run(p, c, seg_cls, bufs + seg, (uint32_t)(i - seg));
+        put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg, (uint32_t)(i - seg));
     if (run_n > 0)
-        put_run(p, c, run_cls, run, run_n);
+        put_run(p, c, tag_cls(run_tag), tag_node(run_tag), run, run_n);
 }
 
 /* ------------------------------------------------------------- reserve */
@@ -535,7 +702,8 @@ int zp__cache_reserve(zp_pool *p, size_t size, size_t count)
     void **bufs = malloc(count * sizeof(void *)); /* a cold call: may allocate */
     if (bufs == NULL)
         return zp__error(-ENOMEM, "zp_reserve: out of memory listing %zu buffers", count);
-    int rc = take_direct(p, NULL, cls, bufs, count, NULL, NULL);
+    /* on the calling thread's node: its next gets take them */
+    int rc = take_direct(p, NULL, cls, current_node(p, NULL), bufs, count, NULL, NULL);
     if (rc == 0) {
         size_t len = zp__class_size(p, cls), page = zp__os_page_size();
         for (size_t i = 0; i < count; i++)
@@ -573,6 +741,9 @@ uint32_t zp__cache_drain(zp_pool *p, zp__cache *c)
         c->misses[cls].contended = false;
         b->cap = p->depot[cls].cache_start; /* and small */
     }
+    if (c->stash != NULL)
+        for (unsigned node = 0; node < p->nnodes; node++)
+            classes |= stash_flush(p, c, node);
     return classes;
 }
 
@@ -595,11 +766,21 @@ zp__cache *zp__cache_new(zp_pool *p, bool handle)
     for (unsigned cls = 0; cls < p->nclasses; cls++)
         items += p->depot[cls].cache_cap;
     size_t head = sizeof(zp__cache) + p->nclasses * (sizeof(zp__bin) + sizeof(zp__bin_misses));
-    zp__cache *c = calloc(1, head + items * sizeof(void *));
+    size_t stash = p->nnodes > 1 ? p->nnodes * sizeof(zp__stash) : 0;
+    zp__cache *c = calloc(1, head + stash + items * sizeof(void *));
     if (c == NULL)
         return NULL;
-    void **slot = (void **)((char *)c + head);
+    if (stash)
+        c->stash = (zp__stash *)((char *)c + head);
+    void **slot = (void **)((char *)c + head + stash);
     c->pool = p;
+    /* the creating thread's node (its owner's, for a thread cache; a
+     * handle takes the node of whoever refills it) */
+    unsigned node = p->nnodes > 1 ? zp__os_current_node_index() : 0;
+    if (node >= p->nnodes)
+        node = 0;
+    atomic_init(&c->node, node);
+    c->key = zp__node_key(p, node);
     c->handle = handle;
     c->nclasses = p->nclasses;
     c->misses = (zp__bin_misses *)&c->bins[p->nclasses];
@@ -626,5 +807,8 @@ uint64_t zp__cache_held(const zp__cache *c)
     uint64_t n = 0;
     for (unsigned cls = 0; cls < c->nclasses; cls++)
         n += c->bins[cls].count;
+    if (c->stash != NULL)
+        for (unsigned node = 0; node < c->pool->nnodes; node++)
+            n += c->stash[node].count;
     return n;
 }

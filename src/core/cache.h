@@ -38,11 +38,11 @@ static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **o
     return false;
 }
 
-/* Pushes buf into c's bin if it is a buffer of p that may take the bare
- * path and the bin has room; false otherwise (nothing done). */
+/* Pushes buf into c's bin if it is a buffer of p on c's node that may take
+ * the bare path and the bin has room; false otherwise (nothing done). */
 static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
 {
-    zp__slab *s = zp__hot_slab(p, buf);
+    zp__slab *s = zp__hot_slab(p, c->key, buf);
     if (ZP_LIKELY(s != NULL)) {
         zp__bin *b = &c->bins[s->cls];
         ZP_KEEP_POINTER(b);
@@ -63,6 +63,12 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
  * -EOVERFLOW; detail recorded) on failure. */
 void *zp__cache_get_slow(zp_pool *p, zp__cache *c, size_t size, const void *caller,
                          const zp__waiter *w, int *err);
+/* The same, for node index want_node (-1: the calling thread's node, which
+ * becomes c's): a buffer of another node than the caller's comes straight
+ * from that node's depot (or is an oversize region bound to it), counted
+ * there as a get made without a cache. */
+void *zp__cache_get_node(zp_pool *p, zp__cache *c, size_t size, int want_node,
+                         const void *caller, const zp__waiter *w, int *err);
 /* The class a budget waiter for size bytes of p takes handed-over buffers
  * of (ZP__WAITER_NO_HANDOVER above max_class: oversize buffers are not
  * handed over). */

@@ -9,6 +9,11 @@
  * fresh buffers are carved from the class's current slab (mapping a new one
  * when it is used up).
  *
+ * With per-node depots (ZP_NUMA_LOCAL on a machine with several nodes)
+ * there is one depot per node and class, all run by this code: a take
+ * names its node (the cache's), and a give sends every buffer to the depot
+ * of its slab's node, whoever gives it, so a buffer always goes home.
+ *
  * Magazines are allocated when buffers are carved, enough to hold every
  * buffer ever carved, so giving buffers back never allocates and never fails.
  * Every give wakes the budget's head waiter (zp__budget_wake): whatever path
@@ -77,8 +82,8 @@ bool zp__depot_lock(zp__depot *d)
 /* Carves up to `want` fresh buffers into out (*n of them); lock held.
  * Magazines for them are allocated first so the depot invariant holds
  * whatever happens. 0 if at least one was carved, else -ENOMEM/ZP__EBUDGET. */
-static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t want,
-                 const zp__waiter *w, uint32_t *got)
+static int carve(zp_pool *p, unsigned cls, unsigned node, zp__depot *d, void **out,
+                 uint32_t want, const zp__waiter *w, uint32_t *got)
 {
     size_t csize = zp__class_size(p, cls);
     uint64_t need = (d->carved + want + d->batch - 1) / d->batch;
@@ -101,7 +106,7 @@ static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t wa
             if (n > 0)
                 break;
             size_t size = zp__slab_bytes(p, cls);
-            if ((rc = zp__slab_create(p, cls, size, w, &s)) != 0)
+            if ((rc = zp__slab_create(p, cls, node, size, w, &s)) != 0)
                 break;
             zp__slab_list_push(&d->slabs, s);
             d->carving = s;
@@ -126,11 +131,11 @@ static int carve(zp_pool *p, unsigned cls, zp__depot *d, void **out, uint32_t wa
     return n > 0 ? 0 : rc;
 }
 
-int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
+int zp__depot_take(zp_pool *p, unsigned cls, unsigned node, void **out, uint32_t want,
                    uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved,
                    bool *contended)
 {
-    zp__depot *d = &p->depot[cls];
+    zp__depot *d = zp__depot_of(p, node, cls);
     uint32_t n = 0;
     int rc = 0;
     *contended = zp__depot_lock(d);
@@ -165,7 +170,7 @@ int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
         d->low_water = d->nfree - d->npurged;
     *carved = n == 0;
     if (n == 0)
-        rc = carve(p, cls, d, out, want, w, &n);
+        rc = carve(p, cls, node, d, out, want, w, &n);
     if (count_direct > n)
         count_direct = n;
     if (*carved)
@@ -186,14 +191,18 @@ int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
     return 0;
 }
 
-bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
-                    bool count_direct)
+/* Gives n buffers of d (class cls) back; puts of them counted: as puts made
+ * without a cache, and as remote puts too. Returns whether another thread
+ * held the lock. */
+static bool give_to(zp_pool *p, zp__depot *d, unsigned cls, void *const *items, uint32_t n,
+                    bool count_direct, bool remote)
 {
-    zp__depot *d = &p->depot[cls];
     uint64_t added = 0;
     bool contended = zp__depot_lock(d);
     if (count_direct)
         d->direct.puts += n;
+    if (remote)
+        d->remote_puts += n;
     for (uint32_t i = 0; i < n;) {
         if (d->partial == NULL) {
             zp__mag *m = d->empty;
@@ -231,9 +240,58 @@ bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
     return contended;
 }
 
-void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k)
+/* The node index of buffer buf (a live buffer of p). */
+static unsigned node_of(const void *buf)
 {
-    zp__depot *d = &p->depot[cls];
+    return zp__slab_lookup(buf)->node;
+}
+
+bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
+                    bool count_direct)
+{
+    if (n == 0)
+        return false;
+    if (p->nnodes == 1)
+        return give_to(p, &p->depot[cls], cls, items, n, count_direct, false);
+    /* per-node depots: the usual give is all one node's (a bin refilled on
+     * one node); mixed ones (a thread that migrated, a direct batch) go in
+     * runs of one node, a lock per node per 64 buffers at most */
+    unsigned first = node_of(items[0]);
+    uint32_t i = 1;
+    while (i < n && node_of(items[i]) == first)
+        i++;
+    if (i == n)
+        return give_to(p, zp__depot_of(p, first, cls), cls, items, n, count_direct, false);
+    bool contended = false;
+    for (unsigned node = 0; node < p->nnodes; node++) {
+        void *run[64];
+        uint32_t k = 0;
+        for (i = 0; i < n; i++) {
+            if (node_of(items[i]) != node)
+                continue;
+            run[k++] = items[i];
+            if (k == 64) {
+                contended |= give_to(p, zp__depot_of(p, node, cls), cls, run, k, count_direct,
+                                     false);
+                k = 0;
+            }
+        }
+        if (k)
+            contended |= give_to(p, zp__depot_of(p, node, cls), cls, run, k, count_direct,
+                                 false);
+    }
+    return contended;
+}
+
+void zp__depot_give_home(zp_pool *p, unsigned node, unsigned cls, void *const *items,
+                         uint32_t n)
+{
+    (void)give_to(p, zp__depot_of(p, node, cls), cls, items, n, true, true);
+}
+
+void zp__depot_count_direct(zp_pool *p, unsigned cls, unsigned node, const zp__counts *k)
+{
+    zp__depot *d = zp__depot_of(p, node, cls);
     pthread_mutex_lock(&d->lock);
     d->direct.hits += k->hits;
     d->direct.depot_hits += k->depot_hits;

@@ -18,24 +18,32 @@ void zp__depot_fini(zp__depot *d);
  * returned (true). */
 bool zp__depot_lock(zp__depot *d);
 
-/* Takes up to want buffers of class cls into out: idle ones, or when there
- * are none, freshly carved (*carved set). count_direct of them are counted
+/* Takes up to want buffers of class cls from node index node's depot into
+ * out: idle ones, or when there are none, freshly carved (*carved set; the
+ * slab is bound to the node). count_direct of them are counted
  * as gets made without a cache. One lock acquisition. w: the budget waiter
  * the caller retries for, or NULL. Returns 0 with *taken >= 1, or -ENOMEM /
  * ZP__EBUDGET (detail recorded) with nothing taken. *contended: whether
  * another thread held the lock (the cache grows its exchanges then). */
-int zp__depot_take(zp_pool *p, unsigned cls, void **out, uint32_t want,
+int zp__depot_take(zp_pool *p, unsigned cls, unsigned node, void **out, uint32_t want,
                    uint32_t count_direct, const zp__waiter *w, uint32_t *taken, bool *carved,
                    bool *contended);
 
-/* Returns n buffers of class cls (count_direct: counted as puts made without
- * a cache) and wakes budget waiters. Never fails, never allocates. Returns
- * whether another thread held the lock. */
+/* Returns n buffers of class cls, each to its own node's depot
+ * (count_direct: counted as puts made without a cache) and wakes budget
+ * waiters. Never fails, never allocates. Returns whether another thread
+ * held a lock it took. */
 bool zp__depot_give(zp_pool *p, unsigned cls, void *const *items, uint32_t n,
                     bool count_direct);
+/* Returns n buffers of class cls, all of node index node, put on a thread
+ * of another node: counted there as puts (without a cache) and remote
+ * puts. One lock acquisition. */
+void zp__depot_give_home(zp_pool *p, unsigned node, unsigned cls, void *const *items,
+                         uint32_t n);
 
-/* Adds gets made without a cache (a batch counts once it succeeded). */
-void zp__depot_count_direct(zp_pool *p, unsigned cls, const zp__counts *k);
+/* Adds gets made without a cache to node index node's depot of cls (a
+ * batch counts once it succeeded). */
+void zp__depot_count_direct(zp_pool *p, unsigned cls, unsigned node, const zp__counts *k);
 
 /* Calls fn on every idle buffer of the depot; the caller has it to itself
  * (pool destroy). */

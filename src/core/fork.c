@@ -21,7 +21,7 @@ static void fork_prepare(void)
 {
     zp__registry_lock();
     for (zp_pool *p = zp__registry_pools(); p; p = p->live_next) {
-        for (unsigned c = 0; c < p->nclasses; c++)
+        for (unsigned c = 0; c < p->nnodes * p->nclasses; c++)
             pthread_mutex_lock(&p->depot[c].lock);
         pthread_mutex_lock(&p->lock);
     }
@@ -31,7 +31,7 @@ static void fork_release(void)
 {
     for (zp_pool *p = zp__registry_pools(); p; p = p->live_next) {
         pthread_mutex_unlock(&p->lock);
-        for (unsigned c = p->nclasses; c-- > 0;)
+        for (unsigned c = p->nnodes * p->nclasses; c-- > 0;)
             pthread_mutex_unlock(&p->depot[c].lock);
     }
     zp__registry_unlock();

@@ -33,7 +33,14 @@ bool zp__oversize_was_released(zp_pool *p, const void *ptr)
     return found;
 }
 
-int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, void **out)
+int zp__oversize_get(zp_pool *p, size_t size, unsigned node, bool count, const zp__waiter *w,
+                     void **out)
+{
+    return zp__oversize_get_bound(p, size, node, zp__node_bind_id(p, node), count, w, out);
+}
+
+int zp__oversize_get_bound(zp_pool *p, size_t size, unsigned node, int home, bool count,
+                           const zp__waiter *w, void **out)
 {
     if (size > ZP__MAX_REQUEST)
         return zp__error(-EOVERFLOW, "zp_get: size %zu can never be served (limit %zu)",
@@ -46,7 +53,7 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     if (s == NULL)
         return zp__error(-ENOMEM, "zp_get: no memory for an oversize buffer's metadata");
     void *m;
-    int rc = zp__region_map(p, len, w, &m);
+    int rc = zp__region_map(p, len, home, w, &m);
     if (rc) {
         zp__meta_put(p, s);
         if (rc == ZP__ELOCK)
@@ -57,6 +64,9 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
         return zp__error(rc, "zp_get: the provider could not map %zu bytes for an oversize "
                              "buffer", len);
     }
+    s->key = zp__node_key(p, node);
+    s->node = node;
+    s->home = home;
     s->pool = p;
     s->base = (uintptr_t)m;
     s->mask = 0;
@@ -74,9 +84,9 @@ int zp__oversize_get(zp_pool *p, size_t size, bool count, const zp__waiter *w, v
     }
     pthread_mutex_lock(&p->lock);
     zp__slab_list_push(&p->oversize, s);
-    p->oversize_gets += count;
-    p->oversize_live++;
-    p->oversize_bytes += len;
+    p->over[node].gets += count;
+    p->over[node].live++;
+    p->over[node].bytes += len;
     if (p->released)
         released_forget(p, (uintptr_t)m); /* the address is live again */
     pthread_mutex_unlock(&p->lock);
@@ -103,9 +113,9 @@ void zp__oversize_put(zp_pool *p, void *buf, bool count)
     }
     zp__slab_unregister(s);
     zp__slab_list_unlink(&p->oversize, s);
-    p->oversize_puts += count;
-    p->oversize_live--;
-    p->oversize_bytes -= s->size;
+    p->over[s->node].puts += count;
+    p->over[s->node].live--;
+    p->over[s->node].bytes -= s->size;
     if (p->released) {
         p->released[p->released_next] = (uintptr_t)buf;
         p->released_next = (p->released_next + 1) % ZP__RELEASED_MAX;
@@ -119,10 +129,10 @@ void zp__oversize_put(zp_pool *p, void *buf, bool count)
     zp__meta_put(p, s);
 }
 
-int zp__oversize_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
+int zp__oversize_get_batch(zp_pool *p, size_t size, unsigned node, void **bufs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = zp__oversize_get(p, size, false, NULL, &bufs[i]);
+        int rc = zp__oversize_get(p, size, node, false, NULL, &bufs[i]);
         if (rc) {
             for (size_t j = 0; j < i; j++)
                 zp__oversize_put(p, bufs[j], false);
@@ -132,7 +142,7 @@ int zp__oversize_get_batch(zp_pool *p, size_t size, void **bufs, size_t n)
         }
     }
     pthread_mutex_lock(&p->lock);
-    p->oversize_gets += n;
+    p->over[node].gets += n;
     pthread_mutex_unlock(&p->lock);
     return 0;
 }

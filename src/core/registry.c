@@ -56,10 +56,19 @@ int zp__registry_add(zp_pool *p, bool want_slot)
     return 0;
 }
 
+/* Into the depots of the node c last refilled on, each under its lock
+ * (a cache moving to another node folds its counters there too: see
+ * rehome in cache.c). */
 static void fold_counters(zp_pool *p, const zp__cache *c)
 {
-    for (unsigned cls = 0; cls < c->nclasses; cls++)
-        zp__cache_counts(c, cls, &p->retired[cls]);
+    /* relaxed: the owner is gone or done with the pool */
+    unsigned node = atomic_load_explicit(&c->node, memory_order_relaxed);
+    for (unsigned cls = 0; cls < c->nclasses; cls++) {
+        zp__depot *d = zp__depot_of(p, node, cls);
+        pthread_mutex_lock(&d->lock);
+        zp__cache_counts(c, cls, &d->retired);
+        pthread_mutex_unlock(&d->lock);
+    }
 }
 
 static void unlink_cache(zp_pool *p, zp__cache *c)

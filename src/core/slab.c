@@ -1,6 +1,7 @@
 /*
- * slab.c — regions from the provider (budget reserved first, registered in
- * the radix map after) and their out-of-line metadata; class slabs.
+ * slab.c — regions from the provider (budget reserved first, bound to
+ * their NUMA node before first touch, registered in the radix map after)
+ * and their out-of-line metadata; class slabs.
  */
 #include "core/slab.h"
 #include "core/object.h"
@@ -32,15 +33,21 @@ static size_t region_align(const zp_pool *p, size_t size)
 
 /* Where a fresh region is placed before anything touches it. The provider
  * has mapped it (and, for ZP_HUGE_PAGES with the default provider,
- * advised it MADV_HUGEPAGE); no page is faulted in yet.
- * NUMA node binding belongs HERE (mbind of [m, m + size) to the node the
- * region is for): after the map and before zp__region_map's mlock
- * (ZP_LOCKED), which faults in every page. Nothing to do yet. */
-static void region_place(zp_pool *p, void *m, size_t size)
+ * advised it MADV_HUGEPAGE); no page is faulted in yet: it is bound to
+ * node id node_id (-1: no binding) here, before zp__region_map's mlock
+ * (ZP_LOCKED) faults in every page.
+ * MPOL_PREFERRED for ZP_NUMA_LOCAL and zp_get_on_node: locality is a
+ * speed-up, so a node short of free memory lends pages from another
+ * rather than failing a get (or waking the OOM killer) that the machine
+ * could serve. MPOL_BIND for ZP_NUMA_BIND: the caller asked for that node
+ * and nothing else. No MPOL_MF_MOVE: a fresh region has no pages yet, and
+ * a provider's pre-touched memory stays where the provider put it (it can
+ * place it itself from zp_provider_node()). A failure (no NUMA in the
+ * kernel, a provider's special mapping) leaves the kernel's default. */
+static void region_place(zp_pool *p, void *m, size_t size, int node_id)
 {
-    (void)p;
-    (void)m;
-    (void)size;
+    if (node_id >= 0)
+        (void)zp__os_bind(m, size, node_id, p->numa == ZP_NUMA_BIND);
 }
 
 /* ZP_LOCKED: mlock of a fresh region; on refusal the detail names the
@@ -61,17 +68,37 @@ static int region_lock(void *m, size_t size)
                      size, strerror(-rc), limit);
 }
 
+/* The node a provider's map should place its region on (zp_provider_node):
+ * set around the call, on the mapping thread only. */
+static __thread int provider_node = -1;
+
+int zp_provider_node(void)
+{
+    return provider_node;
+}
+
+int zp__node_bind_id(const zp_pool *p, unsigned node)
+{
+    if (p->numa == ZP_NUMA_BIND)
+        return p->bind_node;
+    return p->nnodes > 1 ? p->node_ids[node] : -1;
+}
+
 /* Maps a region: the budget is reserved first (so the pools of a budget
  * never hold more than its max, even for a moment), then the provider maps
- * (aligned as region_align says), the region is placed (region_place) and,
- * with ZP_LOCKED, locked. 0, ZP__EBUDGET, ZP__ELOCK (detail recorded) or
- * -ENOMEM. On failure nothing stays mapped or reserved. */
-int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
+ * (aligned as region_align says; the provider can ask zp_provider_node()
+ * for node_id), the region is bound to node id node_id (-1: none) before
+ * anything touches it (region_place) and, with ZP_LOCKED, locked. 0,
+ * ZP__EBUDGET, ZP__ELOCK (detail recorded) or -ENOMEM. On failure nothing
+ * stays mapped or reserved. */
+int zp__region_map(zp_pool *p, size_t size, int node_id, const zp__waiter *w, void **out)
 {
     if (p->budget && !zp__budget_reserve(p->budget, size, w))
         return ZP__EBUDGET;
     size_t align = region_align(p, size);
+    provider_node = node_id;
     void *m = p->provider.map(size, align, p->provider.ctx);
+    provider_node = -1;
     if (m != NULL && ((uintptr_t)m & (align - 1)) != 0) {
         /* a provider that ignores the alignment cannot be used */
         p->provider.unmap(m, size, p->provider.ctx);
@@ -79,7 +106,7 @@ int zp__region_map(zp_pool *p, size_t size, const zp__waiter *w, void **out)
     }
     int rc = m == NULL ? -ENOMEM : 0;
     if (m != NULL) {
-        region_place(p, m, size);
+        region_place(p, m, size, node_id);
         if ((p->flags & ZP_LOCKED) && (rc = region_lock(m, size)) != 0) {
             p->provider.unmap(m, size, p->provider.ctx);
             m = NULL;
@@ -188,8 +215,8 @@ void zp__meta_put(zp_pool *p, zp__slab *s)
     pthread_mutex_unlock(&p->lock);
 }
 
-int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
-                    zp__slab **out)
+int zp__slab_create(zp_pool *p, unsigned cls, unsigned node, size_t size,
+                    const zp__waiter *w, zp__slab **out)
 {
     size_t csize = zp__class_size(p, cls);
     uint32_t nbufs = (uint32_t)(size / csize);
@@ -206,11 +233,15 @@ int zp__slab_create(zp_pool *p, unsigned cls, size_t size, const zp__waiter *w,
     if (built_words)
         s->built = (_Atomic uint64_t *)(s + 1) + debug_words;
     void *m;
-    int rc = zp__region_map(p, size, w, &m);
+    int home = zp__node_bind_id(p, node);
+    int rc = zp__region_map(p, size, home, w, &m);
     if (rc) {
         zp__meta_put(p, s);
         return rc;
     }
+    s->key = zp__node_key(p, node);
+    s->node = node;
+    s->home = home;
     s->pool = p;
     s->base = (uintptr_t)m;
     s->stride = csize;
@@ -246,7 +277,7 @@ void zp__slab_release(zp_pool *p, zp__slab *s)
  * were finalised already; outstanding ones are not). */
 void zp__slabs_destroy_all(zp_pool *p)
 {
-    for (unsigned c = 0; c < p->nclasses; c++) {
+    for (unsigned c = 0; c < p->nnodes * p->nclasses; c++) {
         zp__depot *d = &p->depot[c];
         while (d->slabs) {
             zp__slab *s = d->slabs;

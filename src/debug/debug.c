@@ -116,7 +116,7 @@ void zp__debug_leak_report(zp_pool *p)
     if (p->debug < 2)
         return;
     unsigned long listed = 0, more = 0;
-    for (unsigned c = 0; c < p->nclasses; c++) {
+    for (unsigned c = 0; c < p->nnodes * p->nclasses; c++) {
         for (zp__slab *s = p->depot[c].slabs; s; s = s->next) {
             for (uint32_t i = 0; i < s->nbufs; i++) {
                 if (!(atomic_load_explicit(&s->state[i / 64], memory_order_relaxed) &

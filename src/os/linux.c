@@ -1,17 +1,23 @@
 /*
  * linux.c — the OS contract of os.h on Linux: mmap/munmap/madvise,
- * huge pages (MAP_HUGETLB, MADV_HUGEPAGE), mlock, clock_gettime, pthread condition variables on CLOCK_MONOTONIC, eventfd,
- * sched_getcpu and dladdr.
+ * huge pages (MAP_HUGETLB, MADV_HUGEPAGE), mlock, clock_gettime, pthread
+ * condition variables on CLOCK_MONOTONIC, eventfd, sched_getcpu/getcpu, the
+ * NUMA topology from sysfs with raw mbind(2), and dladdr.
  */
 #define _GNU_SOURCE
 #include "os/os.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -282,6 +288,168 @@ void zp__os_yield(void)
 int zp__os_current_cpu(void)
 {
     return sched_getcpu();
+}
+
+/* ------------------------------------------------------------------ NUMA */
+
+#define NODE_ID_MAX 1024  /* node ids above this are ignored (none exist) */
+#define CPU_MAX 8192      /* CPUs above this count as node index 0 */
+
+static zp__os_topology topo;
+static int8_t node_index_of[NODE_ID_MAX]; /* node id -> index, or -1 */
+static bool topo_truncated;               /* more online nodes than indexes */
+static uint8_t cpu_node_index[CPU_MAX];
+static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
+
+/* Reads a small sysfs file into buf (NUL-terminated); false if absent. */
+static bool read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n;
+    do
+        n = read(fd, buf, len - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/* Calls fn(i, arg) for every number of a sysfs list ("0-3,8,10-11"). */
+static void each_in_list(const char *s, void (*fn)(long i, void *arg), void *arg)
+{
+    while (*s) {
+        char *end;
+        long lo = strtol(s, &end, 10), hi = lo;
+        if (end == s)
+            break;
+        s = end;
+        if (*s == '-') {
+            hi = strtol(s + 1, &end, 10);
+            if (end == s + 1)
+                break;
+            s = end;
+        }
+        for (long i = lo; i <= hi && i >= 0; i++)
+            fn(i, arg);
+        while (*s == ',' || *s == '\n' || *s == ' ')
+            s++;
+    }
+}
+
+static void add_node(long id, void *arg)
+{
+    (void)arg;
+    if (id < NODE_ID_MAX && topo.nnodes == ZP__MAX_NODES && node_index_of[id] < 0)
+        topo_truncated = true;
+    if (id < NODE_ID_MAX && topo.nnodes < ZP__MAX_NODES && node_index_of[id] < 0) {
+        node_index_of[id] = (int8_t)topo.nnodes;
+        topo.ids[topo.nnodes++] = (int)id;
+    }
+}
+
+static void add_cpu(long cpu, void *arg)
+{
+    if (cpu < CPU_MAX) {
+        cpu_node_index[cpu] = (uint8_t)(uintptr_t)arg;
+        if (cpu + 1 > topo.ncpus)
+            topo.ncpus = (int)cpu + 1;
+    }
+}
+
+/* Once per process: the online nodes and which CPUs each has (online or
+ * not: an offline CPU runs nothing, and a CPU outside the calling thread's
+ * cpuset is still on its node). A node whose cpulist is empty or missing
+ * has no CPUs: listed all the same. Too many nodes: one node. */
+static void topology_read(void)
+{
+    static char buf[16384];
+    memset(node_index_of, -1, sizeof node_index_of);
+    if (read_small("/sys/devices/system/node/online", buf, sizeof buf))
+        each_in_list(buf, add_node, NULL);
+    if (topo.nnodes == 0 || topo_truncated) {
+        memset(node_index_of, -1, sizeof node_index_of);
+        topo.nnodes = 1;
+        topo.ids[0] = 0;
+        node_index_of[0] = 0;
+        topo.ncpus = 0;
+        topo.cpu_index = cpu_node_index;
+        return;
+    }
+    for (int k = 0; k < topo.nnodes; k++) {
+        char path[80];
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", topo.ids[k]);
+        if (read_small(path, buf, sizeof buf))
+            each_in_list(buf, add_cpu, (void *)(uintptr_t)k);
+    }
+    topo.cpu_index = cpu_node_index;
+}
+
+const zp__os_topology *zp__os_topology_get(void)
+{
+    pthread_once(&topo_once, topology_read);
+    return &topo;
+}
+
+int zp__os_node_index(int node)
+{
+    zp__os_topology_get();
+    return node >= 0 && node < NODE_ID_MAX ? node_index_of[node] : -1;
+}
+
+unsigned zp__os_current_node_index(void)
+{
+    const zp__os_topology *t = zp__os_topology_get();
+    if (t->nnodes == 1)
+        return 0;
+    unsigned cpu = 0, node = 0;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    /* the vDSO's getcpu: the kernel's own CPU -> node answer */
+    if (getcpu(&cpu, &node) == 0)
+        return node < NODE_ID_MAX && node_index_of[node] >= 0 ? (unsigned)node_index_of[node]
+                                                              : 0;
+#endif
+    int c = sched_getcpu();
+    (void)node;
+    cpu = c >= 0 ? (unsigned)c : 0;
+    return cpu < (unsigned)t->ncpus ? t->cpu_index[cpu] : 0;
+}
+
+/* mbind(2)'s modes and flags (numaif.h is libnuma's header, not needed) */
+#define ZP_MPOL_PREFERRED 1
+#define ZP_MPOL_BIND 2
+
+int zp__os_bind(void *ptr, size_t size, int node, bool strict)
+{
+#ifdef SYS_mbind
+    unsigned long mask[NODE_ID_MAX / (8 * sizeof(unsigned long))] = {0};
+    if (node < 0 || node >= NODE_ID_MAX)
+        return -EINVAL;
+    mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
+    long rc = syscall(SYS_mbind, ptr, size, strict ? ZP_MPOL_BIND : ZP_MPOL_PREFERRED, mask,
+                      (unsigned long)NODE_ID_MAX, 0u);
+    return rc == 0 ? 0 : -errno;
+#else
+    (void)ptr, (void)size, (void)node, (void)strict;
+    return -ENOSYS;
+#endif
+}
+
+int zp__os_node_of_addr(const void *ptr)
+{
+#ifdef SYS_get_mempolicy
+    int node = -1;
+    /* MPOL_F_NODE (1) | MPOL_F_ADDR (2) */
+    if (syscall(SYS_get_mempolicy, &node, NULL, 0ul, ptr, 3ul) != 0)
+        return -errno;
+    return node;
+#else
+    (void)ptr;
+    return -ENOSYS;
+#endif
 }
 
 /* ----------------------------------------------------------- debugging */

@@ -122,6 +122,46 @@ void zp__os_yield(void);
 /* The CPU the calling thread runs on right now (a hint), or -1. */
 int zp__os_current_cpu(void);
 
+/* ------------------------------------------------------------------ NUMA */
+
+/* Most NUMA nodes a pool keeps apart (node indexes are tagged into the low
+ * bits of a cache-line-aligned pool pointer: 6 bits). A machine with more
+ * online nodes is served as one node. */
+#define ZP__MAX_NODES 64
+
+/* The machine's online NUMA nodes, read once from sysfs
+ * (/sys/devices/system/node/online and node<N>/cpulist): ids[0 .. n) in
+ * ascending order (not necessarily contiguous: 0, 2, 5 is fine), and the
+ * dense index of a node id. Nodes without CPUs are listed (memory-only
+ * nodes). Without the sysfs directory (containers, non-NUMA kernels) the
+ * machine is one node, id 0. */
+typedef struct zp__os_topology {
+    int nnodes;                  /* >= 1 */
+    int ids[ZP__MAX_NODES];      /* node id of each index */
+    int ncpus;                   /* entries in cpu_index */
+    const uint8_t *cpu_index;    /* CPU number -> node index (0 when unknown) */
+} zp__os_topology;
+const zp__os_topology *zp__os_topology_get(void);
+
+/* Index (into the topology's ids) of node id, or -1 if it is not online. */
+int zp__os_node_index(int node);
+
+/* Index of the node the calling thread runs on right now (a hint: the
+ * thread may migrate); 0 when unknown. No system call where the vDSO
+ * serves getcpu (x86-64, arm64). */
+unsigned zp__os_current_node_index(void);
+
+/* Sets the memory policy of [ptr, ptr+size) before its first touch so its
+ * pages are placed on node id: strict = MPOL_BIND (the pages come from that
+ * node or the fault fails), else MPOL_PREFERRED (that node while it has free
+ * memory, another otherwise). Raw mbind(2); no libnuma. 0 or -errno (a
+ * kernel without NUMA support: -ENOSYS). */
+int zp__os_bind(void *ptr, size_t size, int node, bool strict);
+
+/* The node id the page at ptr is on (get_mempolicy(MPOL_F_NODE |
+ * MPOL_F_ADDR): faults the page in if it was never touched), or -errno. */
+int zp__os_node_of_addr(const void *ptr);
+
 /* ----------------------------------------------------------- debugging */
 
 /* Where code address addr lies: the object file, its load base and the

@@ -32,9 +32,10 @@ static uint64_t carved_in(const zp__slab *s, size_t csize)
     return (atomic_load_explicit(&s->carve_end, memory_order_relaxed) - s->base) / csize;
 }
 
-size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
+/* Trims node index node's depot of class cls (see zp__trim_class). */
+static size_t trim_depot(zp_pool *p, unsigned node, unsigned cls, uint64_t drop, bool purge)
 {
-    zp__depot *d = &p->depot[cls];
+    zp__depot *d = zp__depot_of(p, node, cls);
     size_t csize = zp__class_size(p, cls);
     size_t released = 0;
     uint64_t resident_dropped = 0;
@@ -128,6 +129,14 @@ size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
     return released;
 }
 
+size_t zp__trim_class(zp_pool *p, unsigned cls, uint64_t drop, bool purge)
+{
+    size_t released = 0;
+    for (unsigned node = 0; node < p->nnodes && released < drop; node++)
+        released += trim_depot(p, node, cls, drop - released, purge);
+    return released;
+}
+
 size_t zp__trim_pool(zp_pool *p, uint64_t keep, bool purge)
 {
     size_t released = 0;
@@ -153,14 +162,16 @@ static void decay_run(zp_pool *p)
     if (!atomic_compare_exchange_strong_explicit(&p->decay_epoch_ns, &epoch, now,
                                                  memory_order_relaxed, memory_order_relaxed))
         return;
-    for (unsigned c = 0; c < p->nclasses; c++) {
-        zp__depot *d = &p->depot[c];
-        pthread_mutex_lock(&d->lock);
-        uint64_t idle_all_epoch = d->low_water;
-        d->low_water = d->nfree - d->npurged;
-        pthread_mutex_unlock(&d->lock);
-        if (idle_all_epoch)
-            zp__trim_class(p, c, idle_all_epoch * zp__class_size(p, c), true);
+    for (unsigned node = 0; node < p->nnodes; node++) {
+        for (unsigned c = 0; c < p->nclasses; c++) {
+            zp__depot *d = zp__depot_of(p, node, c);
+            pthread_mutex_lock(&d->lock);
+            uint64_t idle_all_epoch = d->low_water;
+            d->low_water = d->nfree - d->npurged;
+            pthread_mutex_unlock(&d->lock);
+            if (idle_all_epoch)
+                trim_depot(p, node, c, idle_all_epoch * zp__class_size(p, c), true);
+        }
     }
 }
 

@@ -11,4 +11,9 @@
  * held. */
 zp__counts zp__class_counts(zp_pool *p, unsigned cls);
 
+/* The pool's depot index of node id node: its index, p->nnodes for an
+ * online node none of its depots is on, or -1 for a node that is not
+ * online. */
+int zp__stats_node_index(const zp_pool *p, int node);
+
 #endif /* ZP_STATS_H */
