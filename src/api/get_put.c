@@ -46,9 +46,11 @@ void *zp_get(zp_pool *p, size_t size)
     if (ZP_UNLIKELY(p == NULL))
         return get_null();
     zp__cache *c = zp__thread_cache_last(p);
-    void *buf;
-    if (ZP_LIKELY(c != NULL) && ZP_LIKELY(zp__cache_pop(p, c, size, &buf)))
-        return buf;
+    if (ZP_LIKELY(c != NULL)) {
+        void *buf = zp__cache_pop(p, c, size);
+        if (ZP_LIKELY(buf != NULL))
+            return buf;
+    }
     return get_slow(p, size, ZP_CALLER());
 }
 

@@ -58,10 +58,11 @@ static ZP_NOINLINE void *cache_get_slow(zp_cache *c, size_t size, const void *ca
 
 void *zp_cache_get(zp_cache *c, size_t size)
 {
-    void *buf;
-    if (ZP_LIKELY(c != NULL) &&
-        ZP_LIKELY(zp__cache_pop(c->pool, c, size, &buf)))
-        return buf;
+    if (ZP_LIKELY(c != NULL)) {
+        void *buf = zp__cache_pop(c->pool, c, size);
+        if (ZP_LIKELY(buf != NULL))
+            return buf;
+    }
     return cache_get_slow(c, size, ZP_CALLER());
 }
 

@@ -19,10 +19,9 @@
 /* The hit paths. c must not be NULL (a front door that has no cache goes
  * to the slow path). */
 
-/* Pops a buffer for size bytes from c's bin into *out: false on a miss, or
- * when the size or the pool wants the checked path (size 0, or above
- * hot_get). */
-static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **out)
+/* Pops a buffer for size bytes from c's bin: NULL on a miss, or when the
+ * size or the pool wants the checked path (size 0, or above hot_get). */
+static inline void *zp__cache_pop(zp_pool *p, zp__cache *c, size_t size)
 {
     if (ZP_LIKELY(size - 1 < p->hot_get)) {
         zp__bin *b = &c->bins[zp__class_of(p, size)];
@@ -30,12 +29,14 @@ static inline bool zp__cache_pop(zp_pool *p, zp__cache *c, size_t size, void **o
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
             zp__counter_inc(&b->hits);
-            *out = b->items[n - 1];
             b->count = n - 1;
-            return true;
+            void *buf = b->items[n - 1];
+            if (buf == NULL) /* never: a bin holds buffers only */
+                __builtin_unreachable();
+            return buf;
         }
     }
-    return false;
+    return NULL;
 }
 
 /* Pushes buf into c's bin if it is a buffer of p on c's node that may take
@@ -48,9 +49,9 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
         ZP_KEEP_POINTER(b);
         uint32_t n = b->count;
         if (ZP_LIKELY(n < b->cap)) {
-            zp__counter_inc(&b->puts);
             b->items[n] = buf;
             b->count = n + 1;
+            zp__counter_inc(&b->puts);
             return true;
         }
     }
