@@ -170,7 +170,9 @@ struct zp_cache {
     _Atomic uint32_t node;    /* index of the node it refills from (written
                                  by the owner, read by stats) */
     bool handle;              /* owned by a zp_cache handle */
-    zp__bin bins[];
+    /* cache-line aligned (so is the cache): a bin (32 bytes) never
+     * straddles two lines, and the hit path touches one line of it */
+    alignas(ZP_CACHELINE) zp__bin bins[];
 };
 typedef struct zp_cache zp__cache;
 

@@ -184,12 +184,14 @@ static void test_cross_thread(void **state)
     int i;
     (void)state;
     pool = ZPT_POOL(.type = &ot->type, .pv = pv);
-    /* more objects than can ever be in flight, constructed up front */
+    /* more objects than can ever be in flight (two thread caches whose
+       bins may each grow to cache_depth, 256, when the threads meet at the
+       depot, the hand-off slot and main's batch), constructed up front */
     {
-        void *pre[256];
-        for (i = 0; i < 256; i++)
+        static void *pre[1024];
+        for (i = 0; i < 1024; i++)
             assert_non_null(pre[i] = zp_get(pool, 200));
-        for (i = 0; i < 256; i++)
+        for (i = 0; i < 1024; i++)
             zp_put(pool, pre[i]);
     }
     zpt_xfer_start(&x, pool);

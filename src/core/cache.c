@@ -767,9 +767,12 @@ zp__cache *zp__cache_new(zp_pool *p, bool handle)
         items += p->depot[cls].cache_cap;
     size_t head = sizeof(zp__cache) + p->nclasses * (sizeof(zp__bin) + sizeof(zp__bin_misses));
     size_t stash = p->nnodes > 1 ? p->nnodes * sizeof(zp__stash) : 0;
-    zp__cache *c = calloc(1, head + stash + items * sizeof(void *));
+    size_t bytes = head + stash + items * sizeof(void *);
+    bytes = (bytes + ZP_CACHELINE - 1) & ~(size_t)(ZP_CACHELINE - 1);
+    zp__cache *c = aligned_alloc(ZP_CACHELINE, bytes); /* the bins' lines */
     if (c == NULL)
         return NULL;
+    memset(c, 0, bytes);
     if (stash)
         c->stash = (zp__stash *)((char *)c + head);
     void **slot = (void **)((char *)c + head + stash);

@@ -126,7 +126,8 @@ void zp__cache_returned(zp_pool *p, uint32_t classes);
  * retention cap and decay. */
 void zp__cache_flush(zp_pool *p, zp__cache *c);
 
-/* A new empty cache for p (calloc'd; free() it). NULL if out of memory. */
+/* A new empty cache for p (cache-line aligned; free() it). NULL if out of
+ * memory. */
 zp__cache *zp__cache_new(zp_pool *p, bool handle);
 /* Adds c's counters of class cls to *sum (any thread; relaxed reads). */
 void zp__cache_counts(const zp__cache *c, unsigned cls, zp__counts *sum);
