@@ -391,7 +391,9 @@ ZP_API size_t zp_trim(zp_pool *pool, size_t keep_bytes);
  * Makes count buffers of size ready in the pool's depot before they are
  * needed: idle ones are used first, the rest are mapped and carved (an
  * object pool's are constructed), and every page of each is written, so
- * the gets that take them cost no mapping and no page fault. Counted as
+ * the gets that take them cost no mapping and no page fault. The calling
+ * thread's cache for the pool is made too (its memory written), so this
+ * thread's first gets fault on nothing at all. Counted as
  * neither gets nor puts; the buffers stay idle (the retention cap, decay
  * and zp_trim apply to them as to any idle buffer). All or nothing:
  * returns 0, or a negative errno with nothing reserved: -EINVAL (pool
