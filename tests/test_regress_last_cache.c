@@ -34,8 +34,8 @@ static void test_same_address_after_destroy(void **state)
     for (int r = 0; r < 100; r++) {
         void *buf = zp_get(b, 4096);
         assert_non_null(buf);
-        for (int i = 0; i < 4; i++)
-            assert_ptr_not_equal(buf, old[i]); /* the old slabs are gone */
+        /* b's own buffer (the old pool's slabs are unmapped: the kernel may
+         * hand their addresses to b's, so the address proves nothing) */
         assert_int_equal(zp_capacity(b, buf), 4096);
         memset(buf, 0x5a, 4096);
         zp_put(b, buf);
