@@ -19,10 +19,11 @@
 
 #define ZP_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ZP_UNLIKELY(x) __builtin_expect(!!(x), 0)
-/* Makes the compiler keep p as computed, in a register: the hit paths
- * address a bin's fields from one bin pointer instead of recomputing
- * cache + class * size for each (one instruction per get or put). */
-#define ZP_KEEP_POINTER(p) __asm__("" : "+r"(p))
+/* Makes the compiler keep x (a pointer or an integer) as computed, in a
+ * register, and forget what it knew of its value: the hit paths address a
+ * bin's fields from one bin pointer instead of recomputing cache + class *
+ * size for each (zp__cache_bin; one instruction per get or put each). */
+#define ZP_KEEP_POINTER(x) __asm__("" : "+r"(x))
 #define ZP_NOINLINE __attribute__((noinline))
 #define ZP_COLD __attribute__((cold))
 #define ZP_TLS_IE __attribute__((tls_model("initial-exec")))

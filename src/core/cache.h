@@ -16,6 +16,20 @@
 #include "core/slab.h"
 #include "types.h"
 
+/* c's bin of class cls, for the hit paths: the byte offset of the bin is
+ * kept opaque so the compiler adds it to the bins' address in one lea
+ * (left alone it folds the bins' offset into the index: one more add),
+ * and the bin's address stays in a register so its fields are addressed
+ * from it. */
+static inline zp__bin *zp__cache_bin(zp__cache *c, unsigned cls)
+{
+    uintptr_t off = (uintptr_t)cls * sizeof(zp__bin);
+    ZP_KEEP_POINTER(off);
+    zp__bin *b = (zp__bin *)((char *)c->bins + off);
+    ZP_KEEP_POINTER(b);
+    return b;
+}
+
 /* The hit paths. c must not be NULL (a front door that has no cache goes
  * to the slow path). */
 
@@ -24,8 +38,7 @@
 static inline void *zp__cache_pop(zp_pool *p, zp__cache *c, size_t size)
 {
     if (ZP_LIKELY(size - 1 < p->hot_get)) {
-        zp__bin *b = &c->bins[zp__class_of(p, size)];
-        ZP_KEEP_POINTER(b);
+        zp__bin *b = zp__cache_bin(c, zp__class_of(p, size));
         uint32_t n = b->count;
         if (ZP_LIKELY(n != 0)) {
             zp__counter_inc(&b->hits);
@@ -45,8 +58,7 @@ static inline bool zp__cache_push(zp_pool *p, zp__cache *c, void *buf)
 {
     zp__slab *s = zp__hot_slab(p, c->key, buf);
     if (ZP_LIKELY(s != NULL)) {
-        zp__bin *b = &c->bins[s->cls];
-        ZP_KEEP_POINTER(b);
+        zp__bin *b = zp__cache_bin(c, s->cls);
         uint32_t n = b->count;
         if (ZP_LIKELY(n < b->cap)) {
             b->items[n] = buf;
