@@ -7,7 +7,9 @@
  * with move_pages(2) (nodes NULL: query only), raw system calls, no
  * libnuma. One line per case:
  *   PLACE <case> node=<n> pages=<on node>/<checked>
- * which the lead copies into the release note.
+ * which the lead copies into the release note. ZP_NUMA_BIND with
+ * ZP_HUGE_PAGES and ZP_LOCKED also checks VmLck (every slab byte locked
+ * while the pool lives, none after), one line LOCKED <case> ...
  *
  * Threads are pinned with sched_setaffinity to the CPUs the guest's sysfs
  * lists for a node; nodes without CPUs (--cpus 1 --nodes 2) are reached
@@ -360,6 +362,58 @@ static void case_bind(void)
     }
 }
 
+/* A field of /proc/self/status in KiB ("VmLck"), or -1. */
+static long status_kib(const char *field)
+{
+    char buf[8192];
+    if (!read_file("/proc/self/status", buf, sizeof buf))
+        return -1;
+    size_t len = strlen(field);
+    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, field, len) == 0 && l[len] == ':')
+            return strtol(l + len + 1, NULL, 10);
+    return -1;
+}
+
+/* ZP_NUMA_BIND with ZP_HUGE_PAGES and ZP_LOCKED: the slabs are bound
+ * before mlock faults them in, so every page is on the node asked for,
+ * and locked (VmLck) until the pool is destroyed. */
+static void case_bind_huge_locked(int from)
+{
+    for (int k = 0; k < nnodes; k++) {
+        zp_config cfg;
+        zp_pool *pool;
+        zp_config_init(&cfg);
+        cfg.numa = ZP_NUMA_BIND;
+        cfg.numa_node = node_ids[k];
+        cfg.flags = ZP_HUGE_PAGES | ZP_LOCKED;
+        int rc = zp_pool_create(&cfg, &pool);
+        CHECK(rc == 0, "zp_pool_create(bind %d, huge, locked): %s", node_ids[k],
+              zp_strerror(rc));
+        if (rc != 0)
+            return;
+        long lck0 = status_kib("VmLck");
+        char name[48];
+        snprintf(name, sizeof name, "bind-huge-locked-%d-from-%d", node_ids[k],
+                 node_ids[from]);
+        job j = {.pool = pool, .node = node_ids[k], .ask = -1, .name = name};
+        run_on(from, place, &j);
+        long lck1 = status_kib("VmLck");
+        zp_stats st = {.struct_size = sizeof st};
+        CHECK(zp_stats_read(pool, &st) == 0, "zp_stats_read");
+        printf("LOCKED %s VmLck +%ld KiB, slabs %llu KiB\n", name, lck1 - lck0,
+               (unsigned long long)(st.bytes_reserved >> 10));
+        /* every mapped byte is locked (in whole huge pages) */
+        CHECK(lck1 - lck0 >= (long)(st.bytes_reserved >> 10) &&
+                  st.bytes_reserved >= (uint64_t)(NSMALL * 64 * KiB + NBIG * 4 * MiB),
+              "%s: VmLck grew by %ld KiB for %llu KiB of slabs", name, lck1 - lck0,
+              (unsigned long long)(st.bytes_reserved >> 10));
+        zp_pool_destroy(pool);
+        long lck2 = status_kib("VmLck");
+        CHECK(lck2 == lck0, "%s: VmLck %ld KiB after destroy, %ld before", name, lck2, lck0);
+    }
+}
+
 static int count_in(void **set, int n, void **bufs, int m)
 {
     int hits = 0;
@@ -590,6 +644,7 @@ int main(void)
     case_local();
     case_on_node();
     case_bind();
+    case_bind_huge_locked(with_cpus[0]);
     if (nc >= 2) {
         case_remote_put(with_cpus[0], with_cpus[1]);
         case_remote_put(with_cpus[1], with_cpus[0]);
