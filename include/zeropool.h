@@ -388,12 +388,14 @@ ZP_API void *zp_get_timed(zp_pool *pool, size_t size, int timeout_ms);
 ZP_API size_t zp_trim(zp_pool *pool, size_t keep_bytes);
 
 /*
- * Makes count buffers of size ready in the pool's depot before they are
- * needed: idle ones are used first, the rest are mapped and carved (an
- * object pool's are constructed), and every page of each is written, so
- * the gets that take them cost no mapping and no page fault. The calling
- * thread's cache for the pool is made too (its memory written), so this
- * thread's first gets fault on nothing at all. Counted as
+ * Makes count buffers of size ready before they are needed: idle ones
+ * are used first, the rest are mapped and carved (an object pool's are
+ * constructed), and every page of each is written, so the gets that take
+ * them cost no mapping and no page fault. The calling thread's cache for
+ * the pool is made too (its memory written) and keeps as many of them as
+ * its bin holds (32 to start with; none while budget waiters queue), so
+ * this thread's first gets are cache hits that fault on nothing; the rest
+ * wait in the pool's depot for any thread. Counted as
  * neither gets nor puts; the buffers stay idle (the retention cap, decay
  * and zp_trim apply to them as to any idle buffer). All or nothing:
  * returns 0, or a negative errno with nothing reserved: -EINVAL (pool

@@ -1,6 +1,8 @@
 /* zp_reserve: buffers made ready ahead (mapped, carved, constructed, every page written), so the first gets map nothing and fault no page; all or nothing under a budget; errors precise. */
 #include "zp_test.h"
 
+#include <pthread.h>
+
 #include <sys/resource.h>
 
 #define SIZE (64 * ZPT_KiB)
@@ -15,7 +17,7 @@ static long minor_faults(void)
 
 /* zp_reserve on a fresh pool, then the first COUNT gets: the page faults and maps they
  * made. The reserve itself counts as no get and no put, and everything it
- * made is idle in the depot. */
+ * made is idle (this thread's bin holds a first share, the depot the rest). */
 static void first_gets(long *faults, size_t *maps)
 {
     zpt_provider *pv = zpt_provider_new();
@@ -154,6 +156,50 @@ static void test_objects_constructed_ahead(void **state)
     zpt_objtype_free(ot);
 }
 
+static void *other_thread_gets(void *arg)
+{
+    zp_pool *pool = arg;
+    static void *got[16];
+    for (int i = 0; i < 16; i++)
+        got[i] = zp_get(pool, 4096);
+    for (int i = 0; i < 16; i++)
+        zp_put(pool, got[i]);
+    return NULL;
+}
+
+/* The calling thread's bin keeps what it holds (32 to start with): its
+ * first 32 gets are cache hits; the rest wait in the depot, where the next
+ * gets, and another thread's, find them (no allocation). */
+static void test_caller_cache_keeps_a_bin(void **state)
+{
+    zp_pool *pool = ZPT_POOL();
+    static void *bufs[48];
+    zp_stats s;
+    (void)state;
+    assert_int_equal(zp_reserve(pool, 4096, 64), 0);
+    for (int i = 0; i < 32; i++)
+        assert_non_null(bufs[i] = zp_get(pool, 4096));
+    s = zpt_read(pool);
+    assert_int_equal(s.gets, 32);
+    assert_int_equal(s.cache_hits, 32);
+    assert_int_equal(s.depot_hits + s.allocations, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, other_thread_gets, pool), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    for (int i = 32; i < 48; i++)
+        assert_non_null(bufs[i] = zp_get(pool, 4096));
+    s = zpt_read(pool);
+    assert_int_equal(s.gets, 64);
+    assert_int_equal(s.allocations, 0); /* all 64 were reserved */
+    assert_true(s.depot_hits >= 2);     /* the other thread's and ours */
+    for (int i = 0; i < 48; i++)
+        zp_put(pool, bufs[i]);
+    s = zpt_read(pool);
+    assert_int_equal(s.bytes_outstanding, 0);
+    zpt_assert_stats(&s);
+    zp_pool_destroy(pool);
+}
+
 static void test_errors(void **state)
 {
     zp_pool *pool = ZPT_POOL(.max_class = ZPT_MiB);
@@ -178,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_idle_used_first),
         cmocka_unit_test(test_budget_all_or_nothing),
         cmocka_unit_test(test_objects_constructed_ahead),
+        cmocka_unit_test(test_caller_cache_keeps_a_bin),
         cmocka_unit_test(test_errors),
     };
     return ZPT_RUN(tests);

@@ -104,11 +104,10 @@ int zp_reserve(zp_pool *p, size_t size, size_t count)
 {
     if (p == NULL)
         return zp__null_arg("zp_reserve", "pool");
-    /* the calling thread's cache too: its first gets then fault on
-     * nothing (a cache is written whole when made); none is fine */
-    if (count != 0)
-        (void)zp__thread_cache(p);
-    int rc = zp__cache_reserve(p, size, count);
+    /* the calling thread's cache too, made now (a cache is written whole
+     * when made) and given what its bin holds: its first gets are hits
+     * that fault on nothing (no cache: all go to the depot) */
+    int rc = zp__cache_reserve(p, count != 0 ? zp__thread_cache(p) : NULL, size, count);
     if (rc == ZP__EBUDGET && p->budget)
         zp__budget_count_failure(p->budget);
     return zp__public_err(rc);

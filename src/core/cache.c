@@ -684,7 +684,7 @@ static void touch_pages(char *b, size_t len, size_t page)
     }
 }
 
-int zp__cache_reserve(zp_pool *p, size_t size, size_t count)
+int zp__cache_reserve(zp_pool *p, zp__cache *c, size_t size, size_t count)
 {
     if (size == 0)
         size = 1;
@@ -703,14 +703,26 @@ int zp__cache_reserve(zp_pool *p, size_t size, size_t count)
     if (bufs == NULL)
         return zp__error(-ENOMEM, "zp_reserve: out of memory listing %zu buffers", count);
     /* on the calling thread's node: its next gets take them */
-    int rc = take_direct(p, NULL, cls, current_node(p, NULL), bufs, count, NULL, NULL);
+    int rc = take_direct(p, NULL, cls, current_node(p, c), bufs, count, NULL, NULL);
     if (rc == 0) {
         size_t len = zp__class_size(p, cls), page = zp__os_page_size();
         for (size_t i = 0; i < count; i++)
             touch_pages(bufs[i], len, page);
-        for (size_t i = 0; i < count; i += CHUNK_MAX)
+        /* as many as c's bin has room for go there (its first gets are
+         * hits), unless budget waiters queue for memory; the rest to the
+         * depot */
+        size_t kept = 0;
+        if (c != NULL && !(p->budget != NULL && zp__budget_has_waiters(p->budget))) {
+            zp__bin *b = &c->bins[cls];
+            kept = b->cap - b->count < count ? b->cap - b->count : count;
+            memcpy(b->items + b->count, bufs + count - kept, kept * sizeof(void *));
+            b->count += (uint32_t)kept;
+        }
+        for (size_t i = 0; i < count - kept; i += CHUNK_MAX)
             zp__depot_give(p, cls, bufs + i,
-                           (uint32_t)(count - i < CHUNK_MAX ? count - i : CHUNK_MAX), false);
+                           (uint32_t)(count - kept - i < CHUNK_MAX ? count - kept - i
+                                                                   : CHUNK_MAX),
+                           false);
     } else {
         /* all went back; what this call mapped is wholly idle: unmap it */
         zp__trim_class(p, cls, UINT64_MAX, false);

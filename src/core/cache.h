@@ -117,12 +117,14 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
 
 /* zp_reserve: count buffers for size, from the depot's idle ones and then
  * carved (constructed, for an object pool), every page of each written so
- * that it is resident, then back to the depot, counted as nothing (no get,
- * no put). All or nothing: on failure what this call mapped is unmapped
- * (with the class's other wholly idle slabs). 0, -EINVAL (above
- * max_class), -EOVERFLOW (larger than an object pool's objects),
- * ZP__EBUDGET, -ENOMEM, or what an init returned. */
-int zp__cache_reserve(zp_pool *p, size_t size, size_t count);
+ * that it is resident, then as many as c's bin has room for into it (c:
+ * the calling thread's cache, or NULL; none while budget waiters queue)
+ * and the rest back to the depot, counted as nothing (no get, no put).
+ * All or nothing: on failure what this call mapped is unmapped (with the
+ * class's other wholly idle slabs). 0, -EINVAL (above max_class),
+ * -EOVERFLOW (larger than an object pool's objects), ZP__EBUDGET,
+ * -ENOMEM, or what an init returned. */
+int zp__cache_reserve(zp_pool *p, zp__cache *c, size_t size, size_t count);
 
 /* Every cached buffer back to the depot (which wakes budget waiters);
  * refills start slowly again. Owner, or the registry lock's holder for a
