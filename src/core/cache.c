@@ -203,6 +203,14 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, uint32_t 
     return 0;
 }
 
+/* Grows b (of depot d's class) by `by` buffers, up to the class's
+ * cache_cap: the one way a bin grows (bursts, one-way streaks). */
+static void grow_bin(zp__bin *b, const zp__depot *d, uint32_t by)
+{
+    uint32_t grown = b->cap + by;
+    b->cap = grown < d->cache_cap && grown > b->cap ? grown : d->cache_cap;
+}
+
 /* One buffer of class cls for c: from the bin, a slow-start refill, or the
  * depot directly when c caches nothing (c NULL: from node index node's
  * depot; else c's node). */
@@ -228,7 +236,7 @@ static int take_one(zp_pool *p, zp__cache *c, unsigned cls, unsigned node,
                 m->refill = want * 2 < batch ? want * 2 : batch;
             else if (!m->flushed) { /* refilled twice with no flush between */
                 if (m->contended && b->cap < d->cache_cap) /* and fought for it */
-                    b->cap = b->cap * 2 < d->cache_cap ? b->cap * 2 : d->cache_cap;
+                    grow_bin(b, d, b->cap);
                 m->refill = want * 2 < b->cap ? want * 2 : b->cap;
             }
             m->flushed = false;
@@ -356,14 +364,13 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
     uint32_t batch = d->batch;
     zp__bin_misses *m = &c->misses[cls];
     if (m->refilled && b->cap < d->cache_cap) {
-        uint32_t grown = b->cap + batch;
-        b->cap = grown < d->cache_cap && grown > b->cap ? grown : d->cache_cap;
+        grow_bin(b, d, batch);
         if (b->count + more <= b->cap)
             return;
     } else if (!m->refilled && m->flushed && m->contended && b->cap < d->cache_cap) {
         /* a putting streak whose last give found the depot held: twice
          * the room, so the next give carries twice as much */
-        b->cap = b->cap * 2 < d->cache_cap ? b->cap * 2 : d->cache_cap;
+        grow_bin(b, d, b->cap);
         if (b->count + more <= b->cap)
             return;
     }
