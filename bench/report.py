@@ -157,36 +157,42 @@ def load(raw):
         runs.setdefault(run, {"status": "ok", "preload": None, "note": ""})
         runs[run]["meta"] = meta
     icount, icount_note, icount_var = [], None, []
-    path = os.path.join(raw, "icount_variants.tsv")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 6:
-                    continue
-                alloc = float(parts[5])
-                icount_var.append({"scenario": parts[0], "variant": parts[1],
-                                   "size": int(parts[2]), "config": parts[3],
-                                   "instructions_per_pair": float(parts[4]),
-                                   "allocator_instructions_per_pair":
-                                   None if alloc != alloc else alloc})
-    path = os.path.join(raw, "icount.tsv")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if parts[0] == "#skipped":
-                    icount_note = parts[1] if len(parts) > 1 else "skipped"
-                    continue
-                if len(parts) < 4:
-                    continue
-                alloc = float(parts[4]) if len(parts) > 4 else float("nan")
-                icount.append({"competitor": parts[0], "backend": parts[1],
-                               "size": int(parts[2]),
-                               "instructions_per_pair": float(parts[3]),
-                               "allocator_instructions_per_pair":
-                               None if alloc != alloc else alloc})
+    for parts in tsv_rows(raw, "icount_variants.tsv"):
+        if len(parts) < 6:
+            continue
+        icount_var.append({"scenario": parts[0], "variant": parts[1],
+                           "size": int(parts[2]), "config": parts[3],
+                           "instructions_per_pair": float(parts[4]),
+                           "allocator_instructions_per_pair":
+                           number_or_none(parts[5])})
+    for parts in tsv_rows(raw, "icount.tsv"):
+        if parts[0] == "#skipped":
+            icount_note = parts[1] if len(parts) > 1 else "skipped"
+            continue
+        if len(parts) < 4:
+            continue
+        icount.append({"competitor": parts[0], "backend": parts[1],
+                       "size": int(parts[2]),
+                       "instructions_per_pair": float(parts[3]),
+                       "allocator_instructions_per_pair":
+                       number_or_none(parts[4] if len(parts) > 4 else "nan")})
     return runs, records, icount, icount_note, icount_var
+
+
+def tsv_rows(raw, name):
+    """The tab-separated fields of each line of raw/name (none if absent)."""
+    path = os.path.join(raw, name)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        for line in f:
+            yield line.rstrip("\n").split("\t")
+
+
+def number_or_none(text):
+    """A float, or None for "nan" (a count that could not be made)."""
+    v = float(text)
+    return None if v != v else v
 
 
 def handoff_raw(r):
@@ -1047,18 +1053,12 @@ def build_handle(records, icount):
 def load_bulk(raw):
     """icount_bulk.tsv: competitor, size, loop instructions, per buffer."""
     bulk = []
-    path = os.path.join(raw, "icount_bulk.tsv")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 4:
-                    continue
-                per = float(parts[3])
-                bulk.append({"competitor": parts[0], "size": int(parts[1]),
-                             "instructions_per_iteration": float(parts[2]),
-                             "instructions_per_buffer":
-                             None if per != per else per})
+    for parts in tsv_rows(raw, "icount_bulk.tsv"):
+        if len(parts) < 4:
+            continue
+        bulk.append({"competitor": parts[0], "size": int(parts[1]),
+                     "instructions_per_iteration": float(parts[2]),
+                     "instructions_per_buffer": number_or_none(parts[3])})
     return bulk
 
 
