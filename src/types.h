@@ -144,9 +144,11 @@ typedef struct zp__bin_misses {
     /* the bin was flushed since its last refill (owner only): a refill
      * with none between keeps doubling past a magazine (cache.c) */
     bool flushed;
-    /* its last depot exchange found the lock held (owner only): a one-way
-     * streak grows the bin then (cache.c) */
+    /* its last depot exchange found the lock held, and came soon after
+     * the one before (owner only): a one-way streak grows the bin then
+     * (cache.c, busy_streak) */
     bool contended;
+    uint64_t exchange_ns; /* when the last exchange was (coarse clock) */
 } zp__bin_misses;
 
 /* The one cache: a LIFO bin per class. Its owner is a thread (reached

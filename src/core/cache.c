@@ -17,8 +17,9 @@
  *     putting side) gives all it holds (whole magazines). Each depot
  *     exchange costs a few cache lines moved between the threads (lock,
  *     lists, counters) however many buffers it carries. When such an
- *     exchange also found the depot's lock held by another thread (two
- *     threads trading through it, as in a hand-off), the bin doubles its
+ *     exchange also found the depot's lock held by another thread, within
+ *     a few ms of the bin's previous exchange (two threads trading through
+ *     it, as in a hand-off: busy_streak), the bin doubles its
  *     capacity, up to the class's cache_cap, so the next exchange carries
  *     twice as much (Bonwick and Adams grow magazines on contention the
  *     same way); a drain shrinks it back. Without contention the bins do
@@ -169,6 +170,20 @@ static int take_direct(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, vo
     return rc;
 }
 
+/* Whether a depot exchange of m's bin that found the lock held (contended)
+ * should grow a one-way streak: only when it came within STREAK_GAP_NS of
+ * the bin's previous exchange. A hand-off's exchanges come microseconds
+ * apart; a thread that puts now and then (and happens to meet another
+ * thread at the lock) must not grow its bin and hoard for it. */
+#define STREAK_GAP_NS 8000000u /* two ticks of the coarse clock */
+static bool busy_streak(zp__bin_misses *m, bool contended)
+{
+    uint64_t now = zp__os_now_coarse_ns();
+    bool close = now - m->exchange_ns <= STREAK_GAP_NS;
+    m->exchange_ns = now;
+    return contended && close;
+}
+
 /* Refills c's bin of class cls until it holds at least need (<= cap)
  * buffers, each exchange taking at least floor. On failure the buffers
  * refilled so far stay cached. */
@@ -186,7 +201,7 @@ static int fill(zp_pool *p, zp__cache *c, unsigned cls, unsigned node, uint32_t 
         bool carved, contended;
         void **got = b->items + b->count;
         int rc = zp__depot_take(p, cls, node, got, want, 0, w, &t, &carved, &contended);
-        c->misses[cls].contended = contended;
+        c->misses[cls].contended = busy_streak(&c->misses[cls], contended);
         if (rc == 0 && (rc = zp__object_construct(p, got, t)) != 0) {
             /* keep what is constructed; the rest goes back as it is */
             uint32_t ok = (uint32_t)zp__object_partition(p, got, t);
@@ -384,7 +399,7 @@ static void make_room(zp_pool *p, zp__cache *c, unsigned cls, zp__bin *b, uint32
     m->flushed = true;
     if (m->refill > batch) /* a getting streak ends */
         m->refill = batch;
-    m->contended = zp__depot_give(p, cls, b->items, excess, false);
+    m->contended = busy_streak(m, zp__depot_give(p, cls, b->items, excess, false));
     b->count -= excess;
     memmove(b->items, b->items + excess, b->count * sizeof(void *));
 }
