@@ -919,6 +919,15 @@ zpt_alloc_counts zpt_alloc_count_stop(void);
  * ENOMEM). Other threads are never refused. */
 void zpt_alloc_arm(long fail_at);
 
+/* Makes the next free of addr (by any thread) keep the block instead of
+ * freeing it, and the first aligned_alloc after that of its size (within
+ * 64 bytes) and alignment return it: a new object lands at the address of one just
+ * freed, as glibc often but not always arranges by itself. */
+void zpt_alloc_recycle(void *addr);
+
+/* 1 while a zpt_alloc_recycle block is still awaited or kept. */
+int zpt_alloc_recycle_pending(void);
+
 /* Disarms the calling thread; returns how many allocator calls it made
  * while armed, and (if not NULL) how many were refused in *injected. */
 long zpt_alloc_disarm(int *injected);
