@@ -47,6 +47,10 @@ TIME_SCENARIOS = [
     ("burst16", "16 gets, then the 16 puts"),
     ("burst48", "48 gets, then the 48 puts"),
     ("burst128", "128 gets, then the 128 puts"),
+    ("cold_prefill_spread", "cold_prefill, pages written off byte 0"),
+    ("bulk32_spread", "bulk32, a byte off byte 0 written"),
+    ("singles32_spread", "singles32, a byte off byte 0 written"),
+    ("burst128_spread", "burst128, a byte off byte 0 written"),
 ]
 UNITS = {
     "hot": "ns/op", "touch": "ns/op", "mixed_hot": "ns/op",
@@ -55,7 +59,9 @@ UNITS = {
     "scale_hot": "ns/op/thread",
     "scale_touch": "ns/op/thread", "bulk32": "ns/buffer",
     "singles32": "ns/buffer", "burst16": "ns/buffer", "burst48": "ns/buffer",
-    "burst128": "ns/buffer",
+    "burst128": "ns/buffer", "cold_prefill_spread": "ns/get",
+    "bulk32_spread": "ns/buffer", "singles32_spread": "ns/buffer",
+    "burst128_spread": "ns/buffer",
 }
 
 

@@ -73,7 +73,8 @@ enum {
     SC_CODEC = 1 << 16,   /* zp_bench_codec (sc_codec.c) */
     SC_URING = 1 << 17,   /* zp_bench_uring (sc_uring.c) */
     SC_HUGE = 1 << 18,    /* huge_cold, huge_touch: ZP_HUGE_PAGES vs not */
-    SC_ALL = (1 << 19) - 1,
+    SC_SPREAD = 1 << 19,  /* *_spread: the bytes written spread over cache sets */
+    SC_ALL = (1 << 20) - 1,
 };
 
 static const struct {
@@ -90,7 +91,7 @@ static const struct {
                 {"async", SC_ASYNC},     {"bulk", SC_BULK},
                 {"burst", SC_BURST},     {"codec", SC_CODEC},
                 {"uring", SC_URING},     {"huge", SC_HUGE},
-                {"all", SC_ALL}};
+                {"spread", SC_SPREAD},   {"all", SC_ALL}};
 
 /* quick, reps, rep_ms and label (the allocator of this process: glibc,
  * jemalloc, ...) are the harness's (harness.h) */
@@ -335,6 +336,23 @@ static void sc_mixed(int be, int mode)
 /* ------------------------------- bulk, 32 singles, bursts: every backend */
 
 /*
+ * Where a round writes in a buffer: byte 0, or with spread a byte of the
+ * first page picked from the buffer's address (the same buffer, the same
+ * byte; 64 cache lines, one per L1 set of a 4 KiB way). Page-aligned
+ * buffers (zeropool's promise; tcmalloc and mimalloc give them too) have
+ * byte 0 in one L1 set: 32 of them are 32 lines for that set's 8 ways, and
+ * each round misses L1 on them, where DPDK's objects (64 KiB + a header)
+ * and malloc's chunks start in different sets. The *_spread rows measure
+ * the pools without that effect (bench/README.md, "Reading the spread
+ * rows").
+ */
+ZPB_INLINE size_t write_off(const void *p, int spread)
+{
+    uintptr_t a = (uintptr_t)p;
+    return spread ? (size_t)(((a >> 12) ^ (a >> 16)) & 63) * 64 : 0;
+}
+
+/*
  * Rounds of k buffers, one thread: k gets (one byte written in each), then
  * the k puts in the order got. bulk: one batch call each way where the
  * backend has one (be_get_bulk / be_put_bulk: zp_get_batch / zp_put_batch,
@@ -347,9 +365,10 @@ typedef struct {
     size_t size;
     unsigned k;
     int bulk;
+    int spread; /* write_off */
 } round_ctx;
 
-ZPB_INLINE void round_body(int be, int bulk, const round_ctx *c, uint64_t n)
+ZPB_INLINE void round_body(int be, int bulk, int spread, const round_ctx *c, uint64_t n)
 {
     void *b[ZPB_BURST_MAX];
     const unsigned k = c->k;
@@ -358,13 +377,13 @@ ZPB_INLINE void round_body(int be, int bulk, const round_ctx *c, uint64_t n)
             if (__builtin_expect(be_get_bulk(be, c->size, b, k) != 0, 0))
                 abort();
             for (unsigned i = 0; i < k; i++)
-                ((volatile char *)b[i])[0] = (char)r;
+                ((volatile char *)b[i])[write_off(b[i], spread)] = (char)r;
         } else {
             for (unsigned i = 0; i < k; i++) {
                 char *p = be_get(be, c->size);
                 if (__builtin_expect(p == NULL, 0))
                     abort();
-                ((volatile char *)p)[0] = (char)r;
+                ((volatile char *)p)[write_off(p, spread)] = (char)r;
                 b[i] = p;
             }
         }
@@ -384,9 +403,9 @@ static NOINLINE void round_fn(void *p, uint64_t n)
 #define CASE(B)                                                                \
     if (c->be == B) {                                                          \
         if (c->bulk)                                                           \
-            round_body(B, 1, c, n);                                            \
+            c->spread ? round_body(B, 1, 1, c, n) : round_body(B, 1, 0, c, n); \
         else                                                                   \
-            round_body(B, 0, c, n);                                            \
+            c->spread ? round_body(B, 0, 1, c, n) : round_body(B, 0, 0, c, n); \
         return;                                                                \
     }
     CASE(BE_ZEROPOOL)
@@ -403,9 +422,9 @@ static NOINLINE void round_fn(void *p, uint64_t n)
 
 /* scenario: "bulk32", "singles32", "burst16", ... */
 static void sc_rounds(const char *scenario, int be, size_t size, unsigned k,
-                      int bulk)
+                      int bulk, int spread)
 {
-    round_ctx c = {be, size, k, bulk};
+    round_ctx c = {be, size, k, bulk, spread};
     if (be_setup(be, size) != 0)
         exit(2);
     uint64_t n = calibrate(round_fn, &c);
@@ -424,8 +443,8 @@ static void sc_bulk(int be)
 {
     const size_t sizes[2] = {4096, 65536};
     for (int i = 0; i < 2; i++) {
-        sc_rounds("bulk32", be, sizes[i], ZPB_BULK, 1);
-        sc_rounds("singles32", be, sizes[i], ZPB_BULK, 0);
+        sc_rounds("bulk32", be, sizes[i], ZPB_BULK, 1, 0);
+        sc_rounds("singles32", be, sizes[i], ZPB_BULK, 0, 0);
     }
 }
 
@@ -435,8 +454,17 @@ static void sc_burst(int be)
     for (int j = 0; j < 3; j++) {
         char name[32];
         snprintf(name, sizeof name, "burst%u", ks[j]);
-        sc_rounds(name, be, ZPB_BURST_SIZE, ks[j], 0);
+        sc_rounds(name, be, ZPB_BURST_SIZE, ks[j], 0, 0);
     }
+}
+
+/* The rows where zeropool trails DPDK at 64 KiB, written spread (write_off):
+ * bulk32_spread, singles32_spread, burst128_spread. */
+static void sc_spread(int be)
+{
+    sc_rounds("bulk32_spread", be, ZPB_BURST_SIZE, ZPB_BULK, 1, 1);
+    sc_rounds("singles32_spread", be, ZPB_BURST_SIZE, ZPB_BULK, 0, 1);
+    sc_rounds("burst128_spread", be, ZPB_BURST_SIZE, ZPB_BURST_MAX, 0, 1);
 }
 
 /* ------------------------------------------------------------ 4: scaling */
@@ -1259,11 +1287,14 @@ static char **saved_argv;
  * page written: page faults included). With prefill, zeropool first
  * reserves N buffers with zp_reserve (mapped, carved, every page written,
  * idle in the depot); the other backends have N buffers got, touched and
- * put back (for malloc it shows what the allocator keeps).
- * Prints: ns_per_get minflt_per_get cpu_share.
+ * put back (for malloc it shows what the allocator keeps). prefill 3: the
+ * same, every page written at write_off instead of its byte 0
+ * (cold_prefill_spread). Prints: ns_per_get minflt_per_get cpu_share.
  */
 static int child_cold(int be, size_t size, int n, int prefill)
 {
+    int spread = prefill & 2; /* cold_prefill_spread: every page at write_off */
+    prefill &= 1;
     char **bufs = calloc((size_t)n, sizeof *bufs);
     if (!bufs || be_setup(be, size) != 0)
         return 2;
@@ -1274,7 +1305,7 @@ static int child_cold(int be, size_t size, int n, int prefill)
         for (int i = 0; i < n; i++) {
             bufs[i] = be_get(be, size);
             for (size_t off = 0; off < size; off += page_size)
-                ((volatile char *)bufs[i])[off] = 1;
+                ((volatile char *)bufs[i])[off + write_off(bufs[i], spread)] = 1;
         }
         for (int i = n - 1; i >= 0; i--)
             be_put(be, bufs[i]);
@@ -1287,7 +1318,7 @@ static int child_cold(int be, size_t size, int n, int prefill)
         if (!p)
             abort();
         for (size_t off = 0; off < size; off += page_size)
-            ((volatile char *)p)[off] = (char)i;
+            ((volatile char *)p)[off + write_off(p, spread)] = (char)i;
         ZPB_ESCAPE(p);
         bufs[i] = p;
     }
@@ -1833,6 +1864,8 @@ int main(int argc, char **argv)
             sc_bulk(be);
         if (opt.scenarios & SC_BURST)
             sc_burst(be);
+        if (opt.scenarios & SC_SPREAD)
+            sc_spread(be);
     }
     for (int b = 0; b < opt.nbackends; b++) {
         int be = opt.backends[b];
@@ -1843,6 +1876,8 @@ int main(int argc, char **argv)
                 sc_cold(be, opt.sizes[i], 0);
                 sc_cold(be, opt.sizes[i], 1);
             }
+        if (opt.scenarios & SC_SPREAD) /* prefilled, every page at write_off */
+            sc_cold_as(be, ZPB_BURST_SIZE, 3, "cold_prefill_spread", NULL, NULL);
         if (opt.scenarios & SC_COUNTS)
             for (int i = 0; i < opt.nsizes; i++)
                 sc_counts(be, opt.sizes[i]);

@@ -621,22 +621,6 @@ static unsigned tag_node(uint64_t tag)
     return s.node;
 }
 
-/* How many of bufs[0..n) are buffers of the slab whose carved part is
- * [lo, lo + span), on its stride (mask): the same checks as zp__hot_slab,
- * without the radix map. */
-static size_t slab_run(void *const *bufs, size_t n, uintptr_t lo, uintptr_t span,
-                       uintptr_t mask)
-{
-    size_t i = 0;
-    while (i < n) {
-        uintptr_t off = (uintptr_t)bufs[i] - lo;
-        if (off >= span || (off & mask) != 0)
-            break;
-        i++;
-    }
-    return i;
-}
-
 void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
                          const char *op)
 {
@@ -648,32 +632,39 @@ void zp__cache_put_batch(zp_pool *p, zp__cache *c, void *const *bufs, size_t n,
      * any without a cache) are looked up and run by node */
     uintptr_t key = c != NULL ? c->key : (uintptr_t)p;
     /* bufs[seg .. i): buffers that passed the bare path's checks, all of
-     * one class and node (seg_tag): one put_run, straight from bufs */
-    size_t seg = 0, i = 0;
+     * one class and node (seg_tag): one put_run, straight from bufs, of at
+     * most CHUNK_MAX (seg_end) */
+    size_t seg = 0, seg_end = 0, i = 0;
     uint64_t seg_tag = 0;
     while (i < n) {
         void *buf = bufs[i];
         zp__slab *s = zp__hot_slab(p, key, buf);
         if (s != NULL) {
-            if (i > seg && (s->cls_node != seg_tag || i - seg >= CHUNK_MAX)) {
-                put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg,
-                        (uint32_t)(i - seg));
+            if (s->cls_node != seg_tag || i == seg_end) {
+                if (i > seg)
+                    put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg,
+                            (uint32_t)(i - seg));
                 seg = i;
-            }
-            if (i == seg)
                 seg_tag = s->cls_node;
+                seg_end = n - i > CHUNK_MAX ? i + CHUNK_MAX : n;
+            }
             /* this buffer and those after it in the same slab (a batch's
-             * buffers often share one) */
-            uintptr_t lo = s->base;
-            size_t left = n - i - 1, room = CHUNK_MAX - (i - seg) - 1;
-            i += 1 + slab_run(bufs + i + 1, left < room ? left : room, lo,
-                              atomic_load_explicit(&s->carve_end, memory_order_relaxed) - lo,
-                              s->mask);
+             * buffers often share one): the checks of zp__hot_slab without
+             * the radix map, on the slab's carved part [lo, lo + span) and
+             * its stride (mask) */
+            uintptr_t lo = s->base, mask = s->mask;
+            uintptr_t span = atomic_load_explicit(&s->carve_end, memory_order_relaxed) - lo;
+            for (i++; i < seg_end; i++) {
+                uintptr_t off = (uintptr_t)bufs[i] - lo;
+                if (off >= span || (off & mask) != 0)
+                    break;
+            }
             continue;
         }
         if (i > seg)
             put_run(p, c, tag_cls(seg_tag), tag_node(seg_tag), bufs + seg, (uint32_t)(i - seg));
         seg = ++i;
+        seg_end = seg; /* the next bare buffer starts a segment */
         if (buf == NULL)
             continue;
         s = accept_put(p, buf, op);
