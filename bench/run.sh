@@ -5,7 +5,7 @@
 #   --quick              short repetitions, fewer of them: under a minute
 #   --json FILE          also write the merged results to FILE
 #   --out DIR            results folder (default BUILD_DIR/bench-results/<time>)
-#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,
+#   --scenarios LIST     hot,touch,cold,scale,handoff,mixed,counts,bulk,burst,spread,
 #                        zeropool-only batch,stats_cost,budget_cost,debug_cost,
 #                        depth,huge,objects,async,codec,uring (default all)
 #   --allocators LIST    glibc,jemalloc,mimalloc,tcmalloc,dpdk (default all found)

@@ -1665,7 +1665,7 @@ static void usage(void)
             "                [--scenarios hot,touch,cold,scale,handoff,mixed,"
             "counts,\n"
             "                 batch,stats_cost,budget_cost,debug_cost,depth,\n"
-            "                 objects,async,bulk,burst,codec,uring,huge|all]\n"
+            "                 objects,async,bulk,burst,spread,codec,uring,huge|all]\n"
             "                [--backends zeropool,malloc,naive"
 #ifdef ZPB_HAVE_DPDK
             ",dpdk32,dpdk256"
